@@ -1,0 +1,238 @@
+/* daemon.c — `ec2agent run`: the manager, its sd-event loop, signals, sd_notify and the watchdog. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "ec2agent/catalog-ids.h"
+#include "ec2agent/health.h"
+#include "ec2agent/json.h"
+#include "ec2agent/log.h"
+#include "ec2agent/manager.h"
+
+#define NOTIFY_STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
+
+char *state_dir_path(void) {
+        const char *e = getenv("STATE_DIRECTORY");
+        if (e && *e)
+                return strndup(e, strcspn(e, ":")); /* systemd may list several */
+        return strdup(STATE_DEFAULT_DIR);
+}
+
+int manager_new(Config *config, const char *state_dir, const char *socket_path, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+        int r;
+
+        if (!m)
+                return -ENOMEM;
+        m->config = config;
+        if (!(m->state_dir = strdup(state_dir)) || !(m->socket_path = strdup(socket_path)))
+                return -ENOMEM;
+        m->started_at = now_usec(CLOCK_REALTIME);
+        m->started_mono = now_usec(CLOCK_MONOTONIC);
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        status_server_free(m->status);
+        http_free(m->http);
+        journal_free(m->journal);
+        sd_event_unref(m->event);
+        config_free(m->config);
+        free(m->state_dir);
+        free(m->socket_path);
+        free(m);
+        return NULL;
+}
+
+void manager_emit(Manager *m, Event *e) {
+        _cleanup_(event_freep) Event *ev = e;
+        _cleanup_free_ char *line = NULL, *f_type = NULL, *f_sev = NULL, *f_json = NULL;
+        const EventTypeInfo *info = event_type_lookup(ev->type);
+        int r;
+
+        m->events_emitted++;
+        r = journal_append(m->journal, ev, m->boot_id);
+        if (r < 0) {
+                if (m->journal_error != r)
+                        log_error_errno(r, "Cannot append to %s/%s, events are kept in the system journal only: %m",
+                                        m->state_dir, JOURNAL_FILE);
+                m->journal_error = r;
+                m->journal_error_at = now_usec(CLOCK_REALTIME);
+        } else if (m->journal_error) {
+                log_notice("Appending to %s/%s works again.", m->state_dir, JOURNAL_FILE);
+                m->journal_error = 0;
+        }
+
+        line = event_to_json_line(ev, m->boot_id);
+        if (asprintf(&f_type, "EC2AGENT_EVENT_TYPE=%s", ev->type) < 0)
+                f_type = NULL;
+        if (asprintf(&f_sev, "EC2AGENT_SEVERITY=%s", severity_to_string(ev->severity)) < 0)
+                f_sev = NULL;
+        if (line && asprintf(&f_json, "EC2AGENT_EVENT=%s", line) < 0)
+                f_json = NULL;
+        const char *fields[] = { f_type, f_sev, f_json, NULL };
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s: %s", ev->type, ev->summary);
+        log_record(ev->severity == SEVERITY_CRITICAL  ? LOG_CRIT
+                   : ev->severity == SEVERITY_WARNING ? LOG_WARNING
+                                                      : LOG_INFO,
+                   info ? info->message_id : NULL, msg, f_type && f_sev && f_json ? fields : NULL);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping.");
+        return sd_event_exit(m->event, 0);
+}
+
+/* Sends STATUS= when the health verdict changes, so `systemctl status` tells it. */
+static int on_notify_status(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_json_ cJSON *doc = manager_status(m);
+        const char *health = json_get_string(doc, "health");
+        const cJSON *reasons = cJSON_GetObjectItemCaseSensitive(doc, "reasons");
+        const cJSON *first = cJSON_GetArrayItem(reasons, 0);
+        (void) usec;
+
+        if (health && strcmp(m->notified_health, health) != 0) {
+                (void) sd_notifyf(false, "STATUS=Health %s%s%s", health, cJSON_IsString(first) ? ": " : "",
+                                  cJSON_IsString(first) ? first->valuestring : "");
+                snprintf(m->notified_health, sizeof m->notified_health, "%s", health);
+        }
+        return sd_event_source_set_time_relative(s, NOTIFY_STATUS_INTERVAL_USEC);
+}
+
+static char *render_status(StatusRequest req, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_json_ cJSON *doc = NULL;
+        char *text;
+
+        if (req == STATUS_REQUEST_STATUS)
+                doc = manager_status(m);
+        else if ((doc = cJSON_CreateObject()) &&
+                 !cJSON_AddStringToObject(doc, "error", "unknown request; send \"status\\n\""))
+                return NULL;
+        if (!doc || !(text = cJSON_PrintUnformatted(doc)))
+                return NULL;
+        size_t n = strlen(text);
+        char *out = realloc(text, n + 2);
+        if (!out) {
+                free(text);
+                return NULL;
+        }
+        out[n] = '\n';
+        out[n + 1] = 0;
+        return out;
+}
+
+/* Many status clients at once need descriptors: take the hard limit (systemd sets it high). */
+static void raise_nofile(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+static int open_state_dir(Manager *m) {
+        if (mkdir(m->state_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create the state directory %s: %m", m->state_dir);
+        int r = journal_open(m->state_dir, 0, &m->journal);
+        if (r < 0)
+                return log_error_errno(r, "The state directory %s is not writable: %m", m->state_dir);
+        return 0;
+}
+
+static void judge_previous_boot(Manager *m) {
+        PreviousBoot *p = &m->previous_boot;
+        int r = boot_judge_previous(m->state_dir, m->boot_id, p);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot record this boot in %s: %m", m->state_dir);
+                return;
+        }
+        if (!p->known || !p->new_verdict || p->clean)
+                return;
+        Event *e = event_new("previous-boot-crash", "previous boot %s did not shut down cleanly", p->boot_id);
+        if (!e) {
+                log_oom();
+                return;
+        }
+        cJSON_AddStringToObject(e->detail, "previous_boot_id", p->boot_id);
+        cJSON_AddStringToObject(e->detail, "boot_id", m->boot_id);
+        cJSON_AddStringToObject(e->detail, "reason", "no clean-shutdown mark");
+        manager_emit(m, e);
+}
+
+int manager_start(Manager *m) {
+        sd_event_source *s;
+        int r;
+
+        raise_nofile();
+        r = boot_id_get(m->boot_id);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the boot id: %m");
+        r = open_state_dir(m);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch SIGTERM/SIGINT: %m");
+        (void) signal(SIGPIPE, SIG_IGN);
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Cannot enable the watchdog: %m");
+
+        r = http_new(m->event, &m->http);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up HTTP: %m");
+
+        judge_previous_boot(m);
+
+        r = status_server_new(m->event, m->socket_path, render_status, m, &m->status);
+        if (r == -EADDRINUSE)
+                return log_error_errno(r, "Another ec2agent answers on %s.", m->socket_path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on %s: %m", m->socket_path);
+
+        if (getenv("NOTIFY_SOCKET")) {
+                r = sd_event_add_time_relative(m->event, &s, CLOCK_MONOTONIC, NOTIFY_STATUS_INTERVAL_USEC, 0,
+                                               on_notify_status, m);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot add a timer: %m");
+                (void) sd_event_source_set_floating(s, true);
+                (void) sd_event_source_set_description(s, "notify-status");
+        }
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        log_record(LOG_INFO, MID_AGENT_STARTED, "ec2agent " EC2AGENT_VERSION " started.", NULL);
+        (void) sd_notify(false, "READY=1\nSTATUS=Running.");
+
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                log_error_errno(r, "The event loop failed: %m");
+
+        int k = boot_mark_clean(m->state_dir, m->boot_id);
+        if (k < 0)
+                log_error_errno(k, "Cannot write the clean-shutdown mark in %s: %m", m->state_dir);
+        log_record(LOG_INFO, MID_AGENT_STOPPED, "ec2agent stopped.", NULL);
+        return r < 0 ? r : 0;
+}

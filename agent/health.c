@@ -1,0 +1,164 @@
+/* health.c — SPEC §5 health: judged from the status document alone, so it is pure and tested.
+ *
+ * critical: spot interruption; Auto Scaling termination; a filesystem remounted read-only; a
+ *           filesystem or memory at 95 % or more.
+ * warning:  a pending scheduled event; a rebalance recommendation; within the last hour an OOM
+ *           kill, a filesystem or I/O error, a hung task, a lockup or an oops; a filesystem or
+ *           memory at 85 % or more; CloudWatch publishing failing for over 5 minutes; an
+ *           unclean end of the previous boot. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ec2agent/health.h"
+#include "ec2agent/json.h"
+
+#define PERCENT_WARNING 85.0
+#define PERCENT_CRITICAL 95.0
+
+typedef struct Judge {
+        Health level;
+        cJSON *critical, *warning; /* reasons by level, merged at the end */
+} Judge;
+
+_printf_(3, 4) static void flag(Judge *j, Health level, const char *fmt, ...) {
+        char line[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        if (level > j->level)
+                j->level = level;
+        cJSON *s = cJSON_CreateString(line);
+        if (s && !cJSON_AddItemToArray(level == HEALTH_CRITICAL ? j->critical : j->warning, s))
+                cJSON_Delete(s);
+}
+
+static const cJSON *get(const cJSON *o, const char *key) {
+        return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+/* True when the RFC 3339 time at O[KEY] lies within WINDOW before NOW (or in the future). */
+static bool recent(const cJSON *o, const char *key, usec_t now, usec_t window) {
+        usec_t t;
+        const char *s = json_get_string(o, key);
+        if (!s || parse_rfc3339(s, &t) < 0)
+                return false;
+        return t + window >= now;
+}
+
+static void judge_percent(Judge *j, const char *what, double pct) {
+        if (pct >= PERCENT_CRITICAL)
+                flag(j, HEALTH_CRITICAL, "%s at %.1f%% (critical at %.0f%%)", what, pct, PERCENT_CRITICAL);
+        else if (pct >= PERCENT_WARNING)
+                flag(j, HEALTH_WARNING, "%s at %.1f%% (warning at %.0f%%)", what, pct, PERCENT_WARNING);
+}
+
+static void judge_notices(Judge *j, const cJSON *notices) {
+        const cJSON *spot = get(notices, "spot"), *rebalance = get(notices, "rebalance");
+        const char *lifecycle = json_get_string(notices, "asg_target_lifecycle_state");
+        const cJSON *ev;
+
+        if (cJSON_IsObject(spot))
+                flag(j, HEALTH_CRITICAL, "spot interruption: %s at %s", json_get_string(spot, "action") ?: "?",
+                     json_get_string(spot, "time") ?: "?");
+        if (lifecycle && strcmp(lifecycle, "Terminated") == 0)
+                flag(j, HEALTH_CRITICAL, "auto scaling: instance is being terminated");
+        if (cJSON_IsObject(rebalance))
+                flag(j, HEALTH_WARNING, "rebalance recommendation since %s",
+                     json_get_string(rebalance, "notice_time") ?: "?");
+        cJSON_ArrayForEach(ev, get(notices, "scheduled")) {
+                const char *state = json_get_string(ev, "state");
+                if (state && strcmp(state, "active") != 0)
+                        continue; /* completed or canceled */
+                flag(j, HEALTH_WARNING, "scheduled %s (%s) not before %s", json_get_string(ev, "code") ?: "event",
+                     json_get_string(ev, "event_id") ?: "?", json_get_string(ev, "not_before") ?: "?");
+        }
+}
+
+static void judge_resources(Judge *j, const cJSON *status) {
+        const cJSON *mem = get(status, "memory"), *fs;
+        char what[160];
+
+        if (cJSON_IsNumber(get(mem, "used_percent")) && json_get_number(mem, "total_bytes", 0) > 0)
+                judge_percent(j, "memory used", json_get_number(mem, "used_percent", 0));
+        cJSON_ArrayForEach(fs, get(status, "filesystems")) {
+                const char *path = json_get_string(fs, "path") ?: "?";
+                if (cJSON_IsTrue(get(fs, "became_read_only")))
+                        flag(j, HEALTH_CRITICAL, "filesystem %s was remounted read-only", path);
+                snprintf(what, sizeof what, "filesystem %s", path);
+                if (cJSON_IsNumber(get(fs, "used_percent")))
+                        judge_percent(j, what, json_get_number(fs, "used_percent", 0));
+                snprintf(what, sizeof what, "filesystem %s inodes", path);
+                if (cJSON_IsNumber(get(fs, "inodes_used_percent")))
+                        judge_percent(j, what, json_get_number(fs, "inodes_used_percent", 0));
+        }
+}
+
+static void judge_kernel(Judge *j, const cJSON *kernel, usec_t now) {
+        static const char *const classes[] = { "fs-error", "io-error", "hung-task", "soft-lockup", "rcu-stall",
+                                               "kernel-oops" };
+        const cJSON *oom = get(kernel, "last_oom"), *prev = get(kernel, "previous_boot"), *p;
+
+        if (cJSON_IsObject(oom) && recent(oom, "at", now, HEALTH_RECENT_USEC))
+                flag(j, HEALTH_WARNING, "OOM kill of %s (pid %.0f) at %s", json_get_string(oom, "process") ?: "?",
+                     json_get_number(oom, "pid", 0), json_get_string(oom, "at"));
+        cJSON_ArrayForEach(p, get(kernel, "problems")) {
+                const char *cls = json_get_string(p, "class");
+                for (size_t i = 0; cls && i < ELEMENTSOF(classes); i++)
+                        if (strcmp(cls, classes[i]) == 0 && recent(p, "at", now, HEALTH_RECENT_USEC)) {
+                                flag(j, HEALTH_WARNING, "%s at %s: %.120s", cls, json_get_string(p, "at"),
+                                     json_get_string(p, "message") ?: "");
+                                break;
+                        }
+        }
+        if (cJSON_IsFalse(get(prev, "clean_shutdown")))
+                flag(j, HEALTH_WARNING, "previous boot %s did not end cleanly%s",
+                     json_get_string(prev, "boot_id") ?: "?",
+                     cJSON_IsString(get(prev, "crash_log")) ? " (crash log in pstore)" : "");
+}
+
+static void judge_cloudwatch(Judge *j, const cJSON *cw, usec_t now) {
+        const char *since = json_get_string(cw, "failing_since");
+        usec_t t;
+
+        if (!cJSON_IsTrue(get(cw, "enabled")) || !since || parse_rfc3339(since, &t) < 0)
+                return;
+        if (now > t && now - t > HEALTH_PUBLISH_FAILING_USEC)
+                flag(j, HEALTH_WARNING, "CloudWatch publishing failing since %s: %.100s", since,
+                     json_get_string(cw, "last_error") ?: "?");
+}
+
+Health health_evaluate(const cJSON *status, usec_t now, cJSON *reasons) {
+        Judge j = { .critical = cJSON_CreateArray(), .warning = cJSON_CreateArray() };
+        cJSON *r;
+
+        if (j.critical && j.warning) {
+                judge_notices(&j, get(status, "notices"));
+                judge_resources(&j, status);
+                judge_kernel(&j, get(status, "kernel"), now);
+                judge_cloudwatch(&j, get(status, "cloudwatch"), now);
+        } else
+                j.level = HEALTH_WARNING; /* cannot judge: never claim "ok" */
+
+        for (cJSON *list = j.critical; list; list = list == j.critical ? j.warning : NULL)
+                while ((r = cJSON_DetachItemFromArray(list, 0)))
+                        if (!cJSON_AddItemToArray(reasons, r))
+                                cJSON_Delete(r);
+        cJSON_Delete(j.critical);
+        cJSON_Delete(j.warning);
+        return j.level;
+}
+
+const char *health_to_string(Health h) {
+        switch (h) {
+        case HEALTH_OK:
+                return "ok";
+        case HEALTH_WARNING:
+                return "warning";
+        case HEALTH_CRITICAL:
+                return "critical";
+        }
+        return "unknown";
+}

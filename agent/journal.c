@@ -1,0 +1,252 @@
+/* journal.c — the persisted event history: events.jsonl in the state directory (SPEC §6).
+ *
+ * One JSON object a line: {"at","boot_id","type","severity","summary","detail"}. Lines are
+ * written with one write(2) on an O_APPEND fd, so a crash leaves at most one torn last line;
+ * readers skip it, and the next append first terminates it. Critical events are fsynced:
+ * they are what a post-mortem needs. Files rotate at a size bound: events.jsonl.1 … .N. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ec2agent/journal.h"
+#include "ec2agent/json.h"
+
+struct Journal {
+        int dir_fd;
+        int fd;
+        uint64_t size;
+        uint64_t max_bytes;
+        bool need_newline; /* the file ends in a torn line */
+        uint64_t appended, failed;
+};
+
+Event *event_new(const char *type, const char *summary_fmt, ...) {
+        _cleanup_(event_freep) Event *e = calloc(1, sizeof(Event));
+        const EventTypeInfo *info;
+        va_list ap;
+        int n;
+
+        if (!e)
+                return NULL;
+        e->at = now_usec(CLOCK_REALTIME);
+        info = event_type_lookup(type);
+        e->severity = info ? info->severity : SEVERITY_INFO;
+        va_start(ap, summary_fmt);
+        n = vasprintf(&e->summary, summary_fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+                e->summary = NULL;
+                return NULL;
+        }
+        if (!(e->type = strdup(type)) || !(e->detail = cJSON_CreateObject()))
+                return NULL;
+        return TAKE_PTR(e);
+}
+
+Event *event_free(Event *e) {
+        if (!e)
+                return NULL;
+        free(e->type);
+        free(e->summary);
+        cJSON_Delete(e->detail);
+        free(e);
+        return NULL;
+}
+
+char *event_to_json_line(const Event *e, const char *boot_id) {
+        _cleanup_json_ cJSON *o = cJSON_CreateObject();
+        cJSON *detail;
+
+        if (!o || !json_add_time(o, "at", e->at) || !json_add_string_or_null(o, "boot_id", boot_id) ||
+            !cJSON_AddStringToObject(o, "type", e->type) ||
+            !cJSON_AddStringToObject(o, "severity", severity_to_string(e->severity)) ||
+            !cJSON_AddStringToObject(o, "summary", e->summary ?: ""))
+                return NULL;
+        detail = e->detail ? cJSON_Duplicate(e->detail, true) : cJSON_CreateObject();
+        if (!detail || !cJSON_AddItemToObject(o, "detail", detail)) {
+                cJSON_Delete(detail);
+                return NULL;
+        }
+        return cJSON_PrintUnformatted(o);
+}
+
+static int journal_open_current(Journal *j) {
+        struct stat st;
+        char last;
+
+        j->fd = openat(j->dir_fd, JOURNAL_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (j->fd < 0)
+                return negative_errno();
+        if (fstat(j->fd, &st) < 0)
+                return negative_errno();
+        j->size = (uint64_t) st.st_size;
+        j->need_newline = false;
+        if (st.st_size > 0) {
+                _cleanup_close_ int rfd = openat(j->dir_fd, JOURNAL_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (rfd >= 0 && pread(rfd, &last, 1, st.st_size - 1) == 1)
+                        j->need_newline = last != '\n';
+        }
+        return 0;
+}
+
+int journal_open(const char *state_dir, uint64_t max_bytes, Journal **ret) {
+        Journal *j = calloc(1, sizeof(Journal));
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        j->fd = -EBADF;
+        j->max_bytes = max_bytes ?: JOURNAL_DEFAULT_MAX_BYTES;
+        j->dir_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (j->dir_fd < 0) {
+                r = negative_errno();
+                journal_free(j);
+                return r;
+        }
+        r = journal_open_current(j);
+        if (r < 0) {
+                journal_free(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+Journal *journal_free(Journal *j) {
+        if (!j)
+                return NULL;
+        safe_close(j->fd);
+        safe_close(j->dir_fd);
+        free(j);
+        return NULL;
+}
+
+/* events.jsonl.(N-1) → .N, …, events.jsonl → .1, then a fresh events.jsonl. */
+static int journal_rotate(Journal *j) {
+        char from[64], to[64];
+
+        for (int i = JOURNAL_KEEP_ROTATED - 1; i >= 1; i--) {
+                snprintf(from, sizeof from, JOURNAL_FILE ".%d", i);
+                snprintf(to, sizeof to, JOURNAL_FILE ".%d", i + 1);
+                if (renameat(j->dir_fd, from, j->dir_fd, to) < 0 && errno != ENOENT)
+                        return negative_errno();
+        }
+        if (renameat(j->dir_fd, JOURNAL_FILE, j->dir_fd, JOURNAL_FILE ".1") < 0)
+                return negative_errno();
+        j->fd = safe_close(j->fd);
+        return journal_open_current(j);
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+        while (len > 0) {
+                ssize_t k = write(fd, p, len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += k;
+                len -= (size_t) k;
+        }
+        return 0;
+}
+
+int journal_append(Journal *j, const Event *e, const char *boot_id) {
+        _cleanup_free_ char *json = event_to_json_line(e, boot_id);
+        _cleanup_free_ char *line = NULL;
+        int r, n;
+
+        if (!json)
+                return -ENOMEM;
+        if (j->fd < 0 && (r = journal_open_current(j)) < 0)
+                goto fail;
+        if (j->size > 0 && j->size + strlen(json) + 2 > j->max_bytes && (r = journal_rotate(j)) < 0)
+                goto fail;
+        n = asprintf(&line, "%s%s\n", j->need_newline ? "\n" : "", json);
+        if (n < 0)
+                return -ENOMEM;
+        r = write_all(j->fd, line, (size_t) n);
+        if (r < 0) {
+                /* A partial write leaves a torn line: terminate it before the next one. */
+                j->need_newline = true;
+                goto fail;
+        }
+        j->need_newline = false;
+        j->size += (uint64_t) n;
+        if (e->severity == SEVERITY_CRITICAL && fdatasync(j->fd) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        j->appended++;
+        return 0;
+fail:
+        j->failed++;
+        return r;
+}
+
+uint64_t journal_appended(const Journal *j) {
+        return j->appended;
+}
+
+uint64_t journal_failed(const Journal *j) {
+        return j->failed;
+}
+
+/* Visits the complete lines of one file. The last line counts only when newline-terminated. */
+static int journal_read_file(int dir_fd, const char *name, JournalVisit visit, void *userdata, unsigned *skipped) {
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        FILE *f;
+        int fd, r = 0;
+
+        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        f = fdopen(fd, "r");
+        if (!f) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        while ((n = getline(&line, &cap, f)) > 0) {
+                if (line[n - 1] != '\n' || (size_t) n > JOURNAL_MAX_LINE) {
+                        (*skipped)++;
+                        continue;
+                }
+                if (n == 1)
+                        continue; /* the newline that closed a torn line */
+                _cleanup_json_ cJSON *o = cJSON_ParseWithLength(line, (size_t) n);
+                if (!cJSON_IsObject(o) || !json_get_string(o, "type") || !json_get_string(o, "at")) {
+                        (*skipped)++;
+                        continue;
+                }
+                r = visit(o, userdata);
+                if (r < 0)
+                        break;
+        }
+        fclose(f);
+        return r;
+}
+
+int journal_read(const char *state_dir, JournalVisit visit, void *userdata, unsigned *ret_skipped) {
+        _cleanup_close_ int dir_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        unsigned skipped = 0;
+        char name[64];
+        int r = 0;
+
+        if (dir_fd < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        for (int i = JOURNAL_KEEP_ROTATED; i >= 0 && r >= 0; i--) {
+                if (i > 0)
+                        snprintf(name, sizeof name, JOURNAL_FILE ".%d", i);
+                else
+                        snprintf(name, sizeof name, JOURNAL_FILE);
+                r = journal_read_file(dir_fd, name, visit, userdata, &skipped);
+        }
+        if (ret_skipped)
+                *ret_skipped = skipped;
+        return r;
+}

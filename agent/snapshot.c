@@ -1,0 +1,120 @@
+/* snapshot.c — the SPEC §5 status document, built from the manager's state on request.
+ *
+ * Every key of schema_version 1 is always present; what no module knows yet is null or empty.
+ * Health and reasons are judged last, from the document itself (health.c). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ec2agent/health.h"
+#include "ec2agent/json.h"
+#include "ec2agent/manager.h"
+
+#define STATUS_SCHEMA_VERSION 1
+
+static bool add_agent(Manager *m, cJSON *doc) {
+        cJSON *a = cJSON_AddObjectToObject(doc, "agent");
+        usec_t up = now_usec(CLOCK_MONOTONIC) - m->started_mono;
+        char journal_error[128] = "";
+
+        if (m->journal_error)
+                snprintf(journal_error, sizeof journal_error, "%s/%s: %s", m->state_dir, JOURNAL_FILE,
+                         strerror(-m->journal_error));
+        return a && cJSON_AddStringToObject(a, "version", EC2AGENT_VERSION) &&
+               cJSON_AddNumberToObject(a, "pid", getpid()) && json_add_time(a, "started_at", m->started_at) &&
+               cJSON_AddNumberToObject(a, "uptime_s", (double) (up / USEC_PER_SEC)) &&
+               cJSON_AddStringToObject(a, "state_directory", m->state_dir) &&
+               json_add_string_or_null(a, "state_error", m->journal_error ? journal_error : NULL) &&
+               cJSON_AddNumberToObject(a, "events_recorded", (double) journal_appended(m->journal));
+}
+
+static bool add_instance(cJSON *doc) {
+        cJSON *i = cJSON_AddObjectToObject(doc, "instance");
+        return i && cJSON_AddBoolToObject(i, "on_ec2", false) && cJSON_AddNullToObject(i, "instance_id") &&
+               cJSON_AddNullToObject(i, "instance_type") && cJSON_AddNullToObject(i, "region") &&
+               cJSON_AddNullToObject(i, "availability_zone") && cJSON_AddNullToObject(i, "ami_id") &&
+               cJSON_AddNullToObject(i, "asg_name");
+}
+
+static bool add_imds(Manager *m, cJSON *doc) {
+        cJSON *i = cJSON_AddObjectToObject(doc, "imds");
+        return i && cJSON_AddBoolToObject(i, "enabled", m->config->imds_enabled) &&
+               cJSON_AddBoolToObject(i, "reachable", false) && cJSON_AddNullToObject(i, "last_ok_at") &&
+               cJSON_AddNullToObject(i, "last_error");
+}
+
+static bool add_notices(cJSON *doc) {
+        cJSON *n = cJSON_AddObjectToObject(doc, "notices");
+        return n && cJSON_AddNullToObject(n, "spot") && cJSON_AddNullToObject(n, "rebalance") &&
+               cJSON_AddNullToObject(n, "asg_target_lifecycle_state") && cJSON_AddArrayToObject(n, "scheduled");
+}
+
+static bool add_memory(cJSON *doc) {
+        cJSON *mem = cJSON_AddObjectToObject(doc, "memory");
+        return mem && cJSON_AddNullToObject(mem, "total_bytes") && cJSON_AddNullToObject(mem, "available_bytes") &&
+               cJSON_AddNullToObject(mem, "used_percent") && cJSON_AddNullToObject(mem, "swap_used_percent") &&
+               cJSON_AddNullToObject(mem, "pressure_some_avg10");
+}
+
+static bool add_kernel(Manager *m, cJSON *doc) {
+        cJSON *k = cJSON_AddObjectToObject(doc, "kernel"), *p;
+        const PreviousBoot *pb = &m->previous_boot;
+
+        if (!k || !cJSON_AddNumberToObject(k, "oom_kills", 0) || !cJSON_AddNullToObject(k, "last_oom") ||
+            !cJSON_AddArrayToObject(k, "problems") || !cJSON_AddNullToObject(k, "tainted") ||
+            !cJSON_AddStringToObject(k, "boot_id", m->boot_id) || !(p = cJSON_AddObjectToObject(k, "previous_boot")))
+                return false;
+        if (!json_add_string_or_null(p, "boot_id", pb->known ? pb->boot_id : NULL))
+                return false;
+        if (!(pb->known ? cJSON_AddBoolToObject(p, "clean_shutdown", pb->clean)
+                        : cJSON_AddNullToObject(p, "clean_shutdown")))
+                return false;
+        return cJSON_AddNullToObject(p, "crash_log");
+}
+
+static bool add_cloudwatch(Manager *m, cJSON *doc) {
+        cJSON *c = cJSON_AddObjectToObject(doc, "cloudwatch");
+        return c && cJSON_AddBoolToObject(c, "enabled", m->config->metrics_enabled) &&
+               cJSON_AddNullToObject(c, "last_publish_at") && cJSON_AddNullToObject(c, "last_error") &&
+               cJSON_AddNullToObject(c, "failing_since") && cJSON_AddNumberToObject(c, "queued_datapoints", 0) &&
+               cJSON_AddNumberToObject(c, "spooled_bytes", 0) && cJSON_AddNumberToObject(c, "published_datapoints", 0) &&
+               cJSON_AddNumberToObject(c, "dropped_datapoints", 0);
+}
+
+static bool add_rules(Manager *m, cJSON *doc) {
+        cJSON *rules = cJSON_AddArrayToObject(doc, "rules");
+        if (!rules || !cJSON_AddArrayToObject(doc, "actions"))
+                return false;
+        for (size_t i = 0; i < m->config->n_rules; i++) {
+                cJSON *r = cJSON_CreateObject();
+                if (!r || !cJSON_AddItemToArray(rules, r)) {
+                        cJSON_Delete(r);
+                        return false;
+                }
+                if (!cJSON_AddStringToObject(r, "name", m->config->rules[i].name) ||
+                    !cJSON_AddNumberToObject(r, "fired", 0) || !cJSON_AddNullToObject(r, "last_fired_at") ||
+                    !cJSON_AddStringToObject(r, "state", "idle"))
+                        return false;
+        }
+        return true;
+}
+
+cJSON *manager_status(Manager *m) {
+        _cleanup_json_ cJSON *doc = cJSON_CreateObject();
+        cJSON *reasons;
+
+        if (!doc || !cJSON_AddNumberToObject(doc, "schema_version", STATUS_SCHEMA_VERSION) ||
+            !cJSON_AddStringToObject(doc, "health", "unknown") || !(reasons = cJSON_AddArrayToObject(doc, "reasons")) ||
+            !add_agent(m, doc) || !add_instance(doc) || !add_imds(m, doc) || !add_notices(doc) || !add_memory(doc) ||
+            !cJSON_AddArrayToObject(doc, "filesystems") || !add_kernel(m, doc) || !add_cloudwatch(m, doc) ||
+            !add_rules(m, doc))
+                return NULL;
+
+        Health h = health_evaluate(doc, now_usec(CLOCK_REALTIME), reasons);
+        cJSON *hs = cJSON_CreateString(health_to_string(h));
+        if (!hs || !cJSON_ReplaceItemInObjectCaseSensitive(doc, "health", hs)) {
+                cJSON_Delete(hs);
+                return NULL;
+        }
+        return TAKE_PTR(doc);
+}

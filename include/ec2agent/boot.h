@@ -1,0 +1,29 @@
+/* boot.h — boot identity and the clean-shutdown mark that tells the next boot how this one ended. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "util.h"
+
+#define BOOT_ID_LEN 32
+#define BOOT_STATE_FILE "boot.json"
+#define BOOT_CLEAN_MARK "clean-shutdown"
+
+typedef struct PreviousBoot {
+        bool known;       /* false on the very first start: nothing to judge */
+        char boot_id[BOOT_ID_LEN + 1];
+        bool clean;       /* the agent of that boot wrote its clean-shutdown mark */
+        bool new_verdict; /* judged by this start (not carried over from an earlier start of this boot) */
+} PreviousBoot;
+
+/* Reads the kernel's boot id (/proc/sys/kernel/random/boot_id) as 32 hex digits. */
+int boot_id_get(char ret[static BOOT_ID_LEN + 1]);
+
+/* Judges the previous boot from the state directory and records this boot. On the first
+ * start of boot CURRENT, the previous boot is the one recorded in boot.json: clean when the
+ * clean-shutdown mark names it. Later starts in the same boot carry the verdict over. The
+ * mark is consumed. Returns 0 or a negative errno (the state directory is unwritable). */
+int boot_judge_previous(const char *state_dir, const char *current, PreviousBoot *ret);
+
+/* Writes the clean-shutdown mark for boot CURRENT (at the end of a clean stop). */
+int boot_mark_clean(const char *state_dir, const char *current);

@@ -1,0 +1,55 @@
+/* journal.h — the persisted event history: events.jsonl in the state directory (SPEC §6). */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "util.h"
+
+#define JOURNAL_FILE "events.jsonl"
+#define JOURNAL_DEFAULT_MAX_BYTES (4U * 1024U * 1024U) /* per file */
+#define JOURNAL_KEEP_ROTATED 4                          /* events.jsonl.1 … .4 */
+#define JOURNAL_MAX_LINE (64U * 1024U)
+
+typedef struct Event {
+        usec_t at;        /* realtime µs */
+        char *type;       /* "spot-interruption", "maintenance:system-reboot", … */
+        Severity severity;
+        char *summary;    /* one line for people */
+        cJSON *detail;    /* an object; NULL is written as {} */
+} Event;
+
+/* Builds an event of TYPE with SUMMARY (printf), now, at TYPE's usual severity, with an
+ * empty detail object. Returns NULL on ENOMEM. */
+Event *event_new(const char *type, const char *summary_fmt, ...) _printf_(2, 3);
+Event *event_free(Event *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Event *, event_free);
+
+/* The journal line of E (without the newline), or NULL on ENOMEM. Caller frees. */
+char *event_to_json_line(const Event *e, const char *boot_id);
+
+typedef struct Journal Journal;
+
+/* Opens STATE_DIR/events.jsonl for appending (creating it), rotating at MAX_BYTES.
+ * Returns 0 or a negative errno (the directory is unwritable, …). */
+int journal_open(const char *state_dir, uint64_t max_bytes, Journal **ret);
+Journal *journal_free(Journal *j);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Journal *, journal_free);
+
+/* Appends E as one line; fsyncs it when E is critical; rotates when the file is full.
+ * A torn last line left by a power loss is closed first, so it never swallows E.
+ * Returns 0 or a negative errno (-ENOSPC, …): the caller counts and goes on. */
+int journal_append(Journal *j, const Event *e, const char *boot_id);
+
+/* Number of events appended since open, and of failed appends. */
+uint64_t journal_appended(const Journal *j);
+uint64_t journal_failed(const Journal *j);
+
+/* Calls VISIT for every stored event, oldest first across the rotated files, with the parsed
+ * line (owned by the journal reader; valid during the call). Torn or unparsable lines are
+ * skipped and counted in *RET_SKIPPED. VISIT returns < 0 to stop (returned), else 0.
+ * Returns 0 or a negative errno; a missing journal is empty, not an error. */
+typedef int (*JournalVisit)(const cJSON *event, void *userdata);
+int journal_read(const char *state_dir, JournalVisit visit, void *userdata, unsigned *ret_skipped);

@@ -1,0 +1,57 @@
+/* manager.h — the one context that owns the loop and every module, userdata of every callback. */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <systemd/sd-event.h>
+
+#include "boot.h"
+#include "config.h"
+#include "http.h"
+#include "journal.h"
+#include "status.h"
+
+#define STATE_DEFAULT_DIR "/var/lib/ec2agent"
+
+typedef struct Manager {
+        sd_event *event;
+        Config *config;
+        char *state_dir;
+        char *socket_path;
+        char boot_id[BOOT_ID_LEN + 1];
+        usec_t started_at;   /* realtime */
+        usec_t started_mono; /* monotonic */
+        PreviousBoot previous_boot;
+
+        Http *http;
+        Journal *journal;
+        StatusServer *status;
+
+        uint64_t events_emitted;
+        char notified_health[16]; /* the health last sent as STATUS= */
+        int journal_error;        /* the last append's error, 0 when it worked */
+        usec_t journal_error_at;
+} Manager;
+
+/* Creates the manager for CONFIG (taken over) with the given state directory and socket
+ * path; nothing is started yet. Returns 0 or a negative errno. */
+int manager_new(Config *config, const char *state_dir, const char *socket_path, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Opens the state directory and journal, judges the previous boot, starts every source and
+ * the status socket. Returns 0 or a negative errno (logged by the caller). */
+int manager_start(Manager *m);
+
+/* Runs the loop until SIGTERM/SIGINT, then writes the clean-shutdown mark. Returns 0 or a
+ * negative errno. */
+int manager_run(Manager *m);
+
+/* Records event E (taken over): events.jsonl, the system journal, and later the rules.
+ * Never fails the caller: a journal error is counted and shown in status. */
+void manager_emit(Manager *m, Event *e);
+
+/* The SPEC §5 status document of now. Returns NULL on ENOMEM. */
+cJSON *manager_status(Manager *m);
+
+/* The state directory: $STATE_DIRECTORY (first entry), else the default. New string or NULL. */
+char *state_dir_path(void);
