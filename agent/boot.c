@@ -40,7 +40,8 @@ static int write_state(const char *state_dir, const char *current, const Previou
         _cleanup_free_ char *text = NULL;
         cJSON *p;
 
-        if (!o || !cJSON_AddStringToObject(o, "boot_id", current) || !(p = cJSON_AddObjectToObject(o, "previous")))
+        if (!o || !cJSON_AddStringToObject(o, "boot_id", current) ||
+            !(p = cJSON_AddObjectToObject(o, "previous")))
                 return -ENOMEM;
         if (prev->known) {
                 if (!cJSON_AddStringToObject(p, "boot_id", prev->boot_id) ||

@@ -31,15 +31,22 @@ static const EventTypeInfo event_types[] = {
 };
 
 const char *const maintenance_codes[] = {
-        "instance-reboot", "system-reboot", "system-maintenance", "instance-retirement", "instance-stop", NULL,
+        "instance-reboot",     "system-reboot", "system-maintenance",
+        "instance-retirement", "instance-stop", NULL,
 };
 
 static const char *const metric_names[] = {
-        "mem_used_percent", "mem_available_percent", "mem_used", "mem_available", "mem_total",
-        "mem_cached", "mem_buffered", "mem_free", "swap_used_percent", "swap_used", "swap_free",
-        "disk_used_percent", "disk_used", "disk_free", "disk_total", "disk_inodes_used",
-        "disk_inodes_free", "disk_inodes_total", "cpu_usage_active", "oom_kills", "kernel_problems",
-        "mem_pressure_some_avg10",
+        "mem_used_percent",  "mem_available_percent",
+        "mem_used",          "mem_available",
+        "mem_total",         "mem_cached",
+        "mem_buffered",      "mem_free",
+        "swap_used_percent", "swap_used",
+        "swap_free",         "disk_used_percent",
+        "disk_used",         "disk_free",
+        "disk_total",        "disk_inodes_used",
+        "disk_inodes_free",  "disk_inodes_total",
+        "cpu_usage_active",  "oom_kills",
+        "kernel_problems",   "mem_pressure_some_avg10",
 };
 
 static bool is_maintenance_code(const char *code) {

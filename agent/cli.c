@@ -90,11 +90,11 @@ int cli_status_exit_code(const cJSON *doc) {
 
 /* ---- human rendering ---- */
 
-#define ANSI_RED "\x1b[1;31m"
+#define ANSI_RED    "\x1b[1;31m"
 #define ANSI_YELLOW "\x1b[1;33m"
-#define ANSI_GREEN "\x1b[1;32m"
-#define ANSI_BOLD "\x1b[1m"
-#define ANSI_RESET "\x1b[0m"
+#define ANSI_GREEN  "\x1b[1;32m"
+#define ANSI_BOLD   "\x1b[1m"
+#define ANSI_RESET  "\x1b[0m"
 
 typedef struct Out {
         FILE *f;
@@ -150,9 +150,9 @@ static void render_header(Out *o, const cJSON *doc) {
         for (i = 0; health[i] && i < sizeof upper - 1; i++)
                 upper[i] = (char) (health[i] >= 'a' && health[i] <= 'z' ? health[i] - 32 : health[i]);
         upper[i] = 0;
-        fprintf(o->f, "ec2agent %s: %s%s%s\n", str_or(get(doc, "agent"), "version", "?"), o->color ? color : "",
-                upper, o->color ? ANSI_RESET : "");
-        cJSON_ArrayForEach(r, reasons) {
+        fprintf(o->f, "ec2agent %s: %s%s%s\n", str_or(get(doc, "agent"), "version", "?"),
+                o->color ? color : "", upper, o->color ? ANSI_RESET : "");
+        cJSON_ArrayForEach (r, reasons) {
                 if (!cJSON_IsString(r))
                         continue;
                 char text[512];
@@ -169,8 +169,8 @@ static void render_instance(Out *o, const cJSON *doc) {
 
         if (cJSON_IsTrue(get(i, "on_ec2")))
                 line(o, "Instance", "%s (%s) in %s, %s, ASG %s", str_or(i, "instance_id", "?"),
-                     str_or(i, "instance_type", "?"), str_or(i, "availability_zone", "?"), str_or(i, "ami_id", "?"),
-                     str_or(i, "asg_name", "none"));
+                     str_or(i, "instance_type", "?"), str_or(i, "availability_zone", "?"),
+                     str_or(i, "ami_id", "?"), str_or(i, "asg_name", "none"));
         else
                 line(o, "Instance", "not on EC2 (or IMDS unreachable)");
         if (cJSON_IsFalse(get(imds, "enabled")))
@@ -178,8 +178,9 @@ static void render_instance(Out *o, const cJSON *doc) {
         else if (cJSON_IsTrue(get(imds, "reachable")))
                 line(o, "IMDS", "reachable, last answer %s", str_or(imds, "last_ok_at", "-"));
         else
-                line(o, "IMDS", "unreachable%s%s (last answer %s)", json_get_string(imds, "last_error") ? ": " : "",
-                     str_or(imds, "last_error", ""), str_or(imds, "last_ok_at", "never"));
+                line(o, "IMDS", "unreachable%s%s (last answer %s)",
+                     json_get_string(imds, "last_error") ? ": " : "", str_or(imds, "last_error", ""),
+                     str_or(imds, "last_ok_at", "never"));
 }
 
 static void render_notices(Out *o, const cJSON *doc) {
@@ -198,9 +199,10 @@ static void render_notices(Out *o, const cJSON *doc) {
                 line(o, "Lifecycle", "%s", json_get_string(n, "asg_target_lifecycle_state"));
                 any = true;
         }
-        cJSON_ArrayForEach(ev, get(n, "scheduled")) {
-                line(o, "Scheduled", "%s %s (%s), %s to %s", str_or(ev, "code", "?"), str_or(ev, "event_id", "?"),
-                     str_or(ev, "state", "?"), str_or(ev, "not_before", "?"), str_or(ev, "not_after", "?"));
+        cJSON_ArrayForEach (ev, get(n, "scheduled")) {
+                line(o, "Scheduled", "%s %s (%s), %s to %s", str_or(ev, "code", "?"),
+                     str_or(ev, "event_id", "?"), str_or(ev, "state", "?"), str_or(ev, "not_before", "?"),
+                     str_or(ev, "not_after", "?"));
                 any = true;
         }
         if (!any)
@@ -216,11 +218,12 @@ static void render_resources(Out *o, const cJSON *doc) {
                 format_bytes(avail, sizeof avail, json_get_number(mem, "available_bytes", 0));
                 line(o, "Memory", "%.1f%% used of %s, %s available, swap %.1f%%, pressure %.2f",
                      json_get_number(mem, "used_percent", 0), total, avail,
-                     json_get_number(mem, "swap_used_percent", 0), json_get_number(mem, "pressure_some_avg10", 0));
+                     json_get_number(mem, "swap_used_percent", 0),
+                     json_get_number(mem, "pressure_some_avg10", 0));
         } else
                 line(o, "Memory", "not sampled yet");
         const char *label = "Filesystems";
-        cJSON_ArrayForEach(fs, get(doc, "filesystems")) {
+        cJSON_ArrayForEach (fs, get(doc, "filesystems")) {
                 line(o, label, "%-12s %5.1f%% used, inodes %.1f%%, %s %s%s", str_or(fs, "path", "?"),
                      json_get_number(fs, "used_percent", 0), json_get_number(fs, "inodes_used_percent", 0),
                      str_or(fs, "fstype", "?"), str_or(fs, "device", "?"),
@@ -236,13 +239,15 @@ static void render_kernel(Out *o, const cJSON *doc) {
         if (cJSON_IsObject(oom))
                 snprintf(oomtext, sizeof oomtext, ", last %s (pid %.0f) at %s", str_or(oom, "process", "?"),
                          json_get_number(oom, "pid", 0), str_or(oom, "at", "?"));
-        line(o, "Kernel", "%.0f OOM kills%s, %d problems, tainted %s", json_get_number(k, "oom_kills", 0), oomtext,
-             cJSON_GetArraySize(get(k, "problems")),
-             cJSON_IsNumber(get(k, "tainted")) ? (json_get_number(k, "tainted", 0) == 0 ? "no" : "yes") : "?");
+        line(o, "Kernel", "%.0f OOM kills%s, %d problems, tainted %s", json_get_number(k, "oom_kills", 0),
+             oomtext, cJSON_GetArraySize(get(k, "problems")),
+             cJSON_IsNumber(get(k, "tainted")) ? (json_get_number(k, "tainted", 0) == 0 ? "no" : "yes")
+                                               : "?");
         if (!cJSON_IsBool(get(prev, "clean_shutdown")))
                 line(o, "Last boot", "unknown (first start of the agent)");
         else
-                line(o, "Last boot", "%s, %s", cJSON_IsTrue(get(prev, "clean_shutdown")) ? "clean shutdown" : "NOT clean",
+                line(o, "Last boot", "%s, %s",
+                     cJSON_IsTrue(get(prev, "clean_shutdown")) ? "clean shutdown" : "NOT clean",
                      str_or(prev, "boot_id", "?"));
 }
 
@@ -257,20 +262,21 @@ static void render_agent(Out *o, const cJSON *doc) {
         else
                 line(o, "CloudWatch", "disabled");
         const char *label = "Rules";
-        cJSON_ArrayForEach(r, get(doc, "rules")) {
-                line(o, label, "%s: %s, fired %.0f times, last %s", str_or(r, "name", "?"), str_or(r, "state", "?"),
-                     json_get_number(r, "fired", 0), str_or(r, "last_fired_at", "never"));
+        cJSON_ArrayForEach (r, get(doc, "rules")) {
+                line(o, label, "%s: %s, fired %.0f times, last %s", str_or(r, "name", "?"),
+                     str_or(r, "state", "?"), json_get_number(r, "fired", 0),
+                     str_or(r, "last_fired_at", "never"));
                 label = "";
         }
         label = "Actions";
-        cJSON_ArrayForEach(r, get(doc, "actions")) {
+        cJSON_ArrayForEach (r, get(doc, "actions")) {
                 line(o, label, "%s %s %s: %s", str_or(r, "rule", "?"), str_or(r, "step", "?"),
                      str_or(r, "target", ""), str_or(r, "state", "?"));
                 label = "";
         }
-        line(o, "Agent", "%s, pid %.0f, up %.0f s%s%s", str_or(a, "version", "?"), json_get_number(a, "pid", 0),
-             json_get_number(a, "uptime_s", 0), json_get_string(a, "state_error") ? "; state: " : "",
-             str_or(a, "state_error", ""));
+        line(o, "Agent", "%s, pid %.0f, up %.0f s%s%s", str_or(a, "version", "?"),
+             json_get_number(a, "pid", 0), json_get_number(a, "uptime_s", 0),
+             json_get_string(a, "state_error") ? "; state: " : "", str_or(a, "state_error", ""));
 }
 
 void cli_render_status(FILE *f, const cJSON *doc, bool color, unsigned width, usec_t now) {
@@ -326,7 +332,9 @@ static int print_event(const cJSON *ev, void *userdata) {
                         return -ENOMEM;
                 fprintf(p->f, "%s\n", s);
         } else {
-                const char *c = strcmp(sev, "critical") == 0 ? ANSI_RED : strcmp(sev, "warning") == 0 ? ANSI_YELLOW : "";
+                const char *c = strcmp(sev, "critical") == 0  ? ANSI_RED
+                                : strcmp(sev, "warning") == 0 ? ANSI_YELLOW
+                                                              : "";
                 fprintf(p->f, "%s  %s%-8s%s  %-26s %s\n", json_get_string(ev, "at"), p->color ? c : "", sev,
                         p->color && *c ? ANSI_RESET : "", type, str_or(ev, "summary", ""));
         }

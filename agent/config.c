@@ -38,24 +38,30 @@ typedef struct Field {
         const char *key;
         FieldType type;
         size_t offset;
-        uint64_t min, max;      /* FIELD_UINT */
-        bool nullable;          /* FIELD_STRING: null resets it to "unset" */
-        StringCheck check;      /* FIELD_STRING */
-        FieldParser parse;      /* FIELD_CUSTOM */
+        uint64_t min, max;       /* FIELD_UINT */
+        bool nullable;           /* FIELD_STRING: null resets it to "unset" */
+        StringCheck check;       /* FIELD_STRING */
+        FieldParser parse;       /* FIELD_CUSTOM */
         const struct Field *sub; /* FIELD_OBJECT: fields of the nested object, same base */
 } Field;
 
 #define FIELD_AT(base, off, type) ((type *) ((char *) (base) + (off)))
 
 /* Table rows: T is the struct the field lives in (Config, Rule or Step). */
-#define F_BOOL(k, T, f) { .key = k, .type = FIELD_BOOL, .offset = offsetof(T, f) }
-#define F_UINT(k, T, f, lo, hi) { .key = k, .type = FIELD_UINT, .offset = offsetof(T, f), .min = lo, .max = hi }
-#define F_STRING(k, T, f, chk) { .key = k, .type = FIELD_STRING, .offset = offsetof(T, f), .check = chk }
+#define F_BOOL(k, T, f) \
+        { .key = k, .type = FIELD_BOOL, .offset = offsetof(T, f) }
+#define F_UINT(k, T, f, lo, hi) \
+        { .key = k, .type = FIELD_UINT, .offset = offsetof(T, f), .min = lo, .max = hi }
+#define F_STRING(k, T, f, chk) \
+        { .key = k, .type = FIELD_STRING, .offset = offsetof(T, f), .check = chk }
 #define F_STRING_OR_NULL(k, T, f, chk) \
         { .key = k, .type = FIELD_STRING, .offset = offsetof(T, f), .nullable = true, .check = chk }
-#define F_OBJECT(k, fields) { .key = k, .type = FIELD_OBJECT, .sub = fields }
-#define F_CUSTOM(k, fn) { .key = k, .type = FIELD_CUSTOM, .parse = fn }
-#define F_END { .key = NULL }
+#define F_OBJECT(k, fields) \
+        { .key = k, .type = FIELD_OBJECT, .sub = fields }
+#define F_CUSTOM(k, fn) \
+        { .key = k, .type = FIELD_CUSTOM, .parse = fn }
+#define F_END \
+        { .key = NULL }
 
 _printf_(3, 4) static void add_error(Ctx *c, const char *path, const char *fmt, ...) {
         char msg[512];
@@ -133,7 +139,8 @@ static bool set_string(Ctx *c, char **dst, const char *s) {
 /* Reads V as an integer in [MIN, MAX]; reports and returns false otherwise. */
 static bool get_uint(Ctx *c, const char *path, const cJSON *v, uint64_t min, uint64_t max, unsigned *ret) {
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || floor(v->valuedouble) != v->valuedouble) {
-                add_error(c, path, "must be an integer, not %s", cJSON_IsNumber(v) ? "a fraction" : type_name(v));
+                add_error(c, path, "must be an integer, not %s",
+                          cJSON_IsNumber(v) ? "a fraction" : type_name(v));
                 return false;
         }
         if (v->valuedouble < (double) min || v->valuedouble > (double) max) {
@@ -297,9 +304,9 @@ static const char *check_sns_arn(const char *s) {
 }
 
 static const char *check_unit_name(const char *s) {
-        static const char *const suffixes[] = { ".service", ".socket", ".target", ".timer", ".mount",
-                                                ".automount", ".swap", ".path", ".slice", ".scope",
-                                                ".device" };
+        static const char *const suffixes[] = { ".service", ".socket",    ".target", ".timer",
+                                                ".mount",   ".automount", ".swap",   ".path",
+                                                ".slice",   ".scope",     ".device" };
         size_t n = strlen(s);
         if (n == 0 || n > 255)
                 return "must be a systemd unit name such as \"app.service\"";
@@ -522,8 +529,8 @@ static const Field step_fields[] = {
 };
 
 static const unsigned step_default_timeout_s[_STEP_KIND_MAX] = {
-        [STEP_STOP] = 90, [STEP_RESTART] = 90, [STEP_EXEC] = 60,
-        [STEP_LIFECYCLE] = 60, [STEP_NOTIFY] = 15, [STEP_REBOOT] = 60,
+        [STEP_STOP] = 90,      [STEP_RESTART] = 90, [STEP_EXEC] = 60,
+        [STEP_LIFECYCLE] = 60, [STEP_NOTIFY] = 15,  [STEP_REBOOT] = 60,
 };
 
 static void step_done(Step *s) {
@@ -536,11 +543,13 @@ static void step_done(Step *s) {
 }
 
 static bool parse_step(Ctx *c, const char *path, const cJSON *v, Step *s) {
-        *s = (Step) { .heartbeat_s = 300, .max_per_day = 1 };
+        *s = (Step){ .heartbeat_s = 300, .max_per_day = 1 };
+        size_t errors_before = strv_length(*c->errors);
         uint64_t seen = apply_object(c, path, v, step_fields, s);
         uint64_t actions = seen & ((UINT64_C(1) << _STEP_KIND_MAX) - 1);
 
-        if (!cJSON_IsObject(v))
+        /* One mistake, one line: no cross-checks on a step that already failed. */
+        if (!cJSON_IsObject(v) || strv_length(*c->errors) != errors_before)
                 return false;
         if (__builtin_popcountll(actions) != 1) {
                 add_error(c, path,
@@ -645,7 +654,8 @@ static void parse_rules(Ctx *c, const char *path, const cJSON *v, void *base) {
                         if (!(seen & (1 << 0)))
                                 add_error(c, p, "needs \"name\"");
                         if (!!(seen & (1 << 1)) + !!(seen & (1 << 2)) != 1)
-                                add_error(c, p, "needs exactly one of \"on\" (events) and \"when\" (a metric)");
+                                add_error(c, p,
+                                          "needs exactly one of \"on\" (events) and \"when\" (a metric)");
                         if ((seen & (1 << 3)) && !(seen & (1 << 1)))
                                 add_error(c, p, "\"before_s\" needs \"on\"");
                         if (!(seen & (1 << 5)))
@@ -748,7 +758,7 @@ static int config_new_default(Config **ret) {
         _cleanup_(config_freep) Config *c = calloc(1, sizeof(Config));
         if (!c)
                 return -ENOMEM;
-        *c = (Config) {
+        *c = (Config){
                 .imds_enabled = true,
                 .imds_poll_interval_s = 1,
                 .imds_scheduled_events_interval_s = 60,

@@ -43,6 +43,9 @@ int manager_new(Config *config, const char *state_dir, const char *socket_path, 
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        sd_event_source_disable_unref(m->sigterm);
+        sd_event_source_disable_unref(m->sigint);
+        sd_event_source_disable_unref(m->notify_timer);
         status_server_free(m->status);
         http_free(m->http);
         journal_free(m->journal);
@@ -64,8 +67,9 @@ void manager_emit(Manager *m, Event *e) {
         r = journal_append(m->journal, ev, m->boot_id);
         if (r < 0) {
                 if (m->journal_error != r)
-                        log_error_errno(r, "Cannot append to %s/%s, events are kept in the system journal only: %m",
-                                        m->state_dir, JOURNAL_FILE);
+                        log_error_errno(
+                                r, "Cannot append to %s/%s, events are kept in the system journal only: %m",
+                                m->state_dir, JOURNAL_FILE);
                 m->journal_error = r;
                 m->journal_error_at = now_usec(CLOCK_REALTIME);
         } else if (m->journal_error) {
@@ -146,7 +150,7 @@ static void raise_nofile(void) {
         }
 }
 
-static int open_state_dir(Manager *m) {
+int manager_open_state(Manager *m) {
         if (mkdir(m->state_dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create the state directory %s: %m", m->state_dir);
         int r = journal_open(m->state_dir, 0, &m->journal);
@@ -164,7 +168,8 @@ static void judge_previous_boot(Manager *m) {
         }
         if (!p->known || !p->new_verdict || p->clean)
                 return;
-        Event *e = event_new("previous-boot-crash", "previous boot %s did not shut down cleanly", p->boot_id);
+        Event *e =
+                event_new("previous-boot-crash", "previous boot %s did not shut down cleanly", p->boot_id);
         if (!e) {
                 log_oom();
                 return;
@@ -176,20 +181,17 @@ static void judge_previous_boot(Manager *m) {
 }
 
 int manager_start(Manager *m) {
-        sd_event_source *s;
         int r;
 
         raise_nofile();
         r = boot_id_get(m->boot_id);
         if (r < 0)
                 return log_error_errno(r, "Cannot read the boot id: %m");
-        r = open_state_dir(m);
-        if (r < 0)
-                return r;
 
-        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
+                r = sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal,
+                                        m);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch SIGTERM/SIGINT: %m");
         (void) signal(SIGPIPE, SIG_IGN);
@@ -210,12 +212,11 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "Cannot listen on %s: %m", m->socket_path);
 
         if (getenv("NOTIFY_SOCKET")) {
-                r = sd_event_add_time_relative(m->event, &s, CLOCK_MONOTONIC, NOTIFY_STATUS_INTERVAL_USEC, 0,
-                                               on_notify_status, m);
+                r = sd_event_add_time_relative(m->event, &m->notify_timer, CLOCK_MONOTONIC,
+                                               NOTIFY_STATUS_INTERVAL_USEC, 0, on_notify_status, m);
                 if (r < 0)
                         return log_error_errno(r, "Cannot add a timer: %m");
-                (void) sd_event_source_set_floating(s, true);
-                (void) sd_event_source_set_description(s, "notify-status");
+                (void) sd_event_source_set_description(m->notify_timer, "notify-status");
         }
         return 0;
 }

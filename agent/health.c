@@ -13,7 +13,7 @@
 #include "ec2agent/health.h"
 #include "ec2agent/json.h"
 
-#define PERCENT_WARNING 85.0
+#define PERCENT_WARNING  85.0
 #define PERCENT_CRITICAL 95.0
 
 typedef struct Judge {
@@ -61,19 +61,20 @@ static void judge_notices(Judge *j, const cJSON *notices) {
         const cJSON *ev;
 
         if (cJSON_IsObject(spot))
-                flag(j, HEALTH_CRITICAL, "spot interruption: %s at %s", json_get_string(spot, "action") ?: "?",
-                     json_get_string(spot, "time") ?: "?");
+                flag(j, HEALTH_CRITICAL, "spot interruption: %s at %s",
+                     json_get_string(spot, "action") ?: "?", json_get_string(spot, "time") ?: "?");
         if (lifecycle && strcmp(lifecycle, "Terminated") == 0)
                 flag(j, HEALTH_CRITICAL, "auto scaling: instance is being terminated");
         if (cJSON_IsObject(rebalance))
                 flag(j, HEALTH_WARNING, "rebalance recommendation since %s",
                      json_get_string(rebalance, "notice_time") ?: "?");
-        cJSON_ArrayForEach(ev, get(notices, "scheduled")) {
+        cJSON_ArrayForEach (ev, get(notices, "scheduled")) {
                 const char *state = json_get_string(ev, "state");
                 if (state && strcmp(state, "active") != 0)
                         continue; /* completed or canceled */
-                flag(j, HEALTH_WARNING, "scheduled %s (%s) not before %s", json_get_string(ev, "code") ?: "event",
-                     json_get_string(ev, "event_id") ?: "?", json_get_string(ev, "not_before") ?: "?");
+                flag(j, HEALTH_WARNING, "scheduled %s (%s) not before %s",
+                     json_get_string(ev, "code") ?: "event", json_get_string(ev, "event_id") ?: "?",
+                     json_get_string(ev, "not_before") ?: "?");
         }
 }
 
@@ -83,7 +84,7 @@ static void judge_resources(Judge *j, const cJSON *status) {
 
         if (cJSON_IsNumber(get(mem, "used_percent")) && json_get_number(mem, "total_bytes", 0) > 0)
                 judge_percent(j, "memory used", json_get_number(mem, "used_percent", 0));
-        cJSON_ArrayForEach(fs, get(status, "filesystems")) {
+        cJSON_ArrayForEach (fs, get(status, "filesystems")) {
                 const char *path = json_get_string(fs, "path") ?: "?";
                 if (cJSON_IsTrue(get(fs, "became_read_only")))
                         flag(j, HEALTH_CRITICAL, "filesystem %s was remounted read-only", path);
@@ -97,14 +98,15 @@ static void judge_resources(Judge *j, const cJSON *status) {
 }
 
 static void judge_kernel(Judge *j, const cJSON *kernel, usec_t now) {
-        static const char *const classes[] = { "fs-error", "io-error", "hung-task", "soft-lockup", "rcu-stall",
-                                               "kernel-oops" };
+        static const char *const classes[] = { "fs-error",    "io-error",  "hung-task",
+                                               "soft-lockup", "rcu-stall", "kernel-oops" };
         const cJSON *oom = get(kernel, "last_oom"), *prev = get(kernel, "previous_boot"), *p;
 
         if (cJSON_IsObject(oom) && recent(oom, "at", now, HEALTH_RECENT_USEC))
-                flag(j, HEALTH_WARNING, "OOM kill of %s (pid %.0f) at %s", json_get_string(oom, "process") ?: "?",
-                     json_get_number(oom, "pid", 0), json_get_string(oom, "at"));
-        cJSON_ArrayForEach(p, get(kernel, "problems")) {
+                flag(j, HEALTH_WARNING, "OOM kill of %s (pid %.0f) at %s",
+                     json_get_string(oom, "process") ?: "?", json_get_number(oom, "pid", 0),
+                     json_get_string(oom, "at"));
+        cJSON_ArrayForEach (p, get(kernel, "problems")) {
                 const char *cls = json_get_string(p, "class");
                 for (size_t i = 0; cls && i < ELEMENTSOF(classes); i++)
                         if (strcmp(cls, classes[i]) == 0 && recent(p, "at", now, HEALTH_RECENT_USEC)) {

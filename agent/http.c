@@ -11,7 +11,7 @@
 #include "ec2agent/http.h"
 #include "ec2agent/log.h"
 
-#define HTTP_DEFAULT_TIMEOUT_MS 10000U
+#define HTTP_DEFAULT_TIMEOUT_MS   10000U
 #define HTTP_DEFAULT_MAX_RESPONSE (64U * 1024U)
 
 struct HttpCall {
@@ -98,9 +98,10 @@ static void http_check_done(Http *h) {
                 (void) curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
                 HttpResponse resp = {
                         .error = c->too_big ? -EFBIG : curl_to_errno(msg->data.result),
-                        .error_message = c->too_big ? "response body too large"
-                                                    : (msg->data.result ? curl_easy_strerror(msg->data.result)
-                                                                        : NULL),
+                        .error_message =
+                                c->too_big
+                                        ? "response body too large"
+                                        : (msg->data.result ? curl_easy_strerror(msg->data.result) : NULL),
                         .status = status,
                         .body = c->body.data ?: "",
                         .body_len = c->body.len,
@@ -249,12 +250,12 @@ Http *http_free(Http *h) {
         return NULL;
 }
 
-#define SETOPT(c, opt, val)                                               \
-        do {                                                              \
-                if (curl_easy_setopt((c)->easy, opt, val) != CURLE_OK) {  \
-                        r = -EINVAL;                                      \
-                        goto fail;                                        \
-                }                                                         \
+#define SETOPT(c, opt, val)                                              \
+        do {                                                             \
+                if (curl_easy_setopt((c)->easy, opt, val) != CURLE_OK) { \
+                        r = -EINVAL;                                     \
+                        goto fail;                                       \
+                }                                                        \
         } while (0)
 
 int http_submit(Http *h, const HttpRequest *req, HttpCallback cb, void *userdata, HttpCall **ret_call) {

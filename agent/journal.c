@@ -77,7 +77,8 @@ static int journal_open_current(Journal *j) {
         struct stat st;
         char last;
 
-        j->fd = openat(j->dir_fd, JOURNAL_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        j->fd = openat(j->dir_fd, JOURNAL_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                       0640);
         if (j->fd < 0)
                 return negative_errno();
         if (fstat(j->fd, &st) < 0)
@@ -196,7 +197,8 @@ uint64_t journal_failed(const Journal *j) {
 }
 
 /* Visits the complete lines of one file. The last line counts only when newline-terminated. */
-static int journal_read_file(int dir_fd, const char *name, JournalVisit visit, void *userdata, unsigned *skipped) {
+static int journal_read_file(int dir_fd, const char *name, JournalVisit visit, void *userdata,
+                             unsigned *skipped) {
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
         ssize_t n;

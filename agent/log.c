@@ -42,7 +42,8 @@ int log_get_max_level(void) {
 }
 
 int log_level_from_string(const char *s) {
-        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+        static const char *const names[] = { "emerg",   "alert",  "crit", "err",
+                                             "warning", "notice", "info", "debug" };
         uint64_t v;
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
@@ -71,14 +72,14 @@ void log_record(int level, const char *message_id, const char *message, const ch
         if (asprintf(&msg, "MESSAGE=%s", message) < 0)
                 return;
         snprintf(prio, sizeof prio, "PRIORITY=%i", level);
-        iov[n++] = (struct iovec) { msg, strlen(msg) };
-        iov[n++] = (struct iovec) { prio, strlen(prio) };
+        iov[n++] = (struct iovec){ msg, strlen(msg) };
+        iov[n++] = (struct iovec){ prio, strlen(prio) };
         if (message_id) {
                 snprintf(mid, sizeof mid, "MESSAGE_ID=%s", message_id);
-                iov[n++] = (struct iovec) { mid, strlen(mid) };
+                iov[n++] = (struct iovec){ mid, strlen(mid) };
         }
         for (size_t i = 0; i < nf; i++)
-                iov[n++] = (struct iovec) { (void *) fields[i], strlen(fields[i]) };
+                iov[n++] = (struct iovec){ (void *) fields[i], strlen(fields[i]) };
         (void) sd_journal_sendv(iov, (int) n);
 }
 

@@ -59,7 +59,7 @@ static int bad_option(const char *cmd, int c, char **argv) {
 }
 
 /* getopt_long over one command's options; unknown options are usage errors. */
-#define FOR_EACH_OPTION(c, argc, argv, shorts, longs)                                    \
+#define FOR_EACH_OPTION(c, argc, argv, shorts, longs) \
         for (int c; (c = getopt_long(argc, argv, shorts, longs, NULL)) >= 0;)
 
 static int load_config_or_report(const char *path, Config **ret) {
@@ -86,7 +86,7 @@ static int cmd_run(int argc, char **argv) {
         Config *config = NULL;
         int r;
 
-        FOR_EACH_OPTION(c, argc, argv, "+:c:", opts) {
+        FOR_EACH_OPTION (c, argc, argv, "+:c:", opts) {
                 if (c == 'c')
                         config_path = optarg;
                 else
@@ -105,9 +105,10 @@ static int cmd_run(int argc, char **argv) {
                 log_oom();
                 return 1;
         }
-        r = manager_start(m);
-        if (r < 0)
-                return r == -EACCES || r == -EROFS || r == -ENOENT || r == -ENOTDIR || r == -EPERM ? EXIT_CANTCREAT : 1;
+        if (manager_open_state(m) < 0)
+                return EXIT_CANTCREAT;
+        if (manager_start(m) < 0)
+                return 1;
         return manager_run(m) < 0 ? 1 : 0;
 }
 
@@ -116,7 +117,7 @@ static int cmd_check_config(int argc, char **argv) {
         const char *config_path = NULL;
         Config *config = NULL;
 
-        FOR_EACH_OPTION(c, argc, argv, "+:c:", opts) {
+        FOR_EACH_OPTION (c, argc, argv, "+:c:", opts) {
                 if (c == 'c')
                         config_path = optarg;
                 else
@@ -127,8 +128,8 @@ static int cmd_check_config(int argc, char **argv) {
         int r = load_config_or_report(config_path, &config);
         if (r != 0)
                 return r;
-        printf("%s: configuration is valid (%zu rule%s).\n", config_path ?: CONFIG_DEFAULT_PATH, config->n_rules,
-               config->n_rules == 1 ? "" : "s");
+        printf("%s: configuration is valid (%zu rule%s).\n", config_path ?: CONFIG_DEFAULT_PATH,
+               config->n_rules, config->n_rules == 1 ? "" : "s");
         config_free(config);
         return 0;
 }
@@ -145,7 +146,7 @@ static int cmd_status(int argc, char **argv) {
         bool json = false;
         int r;
 
-        FOR_EACH_OPTION(c, argc, argv, "+:js:", opts) {
+        FOR_EACH_OPTION (c, argc, argv, "+:js:", opts) {
                 if (c == 'j')
                         json = true;
                 else if (c == 's')
@@ -170,7 +171,8 @@ static int cmd_status(int argc, char **argv) {
                         return EXIT_STATUS_UNKNOWN;
                 printf("%s\n", text);
         } else
-                cli_render_status(stdout, doc, want_color(stdout), terminal_width(), now_usec(CLOCK_REALTIME));
+                cli_render_status(stdout, doc, want_color(stdout), terminal_width(),
+                                  now_usec(CLOCK_REALTIME));
         return cli_status_exit_code(doc);
 }
 
@@ -187,16 +189,17 @@ static int cmd_events(int argc, char **argv) {
         bool json = false;
         int r;
 
-        FOR_EACH_OPTION(c, argc, argv, "+:js:t:", opts) {
+        FOR_EACH_OPTION (c, argc, argv, "+:js:t:", opts) {
                 switch (c) {
                 case 'j':
                         json = true;
                         break;
                 case 's':
                         if (cli_parse_since(optarg, now_usec(CLOCK_REALTIME), &filter.since) < 0)
-                                return usage_error("events",
-                                                   "--since takes an RFC 3339 time or a duration such as 2h, not '%s'",
-                                                   optarg);
+                                return usage_error(
+                                        "events",
+                                        "--since takes an RFC 3339 time or a duration such as 2h, not '%s'",
+                                        optarg);
                         break;
                 case 't':
                         if (!event_type_lookup(optarg) && !event_pattern_is_valid(optarg))
@@ -216,7 +219,8 @@ static int cmd_events(int argc, char **argv) {
                 return 1;
         r = cli_print_events(stdout, state_dir, &filter, json, want_color(stdout));
         if (r < 0) {
-                fprintf(stderr, "ec2agent events: cannot read %s/%s: %s\n", state_dir, JOURNAL_FILE, strerror(-r));
+                fprintf(stderr, "ec2agent events: cannot read %s/%s: %s\n", state_dir, JOURNAL_FILE,
+                        strerror(-r));
                 return 1;
         }
         return 0;

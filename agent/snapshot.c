@@ -21,7 +21,8 @@ static bool add_agent(Manager *m, cJSON *doc) {
                 snprintf(journal_error, sizeof journal_error, "%s/%s: %s", m->state_dir, JOURNAL_FILE,
                          strerror(-m->journal_error));
         return a && cJSON_AddStringToObject(a, "version", EC2AGENT_VERSION) &&
-               cJSON_AddNumberToObject(a, "pid", getpid()) && json_add_time(a, "started_at", m->started_at) &&
+               cJSON_AddNumberToObject(a, "pid", getpid()) &&
+               json_add_time(a, "started_at", m->started_at) &&
                cJSON_AddNumberToObject(a, "uptime_s", (double) (up / USEC_PER_SEC)) &&
                cJSON_AddStringToObject(a, "state_directory", m->state_dir) &&
                json_add_string_or_null(a, "state_error", m->journal_error ? journal_error : NULL) &&
@@ -46,13 +47,15 @@ static bool add_imds(Manager *m, cJSON *doc) {
 static bool add_notices(cJSON *doc) {
         cJSON *n = cJSON_AddObjectToObject(doc, "notices");
         return n && cJSON_AddNullToObject(n, "spot") && cJSON_AddNullToObject(n, "rebalance") &&
-               cJSON_AddNullToObject(n, "asg_target_lifecycle_state") && cJSON_AddArrayToObject(n, "scheduled");
+               cJSON_AddNullToObject(n, "asg_target_lifecycle_state") &&
+               cJSON_AddArrayToObject(n, "scheduled");
 }
 
 static bool add_memory(cJSON *doc) {
         cJSON *mem = cJSON_AddObjectToObject(doc, "memory");
-        return mem && cJSON_AddNullToObject(mem, "total_bytes") && cJSON_AddNullToObject(mem, "available_bytes") &&
-               cJSON_AddNullToObject(mem, "used_percent") && cJSON_AddNullToObject(mem, "swap_used_percent") &&
+        return mem && cJSON_AddNullToObject(mem, "total_bytes") &&
+               cJSON_AddNullToObject(mem, "available_bytes") && cJSON_AddNullToObject(mem, "used_percent") &&
+               cJSON_AddNullToObject(mem, "swap_used_percent") &&
                cJSON_AddNullToObject(mem, "pressure_some_avg10");
 }
 
@@ -62,7 +65,8 @@ static bool add_kernel(Manager *m, cJSON *doc) {
 
         if (!k || !cJSON_AddNumberToObject(k, "oom_kills", 0) || !cJSON_AddNullToObject(k, "last_oom") ||
             !cJSON_AddArrayToObject(k, "problems") || !cJSON_AddNullToObject(k, "tainted") ||
-            !cJSON_AddStringToObject(k, "boot_id", m->boot_id) || !(p = cJSON_AddObjectToObject(k, "previous_boot")))
+            !cJSON_AddStringToObject(k, "boot_id", m->boot_id) ||
+            !(p = cJSON_AddObjectToObject(k, "previous_boot")))
                 return false;
         if (!json_add_string_or_null(p, "boot_id", pb->known ? pb->boot_id : NULL))
                 return false;
@@ -76,8 +80,10 @@ static bool add_cloudwatch(Manager *m, cJSON *doc) {
         cJSON *c = cJSON_AddObjectToObject(doc, "cloudwatch");
         return c && cJSON_AddBoolToObject(c, "enabled", m->config->metrics_enabled) &&
                cJSON_AddNullToObject(c, "last_publish_at") && cJSON_AddNullToObject(c, "last_error") &&
-               cJSON_AddNullToObject(c, "failing_since") && cJSON_AddNumberToObject(c, "queued_datapoints", 0) &&
-               cJSON_AddNumberToObject(c, "spooled_bytes", 0) && cJSON_AddNumberToObject(c, "published_datapoints", 0) &&
+               cJSON_AddNullToObject(c, "failing_since") &&
+               cJSON_AddNumberToObject(c, "queued_datapoints", 0) &&
+               cJSON_AddNumberToObject(c, "spooled_bytes", 0) &&
+               cJSON_AddNumberToObject(c, "published_datapoints", 0) &&
                cJSON_AddNumberToObject(c, "dropped_datapoints", 0);
 }
 
@@ -104,8 +110,9 @@ cJSON *manager_status(Manager *m) {
         cJSON *reasons;
 
         if (!doc || !cJSON_AddNumberToObject(doc, "schema_version", STATUS_SCHEMA_VERSION) ||
-            !cJSON_AddStringToObject(doc, "health", "unknown") || !(reasons = cJSON_AddArrayToObject(doc, "reasons")) ||
-            !add_agent(m, doc) || !add_instance(doc) || !add_imds(m, doc) || !add_notices(doc) || !add_memory(doc) ||
+            !cJSON_AddStringToObject(doc, "health", "unknown") ||
+            !(reasons = cJSON_AddArrayToObject(doc, "reasons")) || !add_agent(m, doc) ||
+            !add_instance(doc) || !add_imds(m, doc) || !add_notices(doc) || !add_memory(doc) ||
             !cJSON_AddArrayToObject(doc, "filesystems") || !add_kernel(m, doc) || !add_cloudwatch(m, doc) ||
             !add_rules(m, doc))
                 return NULL;

@@ -47,7 +47,8 @@ StatusRequest status_parse_request(const char *buf, size_t len, bool at_eof) {
 
         if (!nl) {
                 if (!at_eof)
-                        return len >= STATUS_MAX_REQUEST ? STATUS_REQUEST_INVALID : STATUS_REQUEST_INCOMPLETE;
+                        return len >= STATUS_MAX_REQUEST ? STATUS_REQUEST_INVALID
+                                                         : STATUS_REQUEST_INCOMPLETE;
                 n = len;
         } else
                 n = (size_t) (nl - buf);
@@ -79,7 +80,8 @@ static void conn_free(Conn *c) {
 /* Writes what the socket takes; frees the connection when done or broken. */
 static void conn_flush(Conn *c) {
         while (c->out_off < c->out_len) {
-                ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -177,8 +179,8 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                 s->conns = c;
                 s->n_conns++;
                 if (sd_event_add_io(s->event, &c->io, cfd, EPOLLIN, conn_on_io, c) < 0 ||
-                    sd_event_add_time_relative(s->event, &c->timer, CLOCK_MONOTONIC, STATUS_CONNECTION_TIMEOUT_USEC,
-                                               0, conn_on_timeout, c) < 0) {
+                    sd_event_add_time_relative(s->event, &c->timer, CLOCK_MONOTONIC,
+                                               STATUS_CONNECTION_TIMEOUT_USEC, 0, conn_on_timeout, c) < 0) {
                         conn_free(c);
                         continue;
                 }
@@ -200,7 +202,8 @@ static int mkdir_parents(const char *path) {
         return 0;
 }
 
-int status_server_new(sd_event *e, const char *path, StatusRender render, void *userdata, StatusServer **ret) {
+int status_server_new(sd_event *e, const char *path, StatusRender render, void *userdata,
+                      StatusServer **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_(status_server_freep) StatusServer *s = NULL;
         int r;

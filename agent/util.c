@@ -135,7 +135,7 @@ int parse_duration(const char *s, usec_t *ret) {
                 char unit;
                 usec_t usec;
         } units[] = {
-                { 's', USEC_PER_SEC }, { 'm', USEC_PER_MINUTE }, { 'h', USEC_PER_HOUR },
+                { 's', USEC_PER_SEC }, { 'm', USEC_PER_MINUTE },  { 'h', USEC_PER_HOUR },
                 { 'd', USEC_PER_DAY }, { 'w', 7 * USEC_PER_DAY },
         };
         usec_t total = 0;
@@ -278,7 +278,7 @@ int strv_extend(char ***v, const char *s) {
 }
 
 void buf_init(Buf *b, size_t max) {
-        *b = (Buf) { .max = max };
+        *b = (Buf){ .max = max };
 }
 
 int buf_append(Buf *b, const void *p, size_t len) {
@@ -332,5 +332,5 @@ void buf_reset(Buf *b) {
 
 void buf_done(Buf *b) {
         free(b->data);
-        *b = (Buf) { .max = b->max };
+        *b = (Buf){ .max = b->max };
 }

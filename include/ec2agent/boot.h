@@ -5,12 +5,12 @@
 
 #include "util.h"
 
-#define BOOT_ID_LEN 32
+#define BOOT_ID_LEN     32
 #define BOOT_STATE_FILE "boot.json"
 #define BOOT_CLEAN_MARK "clean-shutdown"
 
 typedef struct PreviousBoot {
-        bool known;       /* false on the very first start: nothing to judge */
+        bool known; /* false on the very first start: nothing to judge */
         char boot_id[BOOT_ID_LEN + 1];
         bool clean;       /* the agent of that boot wrote its clean-shutdown mark */
         bool new_verdict; /* judged by this start (not carried over from an earlier start of this boot) */

@@ -8,9 +8,9 @@
 #include "util.h"
 
 /* Exit codes (sysexits.h and the Nagios plugin convention for status). */
-#define EXIT_USAGE 64
-#define EXIT_CANTCREAT 73
-#define EXIT_CONFIG 78
+#define EXIT_USAGE          64
+#define EXIT_CANTCREAT      73
+#define EXIT_CONFIG         78
 #define EXIT_STATUS_UNKNOWN 3
 
 /* Asks the agent at SOCKET_PATH for its status document, waiting at most TIMEOUT.
@@ -26,8 +26,8 @@ void cli_render_status(FILE *f, const cJSON *doc, bool color, unsigned width, us
 int cli_status_exit_code(const cJSON *doc);
 
 typedef struct EventFilter {
-        usec_t since;    /* 0: all */
-        char **types;    /* patterns as in rules ("maintenance" matches maintenance:*); NULL: all */
+        usec_t since; /* 0: all */
+        char **types; /* patterns as in rules ("maintenance" matches maintenance:*); NULL: all */
 } EventFilter;
 
 /* Prints the events of STATE_DIR that pass FILTER, oldest first, as JSON lines or as

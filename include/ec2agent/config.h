@@ -7,7 +7,7 @@
 #include "util.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/ec2agent/config.json"
-#define CONFIG_MAX_BYTES (1024 * 1024)
+#define CONFIG_MAX_BYTES    (1024 * 1024)
 
 typedef enum StepKind {
         STEP_STOP,
@@ -21,12 +21,12 @@ typedef enum StepKind {
 
 typedef struct Step {
         StepKind kind;
-        char **argv;          /* stop/restart: unit names; exec: the argv */
-        char *hook;           /* complete_lifecycle_action */
-        char *group;          /* NULL: the instance's aws:autoscaling:groupName tag */
-        char *result;         /* "CONTINUE" or "ABANDON" */
+        char **argv;  /* stop/restart: unit names; exec: the argv */
+        char *hook;   /* complete_lifecycle_action */
+        char *group;  /* NULL: the instance's aws:autoscaling:groupName tag */
+        char *result; /* "CONTINUE" or "ABANDON" */
         unsigned heartbeat_s;
-        char *sns_topic_arn;  /* notify: one of these two */
+        char *sns_topic_arn; /* notify: one of these two */
         char *webhook;
         unsigned max_per_day; /* reboot */
         unsigned timeout_s;
@@ -35,10 +35,10 @@ typedef struct Step {
 
 typedef struct Rule {
         char *name;
-        char **on;        /* event patterns; NULL for a metric rule */
+        char **on; /* event patterns; NULL for a metric rule */
         bool has_before;
         unsigned before_s;
-        char *metric;     /* a metric rule: metric, above/below threshold, for_s */
+        char *metric; /* a metric rule: metric, above/below threshold, for_s */
         bool above;
         double threshold;
         unsigned for_s;

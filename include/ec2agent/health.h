@@ -11,7 +11,7 @@ typedef enum Health {
         HEALTH_CRITICAL,
 } Health;
 
-#define HEALTH_RECENT_USEC USEC_PER_HOUR              /* OOM kills and kernel problems count for an hour */
+#define HEALTH_RECENT_USEC          USEC_PER_HOUR /* OOM kills and kernel problems count for an hour */
 #define HEALTH_PUBLISH_FAILING_USEC (5 * USEC_PER_MINUTE)
 
 /* Judges STATUS (a SPEC §5 document without "health"/"reasons") at realtime NOW. Appends one

@@ -11,22 +11,22 @@ typedef struct Http Http;
 typedef struct HttpCall HttpCall;
 
 typedef struct HttpRequest {
-        const char *method;          /* "GET", "PUT", "POST" */
+        const char *method; /* "GET", "PUT", "POST" */
         const char *url;
-        const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL */
-        const void *body;            /* copied; may be NULL */
+        const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+        const void *body;           /* copied; may be NULL */
         size_t body_len;
-        unsigned timeout_ms;         /* whole transfer; 0: 10 s */
-        size_t max_response;         /* bytes; a larger body fails with -EFBIG; 0: 64 KiB */
-        const char *aws_sigv4;       /* "aws:amz:REGION:SERVICE" to sign, or NULL */
-        const char *aws_userpwd;     /* "ACCESS_KEY:SECRET" when signing */
+        unsigned timeout_ms;     /* whole transfer; 0: 10 s */
+        size_t max_response;     /* bytes; a larger body fails with -EFBIG; 0: 64 KiB */
+        const char *aws_sigv4;   /* "aws:amz:REGION:SERVICE" to sign, or NULL */
+        const char *aws_userpwd; /* "ACCESS_KEY:SECRET" when signing */
 } HttpRequest;
 
 typedef struct HttpResponse {
-        int error;          /* 0, or a negative errno: -ETIMEDOUT, -ECONNREFUSED, -EFBIG, … */
+        int error;                 /* 0, or a negative errno: -ETIMEDOUT, -ECONNREFUSED, -EFBIG, … */
         const char *error_message; /* curl's words for ERROR, or NULL */
-        long status;        /* HTTP status, 0 when no response */
-        const char *body;   /* NUL-terminated; valid during the callback only */
+        long status;               /* HTTP status, 0 when no response */
+        const char *body;          /* NUL-terminated; valid during the callback only */
         size_t body_len;
 } HttpResponse;
 

@@ -8,17 +8,17 @@
 #include "catalog.h"
 #include "util.h"
 
-#define JOURNAL_FILE "events.jsonl"
+#define JOURNAL_FILE              "events.jsonl"
 #define JOURNAL_DEFAULT_MAX_BYTES (4U * 1024U * 1024U) /* per file */
-#define JOURNAL_KEEP_ROTATED 4                          /* events.jsonl.1 … .4 */
-#define JOURNAL_MAX_LINE (64U * 1024U)
+#define JOURNAL_KEEP_ROTATED      4                    /* events.jsonl.1 … .4 */
+#define JOURNAL_MAX_LINE          (64U * 1024U)
 
 typedef struct Event {
-        usec_t at;        /* realtime µs */
-        char *type;       /* "spot-interruption", "maintenance:system-reboot", … */
+        usec_t at;  /* realtime µs */
+        char *type; /* "spot-interruption", "maintenance:system-reboot", … */
         Severity severity;
-        char *summary;    /* one line for people */
-        cJSON *detail;    /* an object; NULL is written as {} */
+        char *summary; /* one line for people */
+        cJSON *detail; /* an object; NULL is written as {} */
 } Event;
 
 /* Builds an event of TYPE with SUMMARY (printf), now, at TYPE's usual severity, with an

@@ -16,24 +16,23 @@ int log_level_from_string(const char *s);
  * NULL. Returns -abs(ERROR), so callers can "return log_error_errno(r, …)". */
 int log_internal(int level, int error, const char *message_id, const char *fmt, ...) _printf_(4, 5);
 
-#define log_full_errno(level, error, ...)                                              \
-        ({                                                                             \
-                int _l = (level), _e = (error);                                        \
-                _l <= log_get_max_level() ? log_internal(_l, _e, NULL, __VA_ARGS__)    \
-                                          : -abs(_e);                                  \
+#define log_full_errno(level, error, ...)                                                       \
+        ({                                                                                      \
+                int _l = (level), _e = (error);                                                 \
+                _l <= log_get_max_level() ? log_internal(_l, _e, NULL, __VA_ARGS__) : -abs(_e); \
         })
 #define log_full(level, ...) (void) log_full_errno(level, 0, __VA_ARGS__)
 
-#define log_debug(...) log_full(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_full(LOG_INFO, __VA_ARGS__)
-#define log_notice(...) log_full(LOG_NOTICE, __VA_ARGS__)
-#define log_warning(...) log_full(LOG_WARNING, __VA_ARGS__)
-#define log_error(...) log_full(LOG_ERR, __VA_ARGS__)
-#define log_debug_errno(e, ...) log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
-#define log_info_errno(e, ...) log_full_errno(LOG_INFO, e, __VA_ARGS__)
+#define log_debug(...)            log_full(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)             log_full(LOG_INFO, __VA_ARGS__)
+#define log_notice(...)           log_full(LOG_NOTICE, __VA_ARGS__)
+#define log_warning(...)          log_full(LOG_WARNING, __VA_ARGS__)
+#define log_error(...)            log_full(LOG_ERR, __VA_ARGS__)
+#define log_debug_errno(e, ...)   log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
+#define log_info_errno(e, ...)    log_full_errno(LOG_INFO, e, __VA_ARGS__)
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)
-#define log_error_errno(e, ...) log_full_errno(LOG_ERR, e, __VA_ARGS__)
-#define log_oom() log_error_errno(-ENOMEM, "Out of memory.")
+#define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
+#define log_oom()                 log_error_errno(-ENOMEM, "Out of memory.")
 
 /* Sends one structured record: MESSAGE, PRIORITY, MESSAGE_ID and the extra "KEY=value"
  * fields in FIELDS (NULL-terminated, may be NULL). On stderr only MESSAGE is printed. */

@@ -25,6 +25,7 @@ typedef struct Manager {
         Http *http;
         Journal *journal;
         StatusServer *status;
+        sd_event_source *sigterm, *sigint, *notify_timer;
 
         uint64_t events_emitted;
         char notified_health[16]; /* the health last sent as STATUS= */
@@ -38,8 +39,12 @@ int manager_new(Config *config, const char *state_dir, const char *socket_path, 
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Opens the state directory and journal, judges the previous boot, starts every source and
- * the status socket. Returns 0 or a negative errno (logged by the caller). */
+/* Creates the state directory when missing and opens the event journal in it. Returns 0 or a
+ * negative errno, logged with the directory's path. */
+int manager_open_state(Manager *m);
+
+/* Judges the previous boot, starts every source and the status socket. Call after
+ * manager_open_state(). Returns 0 or a negative errno, logged. */
 int manager_start(Manager *m);
 
 /* Runs the loop until SIGTERM/SIGINT, then writes the clean-shutdown mark. Returns 0 or a

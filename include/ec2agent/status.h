@@ -7,13 +7,13 @@
 
 #include "macro.h"
 
-#define STATUS_DEFAULT_SOCKET "/run/ec2agent/status.sock"
-#define STATUS_MAX_REQUEST 256
-#define STATUS_MAX_CONNECTIONS 2048
+#define STATUS_DEFAULT_SOCKET          "/run/ec2agent/status.sock"
+#define STATUS_MAX_REQUEST             256
+#define STATUS_MAX_CONNECTIONS         2048
 #define STATUS_CONNECTION_TIMEOUT_USEC (2 * 1000 * 1000ULL)
 
 typedef enum StatusRequest {
-        STATUS_REQUEST_STATUS,  /* "status" */
+        STATUS_REQUEST_STATUS, /* "status" */
         STATUS_REQUEST_INVALID,
         STATUS_REQUEST_INCOMPLETE, /* no newline yet */
 } StatusRequest;
@@ -29,7 +29,8 @@ typedef struct StatusServer StatusServer;
 
 /* Listens on PATH (creating its directory, replacing a stale socket; refusing with -EADDRINUSE
  * when another agent answers there), mode 0660, group "adm" when run as root. */
-int status_server_new(sd_event *e, const char *path, StatusRender render, void *userdata, StatusServer **ret);
+int status_server_new(sd_event *e, const char *path, StatusRender render, void *userdata,
+                      StatusServer **ret);
 StatusServer *status_server_free(StatusServer *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(StatusServer *, status_server_free);
 

@@ -9,12 +9,12 @@
 #include "macro.h"
 
 typedef uint64_t usec_t;
-#define USEC_INFINITY ((usec_t) UINT64_MAX)
-#define USEC_PER_SEC ((usec_t) 1000000ULL)
-#define USEC_PER_MSEC ((usec_t) 1000ULL)
+#define USEC_INFINITY   ((usec_t) UINT64_MAX)
+#define USEC_PER_SEC    ((usec_t) 1000000ULL)
+#define USEC_PER_MSEC   ((usec_t) 1000ULL)
 #define USEC_PER_MINUTE (60 * USEC_PER_SEC)
-#define USEC_PER_HOUR (60 * USEC_PER_MINUTE)
-#define USEC_PER_DAY (24 * USEC_PER_HOUR)
+#define USEC_PER_HOUR   (60 * USEC_PER_MINUTE)
+#define USEC_PER_DAY    (24 * USEC_PER_HOUR)
 
 /* "2026-11-23T10:02:00Z" plus NUL, or with milliseconds "…00.123Z". */
 #define RFC3339_MAX 32

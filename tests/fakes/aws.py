@@ -1,0 +1,178 @@
+"""A fake AWS Query-API endpoint (CloudWatch, Auto Scaling, SNS) that checks every signature.
+
+Each request's SigV4 signature is recomputed with botocore (python3-botocore) from the
+headers the client says it signed, the body (gunzipped only for parsing, signed as sent),
+and the secret of the access key; a mismatch is answered like AWS does
+(403 SignatureDoesNotMatch) and recorded. Accepted requests are parsed into their Query
+parameters and recorded. Replies can be scripted: a queue of (status, body) answers.
+"""
+import argparse
+import gzip
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+DEFAULT_KEYS = {
+    "AKIDFAKEENVKEY000001": ("fakeEnvSecret/abcdefghijklmnopqrstuvwxyz012", None),
+    "ASIAFAKEIMDSKEY00001": ("fakeImdsSecret/abcdefghijklmnopqrstuvwxyz", "FAKEimdsSessionToken//abc+def=="),
+}
+
+AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                     r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$")
+
+ERROR_XML = ('<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error>'
+             '<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>'
+             '<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>')
+
+
+def error_xml(code, message):
+    return ERROR_XML.format(code=code, message=message)
+
+
+def verify_sigv4(method, path, headers, body, keys):
+    """Returns (ok, why, info): info has access_key, region, service, signed_headers."""
+    auth = headers.get("Authorization", "")
+    m = AUTH_RE.match(auth)
+    if not m:
+        return False, "malformed Authorization header: %r" % auth[:80], {}
+    akid, date, region, service, signed, signature = m.groups()
+    info = {"access_key": akid, "region": region, "service": service, "signed_headers": signed.split(";")}
+    if akid not in keys:
+        return False, "unknown access key %s" % akid, info
+    secret, token = keys[akid]
+    amz_date = headers.get("X-Amz-Date", "")
+    if not amz_date.startswith(date):
+        return False, "X-Amz-Date %r does not match the credential date %s" % (amz_date, date), info
+    sent_token = headers.get("X-Amz-Security-Token")
+    if token is not None and sent_token != token:
+        return False, "missing or wrong X-Amz-Security-Token", info
+    if sent_token is not None and "x-amz-security-token" not in info["signed_headers"]:
+        return False, "X-Amz-Security-Token is not signed", info
+    for required in ("host", "x-amz-date"):
+        if required not in info["signed_headers"]:
+            return False, "%s is not signed" % required, info
+
+    signed_headers = {}
+    for name in info["signed_headers"]:
+        values = headers.get_all(name) or []
+        if len(values) != 1:
+            return False, "signed header %s present %d times" % (name, len(values)), info
+        signed_headers[name] = values[0]
+    host = signed_headers["host"]
+    req = AWSRequest(method=method, url="http://%s%s" % (host, path), headers=signed_headers, data=body)
+    req.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(akid, secret, token), service, region)
+    canonical = signer.canonical_request(req)
+    expected = signer.signature(signer.string_to_sign(req, canonical), req)
+    if expected != signature:
+        return False, "signature mismatch; canonical request was:\n" + canonical, info
+    return True, "", info
+
+
+class FakeAws:
+    def __init__(self, port=0, keys=None):
+        self.lock = threading.Lock()
+        self.keys = dict(keys or DEFAULT_KEYS)
+        self.requests = []      # accepted: dicts with action, params, service, region, gzip, bytes, t
+        self.rejected = []      # signature failures: dicts with why
+        self.script = []        # queued (status, body) answers, consumed one per request
+        self.delay = 0.0
+        handler = type("Handler", (_Handler,), {"aws": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def answer(self, *replies):
+        """Queues replies: (status, body) tuples, or "throttle" / "500" / "notxml" shorthands."""
+        with self.lock:
+            for r in replies:
+                if r == "throttle":
+                    r = (400, error_xml("Throttling", "Rate exceeded"))
+                elif r == "500":
+                    r = (500, error_xml("InternalServiceError", "Internal error"))
+                elif r == "notxml":
+                    r = (502, "<html><body>Bad Gateway</body></html>")
+                self.script.append(r)
+
+    def accepted(self, action=None):
+        with self.lock:
+            return [r for r in self.requests if action is None or r["action"] == action]
+
+    def start(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    aws = None
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _reply(self, status, body, content_type="text/xml"):
+        body = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/_control/requests":
+            return self._reply(200, json.dumps(self.aws.accepted()), "application/json")
+        self._reply(404, "")
+
+    def do_POST(self):
+        aws = self.aws
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n)
+        ok, why, info = verify_sigv4("POST", self.path, self.headers, body, aws.keys)
+        if not ok:
+            with aws.lock:
+                aws.rejected.append({"why": why, "t": time.time(), **info})
+            return self._reply(403, error_xml("SignatureDoesNotMatch", why.splitlines()[0]))
+        gz = self.headers.get("Content-Encoding", "") == "gzip"
+        text = gzip.decompress(body).decode() if gz else body.decode()
+        params = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False))
+        action = params.get("Action", "")
+        with aws.lock:
+            scripted = aws.script.pop(0) if aws.script else None
+            delay = aws.delay
+        if delay:
+            time.sleep(delay)
+        record = {"action": action, "params": params, "service": info["service"], "region": info["region"],
+                  "access_key": info["access_key"], "gzip": gz, "bytes": len(body), "t": time.time(),
+                  "status": scripted[0] if scripted else 200}
+        with aws.lock:
+            aws.requests.append(record)
+        if scripted:
+            return self._reply(scripted[0], scripted[1])
+        self._reply(200, '<%sResponse><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000'
+                         '</RequestId></ResponseMetadata></%sResponse>' % (action, action))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="fake AWS Query endpoint on 127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    aws = FakeAws(args.port)
+    print(aws.url, flush=True)
+    aws.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+/* test-boot.c — the previous boot's verdict from boot.json and the clean-shutdown mark. */
+#include "ec2agent/boot.h"
+#include "tap.h"
+
+#define A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define C "cccccccccccccccccccccccccccccccc"
+
+static void test_boot_id(void) {
+        char id[BOOT_ID_LEN + 1];
+        ASSERT_INT(boot_id_get(id), 0);
+        ASSERT_INT(strlen(id), 32);
+}
+
+static void test_sequence(void) {
+        char dir[] = "/tmp/ec2agent-boot-XXXXXX";
+        PreviousBoot p;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        /* First start ever: nothing to judge. */
+        ASSERT_INT(boot_judge_previous(dir, A, &p), 0);
+        ASSERT_FALSE(p.known);
+        /* Boot A ends cleanly; boot B starts: clean. */
+        ASSERT_INT(boot_mark_clean(dir, A), 0);
+        ASSERT_INT(boot_judge_previous(dir, B, &p), 0);
+        ASSERT_TRUE(p.known && p.clean && p.new_verdict);
+        ASSERT_STR(p.boot_id, A);
+        /* The agent restarts within boot B (crashed or not): the verdict carries over. */
+        ASSERT_INT(boot_judge_previous(dir, B, &p), 0);
+        ASSERT_TRUE(p.known && p.clean);
+        ASSERT_FALSE(p.new_verdict);
+        ASSERT_STR(p.boot_id, A);
+        /* Boot B dies without a mark; boot C: not clean. */
+        ASSERT_INT(boot_judge_previous(dir, C, &p), 0);
+        ASSERT_TRUE(p.known && p.new_verdict);
+        ASSERT_FALSE(p.clean);
+        ASSERT_STR(p.boot_id, B);
+        /* A mark of another boot does not make the last one clean. */
+        ASSERT_INT(boot_mark_clean(dir, A), 0);
+        ASSERT_INT(boot_judge_previous(dir, B, &p), 0);
+        ASSERT_FALSE(p.clean);
+        ASSERT_STR(p.boot_id, C);
+
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        ASSERT_INT(system(cmd), 0);
+}
+
+static void test_corrupt_state(void) {
+        char dir[] = "/tmp/ec2agent-boot-XXXXXX";
+        PreviousBoot p;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        ASSERT_INT(write_file_atomic(dir, BOOT_STATE_FILE, "{\"boot_id\":\"../../x\"", 20, 0644), 0);
+        ASSERT_INT(boot_judge_previous(dir, A, &p), 0);
+        ASSERT_FALSE(p.known);
+        ASSERT_TRUE(boot_judge_previous("/nonexistent/dir", A, &p) < 0);
+
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        ASSERT_INT(system(cmd), 0);
+}
+
+TAP_MAIN(T(test_boot_id), T(test_sequence), T(test_corrupt_state))

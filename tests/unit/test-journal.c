@@ -1,0 +1,162 @@
+/* test-journal.c — append, read back oldest first, torn lines, rotation. */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "ec2agent/journal.h"
+#include "ec2agent/json.h"
+#include "tap.h"
+
+typedef struct Seen {
+        char types[64][48];
+        size_t n;
+} Seen;
+
+static int collect(const cJSON *ev, void *userdata) {
+        Seen *s = userdata;
+        if (s->n < 64)
+                snprintf(s->types[s->n++], sizeof s->types[0], "%s", json_get_string(ev, "type"));
+        return 0;
+}
+
+static char *tmpdir(void) {
+        char *d = strdup("/tmp/ec2agent-journal-XXXXXX");
+        if (!d || !mkdtemp(d))
+                abort();
+        return d;
+}
+
+static void rmdir_all(const char *d) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+        if (system(cmd) != 0)
+                abort();
+}
+
+static void append(Journal *j, const char *type, const char *summary) {
+        _cleanup_(event_freep) Event *e = event_new(type, "%s", summary);
+        ASSERT_TRUE(e != NULL);
+        cJSON_AddNumberToObject(e->detail, "n", 1);
+        ASSERT_INT(journal_append(j, e, "0123456789abcdef0123456789abcdef"), 0);
+}
+
+static void test_event_line(void) {
+        _cleanup_(event_freep) Event *e =
+                event_new("spot-interruption", "terminate at %s", "2026-11-23T10:02:00Z");
+        ASSERT_TRUE(e != NULL);
+        ASSERT_INT(e->severity, SEVERITY_CRITICAL);
+        e->at = 1795428000ULL * USEC_PER_SEC;
+        cJSON_AddStringToObject(e->detail, "action", "terminate");
+        _cleanup_free_ char *line = event_to_json_line(e, "b00t");
+        ASSERT_STR(line,
+                   "{\"at\":\"2026-11-23T10:00:00Z\",\"boot_id\":\"b00t\",\"type\":\"spot-interruption\","
+                   "\"severity\":\"critical\",\"summary\":\"terminate at 2026-11-23T10:02:00Z\","
+                   "\"detail\":{\"action\":\"terminate\"}}");
+}
+
+static void test_append_and_read(void) {
+        _cleanup_free_ char *d = tmpdir();
+        _cleanup_(journal_freep) Journal *j = NULL;
+        Seen s = {};
+        unsigned skipped = 99;
+
+        ASSERT_INT(journal_open(d, 0, &j), 0);
+        append(j, "oom-kill", "a");
+        append(j, "spot-interruption", "b");
+        append(j, "maintenance:system-reboot", "c");
+        ASSERT_INT(journal_appended(j), 3);
+        ASSERT_INT(journal_read(d, collect, &s, &skipped), 0);
+        ASSERT_INT(s.n, 3);
+        ASSERT_INT(skipped, 0);
+        ASSERT_STR(s.types[0], "oom-kill");
+        ASSERT_STR(s.types[2], "maintenance:system-reboot");
+        rmdir_all(d);
+}
+
+static void test_torn_last_line(void) {
+        _cleanup_free_ char *d = tmpdir(), *p = path_join(d, JOURNAL_FILE);
+        Journal *j = NULL;
+        Seen s = {};
+        unsigned skipped = 0;
+
+        ASSERT_INT(journal_open(d, 0, &j), 0);
+        append(j, "oom-kill", "a");
+        j = journal_free(j);
+        /* A power loss in the middle of a write leaves half a line. */
+        int fd = open(p, O_WRONLY | O_APPEND);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_INT(write(fd, "{\"at\":\"2026-11-2", 16), 16);
+        close(fd);
+        ASSERT_INT(journal_read(d, collect, &s, &skipped), 0);
+        ASSERT_INT(s.n, 1);
+        ASSERT_INT(skipped, 1);
+
+        /* The next append closes the torn line, so the new event is intact. */
+        ASSERT_INT(journal_open(d, 0, &j), 0);
+        append(j, "io-error", "b");
+        j = journal_free(j);
+        memset(&s, 0, sizeof s);
+        ASSERT_INT(journal_read(d, collect, &s, &skipped), 0);
+        ASSERT_INT(s.n, 2);
+        ASSERT_STR(s.types[1], "io-error");
+        ASSERT_INT(skipped, 1);
+        rmdir_all(d);
+}
+
+static void test_garbage_lines(void) {
+        _cleanup_free_ char *d = tmpdir();
+        const char *text =
+                "not json\n{\"type\":\"x\"}\n[1]\n{\"at\":\"2026-11-23T10:00:00Z\",\"type\":\"oom-kill\"}\n";
+        Seen s = {};
+        unsigned skipped = 0;
+
+        ASSERT_INT(write_file_atomic(d, JOURNAL_FILE, text, strlen(text), 0640), 0);
+        ASSERT_INT(journal_read(d, collect, &s, &skipped), 0);
+        ASSERT_INT(s.n, 1);
+        ASSERT_INT(skipped, 3);
+        rmdir_all(d);
+}
+
+static void test_rotation(void) {
+        _cleanup_free_ char *d = tmpdir();
+        _cleanup_(journal_freep) Journal *j = NULL;
+        char name[32];
+        Seen s = {};
+        struct stat st;
+
+        /* ~200-byte lines into 1 KiB files: 40 events overflow the 4 kept rotations. */
+        ASSERT_INT(journal_open(d, 1024, &j), 0);
+        for (int i = 0; i < 40; i++) {
+                char t[16];
+                snprintf(t, sizeof t, "%d", i);
+                append(j, "oom-kill", t);
+        }
+        for (int i = 1; i <= JOURNAL_KEEP_ROTATED; i++) {
+                _cleanup_free_ char *p = NULL;
+                snprintf(name, sizeof name, JOURNAL_FILE ".%d", i);
+                ASSERT_TRUE((p = path_join(d, name)) != NULL);
+                ASSERT_INT(stat(p, &st), 0);
+                ASSERT_TRUE(st.st_size <= 1024);
+        }
+        snprintf(name, sizeof name, JOURNAL_FILE ".%d", JOURNAL_KEEP_ROTATED + 1);
+        _cleanup_free_ char *extra = path_join(d, name);
+        ASSERT_TRUE(stat(extra, &st) < 0);
+        ASSERT_INT(journal_read(d, collect, &s, NULL), 0);
+        ASSERT_TRUE(s.n > 10 && s.n < 40); /* the oldest were rotated away */
+        ASSERT_INT(journal_appended(j), 40);
+        rmdir_all(d);
+}
+
+static void test_read_missing(void) {
+        Seen s = {};
+        ASSERT_INT(journal_read("/nonexistent/state", collect, &s, NULL), 0);
+        ASSERT_INT(s.n, 0);
+}
+
+static void test_unwritable(void) {
+        Journal *j = NULL;
+        ASSERT_TRUE(journal_open("/nonexistent/state", 0, &j) < 0);
+        ASSERT_TRUE(j == NULL);
+}
+
+TAP_MAIN(T(test_event_line), T(test_append_and_read), T(test_torn_last_line), T(test_garbage_lines),
+         T(test_rotation), T(test_read_missing), T(test_unwritable))

@@ -1,0 +1,149 @@
+/* test-util.c — time, duration and number parsing, bounded buffers and files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "ec2agent/util.h"
+#include "tap.h"
+
+static void test_rfc3339_roundtrip(void) {
+        char buf[RFC3339_MAX];
+        usec_t t;
+
+        ASSERT_INT(parse_rfc3339("2026-11-23T10:02:00Z", &t), 0);
+        ASSERT_INT(t, 1795428120ULL * USEC_PER_SEC);
+        ASSERT_STR(format_rfc3339(buf, t), "2026-11-23T10:02:00Z");
+        ASSERT_INT(parse_rfc3339("1970-01-01T00:00:00Z", &t), 0);
+        ASSERT_INT(t, 0);
+        ASSERT_STR(format_rfc3339(buf, 0), "");
+}
+
+static void test_rfc3339_forms(void) {
+        usec_t t, base;
+
+        ASSERT_INT(parse_rfc3339("2024-02-29T23:59:59Z", &base), 0);
+        ASSERT_INT(parse_rfc3339("2024-02-29T23:59:59.250Z", &t), 0);
+        ASSERT_INT(t - base, 250 * USEC_PER_MSEC);
+        ASSERT_INT(parse_rfc3339("2024-03-01T01:59:59+02:00", &t), 0);
+        ASSERT_INT(t, base);
+        ASSERT_INT(parse_rfc3339("2024-02-29 20:59:59-03:00", &t), 0);
+        ASSERT_INT(t, base);
+        /* IMDS spot/instance-action uses this form */
+        ASSERT_INT(parse_rfc3339("2017-09-18T08:22:00Z", &t), 0);
+}
+
+static void test_rfc3339_invalid(void) {
+        static const char *const bad[] = {
+                "",
+                "2026",
+                "2026-11-23",
+                "2026-11-23T10:02:00",
+                "2026-13-01T00:00:00Z",
+                "2026-02-30T00:00:00Z",
+                "2026-11-23T24:00:00Z",
+                "2026-11-23T10:02:00Zjunk",
+                "2026-11-23T10:02:00.Z",
+                "1969-12-31T23:59:59Z",
+                "2026-11-23T10:02:00+2:00",
+                "２０２６-11-23T10:02:00Z",
+        };
+        usec_t t = 42;
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                if (parse_rfc3339(bad[i], &t) != -EINVAL)
+                        TAP_FAIL("accepted \"%s\"", bad[i]);
+                ASSERT_INT(t, 42);
+        }
+}
+
+static void test_duration(void) {
+        usec_t d;
+        ASSERT_INT(parse_duration("2h", &d), 0);
+        ASSERT_INT(d, 2 * USEC_PER_HOUR);
+        ASSERT_INT(parse_duration("1h30m", &d), 0);
+        ASSERT_INT(d, 90 * USEC_PER_MINUTE);
+        ASSERT_INT(parse_duration("90", &d), 0);
+        ASSERT_INT(d, 90 * USEC_PER_SEC);
+        ASSERT_INT(parse_duration("1w1d", &d), 0);
+        ASSERT_INT(d, 8 * USEC_PER_DAY);
+        ASSERT_INT(parse_duration("", &d), -EINVAL);
+        ASSERT_INT(parse_duration("h", &d), -EINVAL);
+        ASSERT_INT(parse_duration("2x", &d), -EINVAL);
+        ASSERT_INT(parse_duration("-2h", &d), -EINVAL);
+        ASSERT_INT(parse_duration("2h5", &d), -EINVAL);
+        ASSERT_INT(parse_duration("99999999999999999999w", &d), -ERANGE);
+        ASSERT_INT(parse_duration("999999999999w", &d), -ERANGE);
+}
+
+static void test_parse_u64(void) {
+        uint64_t v = 7;
+        ASSERT_INT(parse_u64("0", 10, &v), 0);
+        ASSERT_INT(v, 0);
+        ASSERT_INT(parse_u64("18446744073709551615", UINT64_MAX, &v), 0);
+        ASSERT_TRUE(v == UINT64_MAX);
+        ASSERT_INT(parse_u64("18446744073709551616", UINT64_MAX, &v), -ERANGE);
+        ASSERT_INT(parse_u64("11", 10, &v), -ERANGE);
+        ASSERT_INT(parse_u64(" 1", 10, &v), -EINVAL);
+        ASSERT_INT(parse_u64("+1", 10, &v), -EINVAL);
+        ASSERT_INT(parse_u64("", 10, &v), -EINVAL);
+        ASSERT_INT(parse_u64("1a", 10, &v), -EINVAL);
+        ASSERT_INT(parse_u64_n("123456", 3, 1000, &v), 0);
+        ASSERT_INT(v, 123);
+}
+
+static void test_buf_bounded(void) {
+        Buf b;
+        buf_init(&b, 10);
+        ASSERT_INT(buf_append(&b, "12345", 5), 0);
+        ASSERT_INT(buf_appendf(&b, "%d", 6789), 0);
+        ASSERT_STR(b.data, "123456789");
+        ASSERT_INT(buf_append(&b, "ab", 2), -EFBIG);
+        ASSERT_STR(b.data, "123456789");
+        ASSERT_INT(buf_append(&b, "a", 1), 0);
+        ASSERT_INT(b.len, 10);
+        ASSERT_INT(buf_appendf(&b, "%s", "x"), -EFBIG);
+        buf_reset(&b);
+        ASSERT_INT(b.len, 0);
+        ASSERT_STR(b.data, "");
+        buf_done(&b);
+        ASSERT_TRUE(b.data == NULL);
+}
+
+static void test_files(void) {
+        char dir[] = "/tmp/ec2agent-test-XXXXXX";
+        _cleanup_free_ char *data = NULL, *path = NULL;
+        size_t len;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        ASSERT_INT(write_file_atomic(dir, "f", "hello", 5, 0644), 0);
+        ASSERT_TRUE((path = path_join(dir, "f")) != NULL);
+        ASSERT_INT(read_file_bounded(path, 100, &data, &len), 0);
+        ASSERT_STR(data, "hello");
+        ASSERT_INT(len, 5);
+        free(TAKE_PTR(data));
+        ASSERT_INT(read_file_bounded(path, 4, &data, &len), -EFBIG);
+        ASSERT_TRUE(data == NULL);
+        ASSERT_INT(write_file_atomic(dir, "f", "", 0, 0644), 0);
+        ASSERT_INT(read_file_bounded(path, 4, &data, &len), 0);
+        ASSERT_STR(data, "");
+        ASSERT_INT(read_file_bounded("/nonexistent/x", 4, &data, &len), -ENOENT);
+        unlink(path);
+        rmdir(dir);
+}
+
+static void test_strings(void) {
+        _cleanup_strv_free_ char **v = NULL;
+        _cleanup_free_ char *p = path_join("/a/", "b");
+        ASSERT_STR(p, "/a/b");
+        ASSERT_TRUE(startswith("maintenance:x", "maintenance:"));
+        ASSERT_FALSE(startswith("main", "maintenance:"));
+        ASSERT_TRUE(endswith("x.json", ".json"));
+        ASSERT_FALSE(endswith("json", ".json"));
+        ASSERT_INT(strv_extend(&v, "a"), 0);
+        ASSERT_INT(strv_extend(&v, "b"), 0);
+        ASSERT_INT(strv_length(v), 2);
+        ASSERT_STR(v[1], "b");
+        ASSERT_TRUE(v[2] == NULL);
+}
+
+TAP_MAIN(T(test_rfc3339_roundtrip), T(test_rfc3339_forms), T(test_rfc3339_invalid), T(test_duration),
+         T(test_parse_u64), T(test_buf_bounded), T(test_files), T(test_strings))
