@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "ec2agent/aws.h"
 #include "ec2agent/catalog-ids.h"
 #include "ec2agent/health.h"
 #include "ec2agent/json.h"
@@ -47,7 +48,9 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->notify_timer);
         status_server_free(m->status);
+        imds_free(m->imds);
         http_free(m->http);
+        explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
         journal_free(m->journal);
         sd_event_unref(m->event);
         config_free(m->config);
@@ -91,6 +94,16 @@ void manager_emit(Manager *m, Event *e) {
                    : ev->severity == SEVERITY_WARNING ? LOG_WARNING
                                                       : LOG_INFO,
                    info ? info->message_id : NULL, msg, f_type && f_sev && f_json ? fields : NULL);
+}
+
+static void imds_emit(Event *e, void *userdata) {
+        manager_emit(userdata, e);
+}
+
+const AwsCredentials *manager_credentials(Manager *m) {
+        if (m->env_credentials)
+                return &m->credentials_from_env;
+        return m->imds ? imds_credentials(m->imds) : NULL;
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -204,6 +217,26 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "Cannot set up HTTP: %m");
 
         judge_previous_boot(m);
+
+        r = aws_env_credentials(&m->credentials_from_env);
+        if (r == -EINVAL)
+                log_warning(
+                        "Ignoring malformed AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment.");
+        m->env_credentials = r >= 0;
+        if (aws_imds_enabled(m->config)) {
+                ImdsOptions o = {
+                        .endpoint = aws_imds_endpoint(m->config),
+                        .poll_interval_s = m->config->imds_poll_interval_s,
+                        .scheduled_interval_s = m->config->imds_scheduled_events_interval_s,
+                        .timeout_ms = m->config->imds_timeout_ms,
+                        .fetch_credentials = !m->env_credentials,
+                        .state_dir = m->state_dir,
+                };
+                r = imds_new(m->event, m->http, &o, imds_emit, m, &m->imds);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot start the IMDS client: %m");
+        } else
+                log_info("IMDS is disabled: no identity, notices or instance-profile credentials.");
 
         r = status_server_new(m->event, m->socket_path, render_status, m, &m->status);
         if (r == -EADDRINUSE)

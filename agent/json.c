@@ -1,4 +1,6 @@
 /* json.c — cJSON ownership helpers and the few shapes we emit often. */
+#include <errno.h>
+
 #include "ec2agent/json.h"
 
 cJSON *json_add_time(cJSON *obj, const char *key, usec_t t) {
@@ -20,4 +22,15 @@ const char *json_get_string(const cJSON *obj, const char *key) {
 double json_get_number(const cJSON *obj, const char *key, double def) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
         return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+int json_replace(cJSON *obj, const char *key, cJSON *item) {
+        if (!item)
+                return -ENOMEM;
+        if (cJSON_GetObjectItemCaseSensitive(obj, key)
+                    ? cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item)
+                    : cJSON_AddItemToObject(obj, key, item))
+                return 0;
+        cJSON_Delete(item);
+        return -ENOMEM;
 }

@@ -39,7 +39,7 @@ static bool add_instance(cJSON *doc) {
 
 static bool add_imds(Manager *m, cJSON *doc) {
         cJSON *i = cJSON_AddObjectToObject(doc, "imds");
-        return i && cJSON_AddBoolToObject(i, "enabled", m->config->imds_enabled) &&
+        return i && cJSON_AddBoolToObject(i, "enabled", m->imds != NULL) &&
                cJSON_AddBoolToObject(i, "reachable", false) && cJSON_AddNullToObject(i, "last_ok_at") &&
                cJSON_AddNullToObject(i, "last_error");
 }
@@ -117,6 +117,8 @@ cJSON *manager_status(Manager *m) {
             !add_rules(m, doc))
                 return NULL;
 
+        if (m->imds && imds_status(m->imds, doc) < 0)
+                return NULL;
         Health h = health_evaluate(doc, now_usec(CLOCK_REALTIME), reasons);
         cJSON *hs = cJSON_CreateString(health_to_string(h));
         if (!hs || !cJSON_ReplaceItemInObjectCaseSensitive(doc, "health", hs)) {

@@ -17,3 +17,5 @@ cJSON *json_add_string_or_null(cJSON *obj, const char *key, const char *s);
 const char *json_get_string(const cJSON *obj, const char *key);
 /* OBJ[KEY] as a number, or DEF when absent or not a number. */
 double json_get_number(const cJSON *obj, const char *key, double def);
+/* Replaces OBJ[KEY] with ITEM (taken over; freed on failure). Returns 0 or -ENOMEM. */
+int json_replace(cJSON *obj, const char *key, cJSON *item);

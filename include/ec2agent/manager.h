@@ -7,6 +7,7 @@
 #include "boot.h"
 #include "config.h"
 #include "http.h"
+#include "imds.h"
 #include "journal.h"
 #include "status.h"
 
@@ -23,6 +24,9 @@ typedef struct Manager {
         PreviousBoot previous_boot;
 
         Http *http;
+        Imds *imds; /* NULL when IMDS is disabled */
+        bool env_credentials;
+        AwsCredentials credentials_from_env;
         Journal *journal;
         StatusServer *status;
         sd_event_source *sigterm, *sigint, *notify_timer;
@@ -57,6 +61,10 @@ void manager_emit(Manager *m, Event *e);
 
 /* The SPEC §5 status document of now. Returns NULL on ENOMEM. */
 cJSON *manager_status(Manager *m);
+
+/* The credentials to sign AWS requests with: the environment's keys, else the instance profile's
+ * from IMDS. NULL while none are known. Never log or store them. */
+const AwsCredentials *manager_credentials(Manager *m);
 
 /* The state directory: $STATE_DIRECTORY (first entry), else the default. New string or NULL. */
 char *state_dir_path(void);

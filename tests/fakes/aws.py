@@ -13,6 +13,16 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A client closing a kept-alive connection is normal here, not worth a traceback."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys as _sys
+        if not isinstance(_sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 from urllib.parse import parse_qsl
 
 from botocore.auth import SigV4Auth
@@ -85,7 +95,7 @@ class FakeAws:
         self.script = []        # queued (status, body) answers, consumed one per request
         self.delay = 0.0
         handler = type("Handler", (_Handler,), {"aws": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server = QuietServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port

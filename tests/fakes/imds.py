@@ -13,6 +13,16 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+
+class QuietServer(ThreadingHTTPServer):
+    """A client closing a kept-alive connection is normal here, not worth a traceback."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys as _sys
+        if not isinstance(_sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 IDENTITY = {
     "accountId": "123456789012",
     "architecture": "arm64",
@@ -61,7 +71,7 @@ class FakeImds:
         self.log = []           # dicts: method, path, token (or None), status, t
         self.max_ttl = 21600
         handler = type("Handler", (_Handler,), {"imds": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server = QuietServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
@@ -78,13 +88,15 @@ class FakeImds:
 
     def fault(self, path, **kw):
         """kw: status=INT, delay=SECONDS, drop=True, garbage=True, oversize=BYTES; none clears."""
+        key = path if path in ("token", "*") else _norm(path)
         with self.lock:
             if kw:
-                self.faults[path if path == "token" else _norm(path)] = kw
+                self.faults[key] = kw
             else:
-                self.faults.pop(path if path == "token" else _norm(path), None)
+                self.faults.pop(key, None)
 
     def fault_all(self, **kw):
+        """The fault for every metadata GET (not the token PUT)."""
         self.fault("*", **kw)
 
     def clear_faults(self):

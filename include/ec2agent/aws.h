@@ -1,0 +1,32 @@
+/* aws.h — what every AWS caller needs: credentials, region and endpoints, resolved per SPEC §3. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "imds.h"
+
+/* Reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. Returns 0 when both keys
+ * are set and well-formed, -ENOENT when they are not set, -EINVAL when malformed. */
+int aws_env_credentials(AwsCredentials *ret);
+
+/* The region: $AWS_REGION, $AWS_DEFAULT_REGION, config aws.region, then IMDS (IDENTITY may be
+ * NULL). Returns NULL while unknown. */
+const char *aws_region(const Config *c, const ImdsIdentity *identity);
+
+typedef enum AwsService {
+        AWS_SERVICE_CLOUDWATCH,
+        AWS_SERVICE_AUTOSCALING,
+        AWS_SERVICE_SNS,
+} AwsService;
+
+/* The endpoint URL of SERVICE for REGION: $AWS_ENDPOINT_URL_<SERVICE>, $AWS_ENDPOINT_URL, the
+ * config's aws.endpoints, then https://PREFIX.REGION.amazonaws.com. A new string, or NULL
+ * (ENOMEM, or no region for the default). */
+char *aws_endpoint(const Config *c, AwsService service, const char *region);
+
+/* The IMDS base URL: $AWS_EC2_METADATA_SERVICE_ENDPOINT, config imds.endpoint, the default. */
+const char *aws_imds_endpoint(const Config *c);
+
+/* False when $AWS_EC2_METADATA_DISABLED is "true" (any case) or imds.enabled is false. */
+bool aws_imds_enabled(const Config *c);

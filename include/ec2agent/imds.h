@@ -1,0 +1,141 @@
+/* imds.h — IMDSv2: instance identity, credentials and notices; pure parsers and the loop source. */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+#include "http.h"
+#include "journal.h"
+#include "util.h"
+
+#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
+#define IMDS_TOKEN_TTL_S      21600
+#define IMDS_MAX_BODY         (64U * 1024U)
+#define IMDS_MAX_SCHEDULED    32
+#define IMDS_ID_MAX           128
+
+typedef struct ImdsIdentity {
+        char instance_id[IMDS_ID_MAX];
+        char instance_type[IMDS_ID_MAX];
+        char ami_id[IMDS_ID_MAX];
+        char region[IMDS_ID_MAX];
+        char availability_zone[IMDS_ID_MAX];
+        char account_id[IMDS_ID_MAX];
+} ImdsIdentity;
+
+typedef struct SpotNotice {
+        char action[16]; /* terminate, stop, hibernate */
+        usec_t time;     /* realtime */
+} SpotNotice;
+
+typedef struct ScheduledEvent {
+        char event_id[IMDS_ID_MAX];
+        char code[32];  /* instance-reboot, system-reboot, system-maintenance, instance-retirement,
+                           instance-stop */
+        char state[16]; /* active, completed, canceled */
+        usec_t not_before, not_after, not_before_deadline; /* 0 when absent */
+        char description[256];
+} ScheduledEvent;
+
+typedef struct AwsCredentials {
+        char access_key_id[128];
+        char secret_access_key[128];
+        char session_token[4096]; /* "" for long-term keys */
+        usec_t expiration;        /* realtime; 0: does not expire */
+} AwsCredentials;
+
+/* ---- pure parsers: bytes in, struct out; *ret untouched on failure ---- */
+
+/* spot/instance-action: {"action": "terminate", "time": "2017-09-18T08:22:00Z"}. -EBADMSG when
+ * not such a document, -EINVAL for an unknown action or a bad time. */
+int imds_parse_spot(const char *body, size_t len, SpotNotice *ret);
+
+/* events/recommendations/rebalance: {"noticeTime": "2020-10-27T08:22:00Z"}. */
+int imds_parse_rebalance(const char *body, size_t len, usec_t *ret);
+
+/* autoscaling/target-lifecycle-state: a word such as "InService" or "Warmed:Running". */
+int imds_parse_lifecycle_state(const char *body, size_t len, char ret[static 64]);
+
+/* events/maintenance/scheduled: a JSON array of {"Code", "Description", "EventId", "NotAfter",
+ * "NotBefore", "NotBeforeDeadline", "State"} with times as "21 Jan 2019 09:00:43 GMT".
+ * Fills at most IMDS_MAX_SCHEDULED entries of RET; returns their number or -EBADMSG. */
+int imds_parse_scheduled(const char *body, size_t len, ScheduledEvent ret[static IMDS_MAX_SCHEDULED]);
+
+/* "21 Jan 2019 09:00:43 GMT" → µs since the epoch. */
+int imds_parse_event_time(const char *s, usec_t *ret);
+
+/* dynamic/instance-identity/document → identity. */
+int imds_parse_identity(const char *body, size_t len, ImdsIdentity *ret);
+
+/* iam/security-credentials/ROLE → credentials; -EACCES when "Code" is not "Success". */
+int imds_parse_credentials(const char *body, size_t len, AwsCredentials *ret);
+
+/* iam/security-credentials/ → the first role name (one line). */
+int imds_parse_role(const char *body, size_t len, char ret[static IMDS_ID_MAX]);
+
+/* A plain-text value (an id, a region, a tag): printable ASCII without spaces, at most MAX-1
+ * bytes, one line (a trailing newline is dropped). */
+int imds_parse_word(const char *body, size_t len, char *ret, size_t max);
+
+/* ---- notices: what is known, and the events a new observation makes ---- */
+
+typedef struct ImdsNotices {
+        bool spot_known;
+        SpotNotice spot;
+        usec_t rebalance;   /* 0: none */
+        char lifecycle[64]; /* "" until known */
+        ScheduledEvent scheduled[IMDS_MAX_SCHEDULED];
+        size_t n_scheduled;
+        bool scheduled_known; /* the list was fetched at least once */
+} ImdsNotices;
+
+typedef void (*ImdsEmit)(Event *e, void *userdata);
+
+/* Each of these compares one fresh observation with KNOWN, updates KNOWN, and emits the events
+ * the change makes (a new spot notice, a rebalance recommendation, a lifecycle transition into
+ * Terminated or Warmed:*, a scheduled event that is new, rescheduled, canceled or completed).
+ * NULL / 0 / "" observations mean the notice is gone (IMDS answered 404). Returns true when
+ * KNOWN changed (so the caller persists it). */
+bool imds_observe_spot(ImdsNotices *known, const SpotNotice *now, ImdsEmit emit, void *userdata);
+bool imds_observe_rebalance(ImdsNotices *known, usec_t notice_time, ImdsEmit emit, void *userdata);
+bool imds_observe_lifecycle(ImdsNotices *known, const char *state, ImdsEmit emit, void *userdata);
+bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size_t n, ImdsEmit emit,
+                            void *userdata);
+
+/* KNOWN as JSON (the persisted form and the status "notices" object), and back. */
+cJSON *imds_notices_to_json(const ImdsNotices *n, bool for_status);
+int imds_notices_from_json(const cJSON *j, ImdsNotices *ret);
+
+/* ---- the source on the loop ---- */
+
+typedef struct ImdsOptions {
+        const char *endpoint; /* base URL */
+        unsigned poll_interval_s;
+        unsigned scheduled_interval_s;
+        unsigned timeout_ms;
+        bool fetch_credentials; /* false when the environment has keys */
+        const char *state_dir;  /* for imds-notices.json; NULL: not persisted */
+} ImdsOptions;
+
+typedef struct Imds Imds;
+
+/* Starts identity, notice and credential polling on EVENT through HTTP. Events go to EMIT.
+ * Returns 0 or a negative errno. */
+int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, ImdsEmit emit, void *userdata,
+             Imds **ret);
+Imds *imds_free(Imds *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Imds *, imds_free);
+
+/* What is known: NULL until the identity was fetched once. */
+const ImdsIdentity *imds_identity(const Imds *m);
+const char *imds_asg_name(const Imds *m);              /* NULL when not in an ASG or tags not in metadata */
+const AwsCredentials *imds_credentials(const Imds *m); /* NULL until fetched */
+const ImdsNotices *imds_notices(const Imds *m);
+
+/* Fills the status objects "instance", "imds" and "notices" of DOC (replacing them). */
+int imds_status(const Imds *m, cJSON *doc);
+
+/* Requests made since start, for benchmarks. */
+unsigned long long imds_requests(const Imds *m);

@@ -1,0 +1,302 @@
+/* test-imds.c — IMDS bodies from AWS's documentation, hostile bodies, and notice transitions. */
+#include "ec2agent/imds.h"
+#include "ec2agent/json.h"
+#include "tap.h"
+
+static char *fixture(const char *name, size_t *len) {
+        char path[512];
+        char *text = NULL;
+        snprintf(path, sizeof path, "%s/imds/%s", FIXTURES, name);
+        if (read_file_bounded(path, 1 << 20, &text, len) < 0)
+                abort();
+        return text;
+}
+
+static void test_spot(void) {
+        size_t len;
+        _cleanup_free_ char *body = fixture("spot-instance-action.json", &len);
+        SpotNotice n;
+        usec_t t;
+
+        ASSERT_INT(imds_parse_spot(body, len, &n), 0);
+        ASSERT_STR(n.action, "terminate");
+        ASSERT_INT(parse_rfc3339("2017-09-18T08:22:00Z", &t), 0);
+        ASSERT_TRUE(n.time == t);
+        SpotNotice keep = { .action = "stop" };
+        static const char *const bad[] = {
+                "",
+                "[]",
+                "{}",
+                "{\"action\":\"reboot\",\"time\":\"2017-09-18T08:22:00Z\"}",
+                "{\"action\":\"stop\",\"time\":\"soon\"}",
+                "{\"action\":\"stop\"}",
+                "<html>502</html>",
+                "{\"action\":\"stop\",\"time\":\"2017-09-18T08:22:00Z\"",
+                "{\"action\":7,\"time\":null}",
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                if (imds_parse_spot(bad[i], strlen(bad[i]), &keep) >= 0)
+                        TAP_FAIL("accepted %s", bad[i]);
+                ASSERT_STR(keep.action, "stop");
+        }
+        const char *h = "{\"action\":\"hibernate\",\"time\":\"2026-11-23T10:02:00Z\"}";
+        ASSERT_INT(imds_parse_spot(h, strlen(h), &n), 0);
+        ASSERT_STR(n.action, "hibernate");
+}
+
+static void test_rebalance_and_lifecycle(void) {
+        size_t len;
+        _cleanup_free_ char *body = fixture("rebalance.json", &len),
+                            *lc = fixture("target-lifecycle-state.txt", &len);
+        char state[64] = "x";
+        usec_t t = 0, want;
+
+        ASSERT_INT(imds_parse_rebalance(body, strlen(body), &t), 0);
+        ASSERT_INT(parse_rfc3339("2020-10-27T08:22:00Z", &want), 0);
+        ASSERT_TRUE(t == want);
+        ASSERT_TRUE(imds_parse_rebalance("{\"noticeTime\":1}", 16, &t) < 0);
+        ASSERT_INT(imds_parse_lifecycle_state(lc, strlen(lc), state), 0);
+        ASSERT_STR(state, "InService");
+        ASSERT_INT(imds_parse_lifecycle_state("Warmed:Running\n", 15, state), 0);
+        ASSERT_STR(state, "Warmed:Running");
+        ASSERT_TRUE(imds_parse_lifecycle_state("In Service", 10, state) < 0);
+        ASSERT_TRUE(imds_parse_lifecycle_state("<html>", 6, state) < 0);
+        ASSERT_TRUE(imds_parse_lifecycle_state("", 0, state) < 0);
+        char long_state[100];
+        memset(long_state, 'A', sizeof long_state);
+        ASSERT_TRUE(imds_parse_lifecycle_state(long_state, sizeof long_state, state) < 0);
+        ASSERT_STR(state, "Warmed:Running");
+}
+
+static void test_event_time(void) {
+        usec_t t, want;
+        ASSERT_INT(imds_parse_event_time("21 Jan 2019 09:00:43 GMT", &t), 0);
+        ASSERT_INT(parse_rfc3339("2019-01-21T09:00:43Z", &want), 0);
+        ASSERT_TRUE(t == want);
+        ASSERT_INT(imds_parse_event_time("3 Feb 2019 01:00:00 GMT", &t), 0);
+        ASSERT_INT(parse_rfc3339("2019-02-03T01:00:00Z", &want), 0);
+        ASSERT_TRUE(t == want);
+        static const char *const bad[] = { "",
+                                           "21 Jan 2019",
+                                           "21 Foo 2019 09:00:43 GMT",
+                                           "32 Jan 2019 09:00:43 GMT",
+                                           "21 Jan 2019 09:00:43 UTC",
+                                           "121 Jan 2019 09:00:43 GMT",
+                                           "21 Jan 2019 25:00:43 GMT",
+                                           "2019-01-21T09:00:43Z" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+                if (imds_parse_event_time(bad[i], &t) >= 0)
+                        TAP_FAIL("accepted \"%s\"", bad[i]);
+}
+
+static void test_scheduled(void) {
+        size_t len;
+        _cleanup_free_ char *one = fixture("scheduled-events.json", &len);
+        _cleanup_free_ char *hist = fixture("scheduled-events-history.json", &len);
+        ScheduledEvent ev[IMDS_MAX_SCHEDULED];
+        usec_t want;
+
+        ASSERT_INT(imds_parse_scheduled(one, strlen(one), ev), 1);
+        ASSERT_STR(ev[0].event_id, "instance-event-0d59937288b749b32");
+        ASSERT_STR(ev[0].code, "system-reboot");
+        ASSERT_STR(ev[0].state, "active");
+        ASSERT_STR(ev[0].description, "scheduled reboot");
+        ASSERT_INT(parse_rfc3339("2019-01-21T09:17:23Z", &want), 0);
+        ASSERT_TRUE(ev[0].not_after == want);
+        ASSERT_INT(imds_parse_scheduled(hist, strlen(hist), ev), 3);
+        ASSERT_STR(ev[1].state, "canceled");
+        ASSERT_TRUE(ev[1].not_after == 0);
+        ASSERT_INT(parse_rfc3339("2019-03-19T06:00:00Z", &want), 0);
+        ASSERT_TRUE(ev[2].not_before_deadline == want);
+        ASSERT_INT(imds_parse_scheduled("[]", 2, ev), 0);
+        ASSERT_TRUE(imds_parse_scheduled("{}", 2, ev) < 0);
+        ASSERT_TRUE(
+                imds_parse_scheduled("[{\"EventId\":\"e\",\"Code\":\"system-reboot\",\"State\":\"active\"}]",
+                                     60, ev) < 0);
+        ASSERT_TRUE(imds_parse_scheduled("[{\"EventId\":\"e\\n\",\"Code\":\"c\",\"State\":\"active\","
+                                         "\"NotBefore\":\"21 Jan 2019 09:00:43 GMT\"}]",
+                                         86, ev) < 0);
+}
+
+static void test_identity_and_credentials(void) {
+        size_t len;
+        _cleanup_free_ char *doc = fixture("identity-document.json", &len);
+        _cleanup_free_ char *cred = fixture("security-credentials.json", &len);
+        ImdsIdentity id;
+        AwsCredentials c;
+        char role[IMDS_ID_MAX];
+
+        ASSERT_INT(imds_parse_identity(doc, strlen(doc), &id), 0);
+        ASSERT_STR(id.instance_id, "i-1234567890abcdef0");
+        ASSERT_STR(id.instance_type, "t2.micro");
+        ASSERT_STR(id.ami_id, "ami-5fb8c835");
+        ASSERT_STR(id.region, "us-west-2");
+        ASSERT_STR(id.availability_zone, "us-west-2b");
+        ASSERT_STR(id.account_id, "0123456789");
+        ASSERT_TRUE(imds_parse_identity("{\"instanceId\":\"i-1\"}", 20, &id) < 0);
+        ASSERT_INT(imds_parse_credentials(cred, strlen(cred), &c), 0);
+        ASSERT_STR(c.access_key_id, "ASIAIOSFODNN7EXAMPLE");
+        ASSERT_STR(c.secret_access_key, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        ASSERT_STR(c.session_token, "token");
+        ASSERT_TRUE(c.expiration > 0);
+        ASSERT_INT(imds_parse_credentials("{\"Code\":\"AssumeRoleUnauthorizedAccess\"}", 39, &c), -EACCES);
+        ASSERT_INT(imds_parse_role("ec2agent-role\nother\n", 20, role), 0);
+        ASSERT_STR(role, "ec2agent-role");
+        ASSERT_TRUE(imds_parse_role("", 0, role) < 0);
+}
+
+static void test_hostile_bodies(void) {
+        char big[IMDS_MAX_BODY + 10];
+        SpotNotice n;
+        ScheduledEvent ev[IMDS_MAX_SCHEDULED];
+        memset(big, '[', sizeof big);
+        ASSERT_TRUE(imds_parse_spot(big, sizeof big, &n) < 0);
+        ASSERT_TRUE(imds_parse_scheduled(big, sizeof big, ev) < 0);
+        ASSERT_TRUE(imds_parse_spot("{\"action\":\"stop\"\0,\"time\":\"x\"}", 28, &n) < 0);
+        /* Deep nesting is refused by cJSON's own limit, not by the stack. */
+        char deep[4000];
+        memset(deep, '[', sizeof deep);
+        ASSERT_TRUE(imds_parse_scheduled(deep, sizeof deep, ev) < 0);
+        char word[8];
+        ASSERT_TRUE(imds_parse_word("a b", 3, word, sizeof word) < 0);
+        ASSERT_TRUE(imds_parse_word("abcdefgh", 8, word, sizeof word) < 0);
+        ASSERT_TRUE(imds_parse_word("a\x01", 2, word, sizeof word) < 0);
+}
+
+/* ---- transitions ---- */
+
+typedef struct Sink {
+        char types[16][64];
+        char changes[16][16];
+        size_t n;
+} Sink;
+
+static void sink(Event *e, void *userdata) {
+        Sink *s = userdata;
+        if (s->n < 16) {
+                snprintf(s->types[s->n], sizeof s->types[0], "%s", e->type);
+                snprintf(s->changes[s->n], sizeof s->changes[0], "%s",
+                         json_get_string(e->detail, "change") ?: "");
+                s->n++;
+        }
+        event_free(e);
+}
+
+static void test_spot_once_per_notice(void) {
+        ImdsNotices k = {};
+        Sink s = {};
+        SpotNotice a = { .action = "terminate", .time = 1000 * USEC_PER_SEC }, b = a;
+
+        ASSERT_TRUE(imds_observe_spot(&k, NULL, sink, &s) == false);
+        ASSERT_TRUE(imds_observe_spot(&k, &a, sink, &s));
+        ASSERT_FALSE(imds_observe_spot(&k, &a, sink, &s)); /* the same notice, polled again */
+        ASSERT_INT(s.n, 1);
+        ASSERT_STR(s.types[0], "spot-interruption");
+        b.time += USEC_PER_MINUTE;
+        ASSERT_TRUE(imds_observe_spot(&k, &b, sink, &s)); /* a new notice time */
+        ASSERT_INT(s.n, 2);
+        ASSERT_TRUE(imds_observe_spot(&k, NULL, sink, &s)); /* withdrawn */
+        ASSERT_INT(s.n, 2);
+        ASSERT_TRUE(imds_observe_spot(&k, &b, sink, &s)); /* and back: a new instance of the notice */
+        ASSERT_INT(s.n, 3);
+}
+
+static void test_rebalance_once(void) {
+        ImdsNotices k = {};
+        Sink s = {};
+        ASSERT_TRUE(imds_observe_rebalance(&k, 5, sink, &s));
+        ASSERT_FALSE(imds_observe_rebalance(&k, 5, sink, &s));
+        ASSERT_TRUE(imds_observe_rebalance(&k, 0, sink, &s));
+        ASSERT_INT(s.n, 1);
+        ASSERT_STR(s.types[0], "rebalance-recommendation");
+}
+
+static void test_lifecycle_transitions(void) {
+        ImdsNotices k = {};
+        Sink s = {};
+        ASSERT_TRUE(imds_observe_lifecycle(&k, "Warmed:Pending", sink, &s));
+        ASSERT_TRUE(imds_observe_lifecycle(&k, "Warmed:Running", sink, &s)); /* still warm: no event */
+        ASSERT_TRUE(imds_observe_lifecycle(&k, "InService", sink, &s));
+        ASSERT_FALSE(imds_observe_lifecycle(&k, "InService", sink, &s));
+        ASSERT_TRUE(imds_observe_lifecycle(&k, "Terminated", sink, &s));
+        ASSERT_FALSE(imds_observe_lifecycle(&k, "Terminated", sink, &s));
+        ASSERT_INT(s.n, 2);
+        ASSERT_STR(s.types[0], "asg-warm-pool");
+        ASSERT_STR(s.types[1], "asg-terminate");
+}
+
+static void test_scheduled_lifecycle(void) {
+        ImdsNotices k = {};
+        Sink s = {};
+        ScheduledEvent e = { .event_id = "instance-event-1",
+                             .code = "system-reboot",
+                             .state = "active",
+                             .not_before = 100 * USEC_PER_SEC };
+        ScheduledEvent old = { .event_id = "instance-event-0",
+                               .code = "instance-stop",
+                               .state = "completed",
+                               .not_before = 50 * USEC_PER_SEC };
+        ScheduledEvent list[2] = { old, e };
+
+        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, sink, &s)); /* history is not news */
+        ASSERT_INT(s.n, 1);
+        ASSERT_STR(s.types[0], "maintenance:system-reboot");
+        ASSERT_STR(s.changes[0], "scheduled");
+        ASSERT_FALSE(imds_observe_scheduled(&k, list, 2, sink, &s));
+        list[1].not_before += USEC_PER_HOUR;
+        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, sink, &s));
+        ASSERT_STR(s.changes[1], "rescheduled");
+        snprintf(list[1].state, sizeof list[1].state, "completed");
+        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, sink, &s));
+        ASSERT_STR(s.changes[2], "completed");
+        /* A new one vanishing while active is a cancellation. */
+        ScheduledEvent c = { .event_id = "instance-event-2",
+                             .code = "instance-retirement",
+                             .state = "active",
+                             .not_before = 200 * USEC_PER_SEC };
+        ASSERT_TRUE(imds_observe_scheduled(&k, &c, 1, sink, &s));
+        ASSERT_TRUE(imds_observe_scheduled(&k, NULL, 0, sink, &s));
+        ASSERT_INT(s.n, 5);
+        ASSERT_STR(s.types[3], "maintenance:instance-retirement");
+        ASSERT_STR(s.changes[3], "scheduled");
+        ASSERT_STR(s.changes[4], "canceled");
+}
+
+static void test_notices_json_roundtrip(void) {
+        ImdsNotices k = {}, back;
+        Sink s = {};
+        SpotNotice a = { .action = "stop", .time = 1795428120 * USEC_PER_SEC };
+        ScheduledEvent e = { .event_id = "instance-event-1",
+                             .code = "system-reboot",
+                             .state = "active",
+                             .not_before = 1795428000 * USEC_PER_SEC,
+                             .description = "scheduled reboot" };
+
+        imds_observe_spot(&k, &a, sink, &s);
+        imds_observe_rebalance(&k, 1795427000 * USEC_PER_SEC, sink, &s);
+        imds_observe_lifecycle(&k, "InService", sink, &s);
+        imds_observe_scheduled(&k, &e, 1, sink, &s);
+        _cleanup_json_ cJSON *j = imds_notices_to_json(&k, false);
+        ASSERT_TRUE(j != NULL);
+        ASSERT_INT(imds_notices_from_json(j, &back), 0);
+        ASSERT_TRUE(back.spot_known && back.spot.time == a.time);
+        ASSERT_STR(back.spot.action, "stop");
+        ASSERT_TRUE(back.rebalance == k.rebalance);
+        ASSERT_STR(back.lifecycle, "InService");
+        ASSERT_INT(back.n_scheduled, 1);
+        ASSERT_STR(back.scheduled[0].description, "scheduled reboot");
+        ASSERT_TRUE(back.scheduled_known);
+        /* Restored knowledge repeats no event. */
+        size_t before = s.n;
+        ASSERT_FALSE(imds_observe_spot(&back, &a, sink, &s));
+        ASSERT_FALSE(imds_observe_scheduled(&back, &e, 1, sink, &s));
+        ASSERT_INT(s.n, before);
+        _cleanup_json_ cJSON *st = imds_notices_to_json(&k, true);
+        _cleanup_free_ char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(st, "spot"));
+        ASSERT_STR(text, "{\"action\":\"stop\",\"time\":\"2026-11-23T10:02:00Z\"}");
+}
+
+TAP_MAIN(T(test_spot), T(test_rebalance_and_lifecycle), T(test_event_time), T(test_scheduled),
+         T(test_identity_and_credentials), T(test_hostile_bodies), T(test_spot_once_per_notice),
+         T(test_rebalance_once), T(test_lifecycle_transitions), T(test_scheduled_lifecycle),
+         T(test_notices_json_roundtrip))
