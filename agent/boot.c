@@ -48,6 +48,8 @@ static int write_state(const char *state_dir, const char *current, const Previou
                     !cJSON_AddBoolToObject(p, "clean_shutdown", prev->clean))
                         return -ENOMEM;
         }
+        if (prev->crash_log[0] && !cJSON_AddStringToObject(p, "crash_log", prev->crash_log))
+                return -ENOMEM;
         if (!(text = cJSON_PrintUnformatted(o)))
                 return -ENOMEM;
         return write_file_atomic(state_dir, BOOT_STATE_FILE, text, strlen(text), 0644);
@@ -77,6 +79,7 @@ int boot_judge_previous(const char *state_dir, const char *current, PreviousBoot
                         memcpy(prev.boot_id, id, BOOT_ID_LEN + 1);
                         prev.clean = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "clean_shutdown"));
                 }
+                snprintf(prev.crash_log, sizeof prev.crash_log, "%s", json_get_string(p, "crash_log") ?: "");
         } else if (is_boot_id(recorded)) {
                 prev.known = true;
                 prev.new_verdict = true;
@@ -95,6 +98,11 @@ int boot_judge_previous(const char *state_dir, const char *current, PreviousBoot
                 return negative_errno();
         *ret = prev;
         return 0;
+}
+
+int boot_set_crash_log(const char *state_dir, const char *current, PreviousBoot *prev, const char *summary) {
+        snprintf(prev->crash_log, sizeof prev->crash_log, "%s", summary);
+        return write_state(state_dir, current, prev);
 }
 
 int boot_mark_clean(const char *state_dir, const char *current) {

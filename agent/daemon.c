@@ -11,6 +11,7 @@
 #include "ec2agent/catalog-ids.h"
 #include "ec2agent/health.h"
 #include "ec2agent/json.h"
+#include "ec2agent/kernel.h"
 #include "ec2agent/log.h"
 #include "ec2agent/manager.h"
 
@@ -49,6 +50,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->notify_timer);
         status_server_free(m->status);
         imds_free(m->imds);
+        kmsg_free(m->kmsg);
         http_free(m->http);
         explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
         journal_free(m->journal);
@@ -94,10 +96,6 @@ void manager_emit(Manager *m, Event *e) {
                    : ev->severity == SEVERITY_WARNING ? LOG_WARNING
                                                       : LOG_INFO,
                    info ? info->message_id : NULL, msg, f_type && f_sev && f_json ? fields : NULL);
-}
-
-static void imds_emit(Event *e, void *userdata) {
-        manager_emit(userdata, e);
 }
 
 const AwsCredentials *manager_credentials(Manager *m) {
@@ -172,6 +170,25 @@ int manager_open_state(Manager *m) {
         return 0;
 }
 
+/* Collectors hand their events here (ImdsEmit, KmsgEmit). */
+static void collector_emit(Event *e, void *userdata) {
+        manager_emit(userdata, e);
+}
+
+/* pstore: one previous-boot-crash per crash record not seen before. */
+static void scan_pstore(Manager *m) {
+        const char *dir = m->config->kernel_pstore_path;
+        _cleanup_free_ char *summary = NULL;
+        /* systemd-pstore moves records out of the default directory at boot: look there too. */
+        bool is_default = strcmp(dir, "/sys/fs/pstore") == 0;
+        int r = pstore_scan(dir, is_default ? PSTORE_SYSTEMD_ARCHIVE : NULL, m->state_dir, collector_emit, m,
+                            &summary);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read the pstore records in %s: %m", dir);
+        if (summary && boot_set_crash_log(m->state_dir, m->boot_id, &m->previous_boot, summary) < 0)
+                log_warning("Cannot record the crash summary in %s.", m->state_dir);
+}
+
 static void judge_previous_boot(Manager *m) {
         PreviousBoot *p = &m->previous_boot;
         int r = boot_judge_previous(m->state_dir, m->boot_id, p);
@@ -179,6 +196,7 @@ static void judge_previous_boot(Manager *m) {
                 log_warning_errno(r, "Cannot record this boot in %s: %m", m->state_dir);
                 return;
         }
+        scan_pstore(m);
         if (!p->known || !p->new_verdict || p->clean)
                 return;
         Event *e =
@@ -232,11 +250,23 @@ int manager_start(Manager *m) {
                         .fetch_credentials = !m->env_credentials,
                         .state_dir = m->state_dir,
                 };
-                r = imds_new(m->event, m->http, &o, imds_emit, m, &m->imds);
+                r = imds_new(m->event, m->http, &o, collector_emit, m, &m->imds);
                 if (r < 0)
                         return log_error_errno(r, "Cannot start the IMDS client: %m");
         } else
                 log_info("IMDS is disabled: no identity, notices or instance-profile credentials.");
+
+        if (m->config->kmsg_enabled) {
+                KmsgOptions o = { .path = m->config->kmsg_path,
+                                  .state_dir = m->state_dir,
+                                  .boot_id = m->boot_id };
+                r = kmsg_new(m->event, &o, collector_emit, m, &m->kmsg);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0) /* the agent is still useful without it: say so and go on */
+                        log_warning_errno(r, "Cannot read the kernel log %s, kernel events are off: %m",
+                                          m->config->kmsg_path);
+        }
 
         r = status_server_new(m->event, m->socket_path, render_status, m, &m->status);
         if (r == -EADDRINUSE)

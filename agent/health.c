@@ -115,10 +115,10 @@ static void judge_kernel(Judge *j, const cJSON *kernel, usec_t now) {
                                 break;
                         }
         }
-        if (cJSON_IsFalse(get(prev, "clean_shutdown")))
-                flag(j, HEALTH_WARNING, "previous boot %s did not end cleanly%s",
-                     json_get_string(prev, "boot_id") ?: "?",
-                     cJSON_IsString(get(prev, "crash_log")) ? " (crash log in pstore)" : "");
+        const char *crash = json_get_string(prev, "crash_log"), *id = json_get_string(prev, "boot_id");
+        if (cJSON_IsFalse(get(prev, "clean_shutdown")) || crash)
+                flag(j, HEALTH_WARNING, "previous boot%s%s did not end cleanly%s%.100s", id ? " " : "",
+                     id ?: "", crash ? ": " : "", crash ?: "");
 }
 
 static void judge_cloudwatch(Judge *j, const cJSON *cw, usec_t now) {

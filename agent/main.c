@@ -11,6 +11,7 @@
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
 #include "ec2agent/manager.h"
+#include "ec2agent/report.h"
 
 #define STATUS_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
@@ -226,6 +227,40 @@ static int cmd_events(int argc, char **argv) {
         return 0;
 }
 
+static int cmd_report(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "output", required_argument, NULL, 'o' },
+                { "config", required_argument, NULL, 'c' },
+                {},
+        };
+        _cleanup_free_ char *state_dir = NULL, *socket_path = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        ReportOptions o = {};
+        Config *config = NULL;
+
+        FOR_EACH_OPTION (c, argc, argv, "+:o:c:", opts) {
+                if (c == 'o')
+                        o.output = optarg;
+                else if (c == 'c')
+                        o.config_path = optarg;
+                else
+                        return bad_option("report", c, argv);
+        }
+        if (optind < argc)
+                return usage_error("report", "unexpected argument '%s'", argv[optind]);
+        /* A broken configuration is part of what a report is for: use what can be read. */
+        if (config_load(o.config_path, &config, &errors) < 0)
+                return 1;
+        state_dir = state_dir_path();
+        socket_path = status_socket_path(NULL);
+        o.state_dir = state_dir;
+        o.socket_path = socket_path;
+        o.pstore_path = config->kernel_pstore_path;
+        int r = state_dir && socket_path ? report_write(&o) : -ENOMEM;
+        config_free(config);
+        return r < 0 ? 1 : 0;
+}
+
 static int cmd_help(int argc, char **argv) {
         if (argc > 2)
                 return usage_error("help", "takes at most one command");
@@ -259,6 +294,13 @@ static const Command commands[] = {
         { "check-config", cmd_check_config, "check-config [--config PATH]",
           "Validates the configuration and its config.d/ drop-ins. Exit 0, or 78 with one\n"
           "line per error: FILE: json.path: message\n" },
+        { "report", cmd_report, "report [-o FILE] [--config PATH]",
+          "Writes a diagnostic bundle for a support case: when the trouble started, the status\n"
+          "(identity, notices, scheduled events, memory, filesystems, kernel), the event history of\n"
+          "this and previous boots, the kernel problems with their log lines, pstore crash records,\n"
+          "the agent's state and configuration. Nothing secret.\n"
+          "  -o FILE   where to write it (default ec2agent-report-HOST-TIME.tar.gz);\n"
+          "            '-' prints it as text to stdout\n" },
         { "help", cmd_help, "help [COMMAND]", "Shows the commands, or one command's help.\n" },
 };
 

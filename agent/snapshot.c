@@ -8,6 +8,7 @@
 
 #include "ec2agent/health.h"
 #include "ec2agent/json.h"
+#include "ec2agent/kernel.h"
 #include "ec2agent/manager.h"
 
 #define STATUS_SCHEMA_VERSION 1
@@ -73,7 +74,15 @@ static bool add_kernel(Manager *m, cJSON *doc) {
         if (!(pb->known ? cJSON_AddBoolToObject(p, "clean_shutdown", pb->clean)
                         : cJSON_AddNullToObject(p, "clean_shutdown")))
                 return false;
-        return cJSON_AddNullToObject(p, "crash_log");
+        if (!json_add_string_or_null(p, "crash_log", pb->crash_log[0] ? pb->crash_log : NULL))
+                return false;
+        uint64_t taint;
+        char letters[32];
+        if (kernel_read_taint("/proc/sys/kernel/tainted", &taint) < 0)
+                return true; /* stays null */
+        kernel_taint_letters(taint, letters);
+        return json_replace(k, "tainted", cJSON_CreateNumber((double) taint)) >= 0 &&
+               cJSON_AddStringToObject(k, "taint_flags", letters);
 }
 
 static bool add_cloudwatch(Manager *m, cJSON *doc) {
@@ -118,6 +127,8 @@ cJSON *manager_status(Manager *m) {
                 return NULL;
 
         if (m->imds && imds_status(m->imds, doc) < 0)
+                return NULL;
+        if (m->kmsg && kmsg_status(m->kmsg, cJSON_GetObjectItemCaseSensitive(doc, "kernel")) < 0)
                 return NULL;
         Health h = health_evaluate(doc, now_usec(CLOCK_REALTIME), reasons);
         cJSON *hs = cJSON_CreateString(health_to_string(h));

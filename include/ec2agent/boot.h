@@ -12,8 +12,9 @@
 typedef struct PreviousBoot {
         bool known; /* false on the very first start: nothing to judge */
         char boot_id[BOOT_ID_LEN + 1];
-        bool clean;       /* the agent of that boot wrote its clean-shutdown mark */
-        bool new_verdict; /* judged by this start (not carried over from an earlier start of this boot) */
+        bool clean;          /* the agent of that boot wrote its clean-shutdown mark */
+        bool new_verdict;    /* judged by this start (not carried over from an earlier start of this boot) */
+        char crash_log[256]; /* the summary of its pstore crash record, "" when none */
 } PreviousBoot;
 
 /* Reads the kernel's boot id (/proc/sys/kernel/random/boot_id) as 32 hex digits. */
@@ -24,6 +25,9 @@ int boot_id_get(char ret[static BOOT_ID_LEN + 1]);
  * clean-shutdown mark names it. Later starts in the same boot carry the verdict over. The
  * mark is consumed. Returns 0 or a negative errno (the state directory is unwritable). */
 int boot_judge_previous(const char *state_dir, const char *current, PreviousBoot *ret);
+
+/* Records the previous boot's crash summary in boot.json, so later starts of boot CURRENT keep it. */
+int boot_set_crash_log(const char *state_dir, const char *current, PreviousBoot *prev, const char *summary);
 
 /* Writes the clean-shutdown mark for boot CURRENT (at the end of a clean stop). */
 int boot_mark_clean(const char *state_dir, const char *current);

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "imds.h"
 #include "journal.h"
+#include "kmsg.h"
 #include "status.h"
 
 #define STATE_DEFAULT_DIR "/var/lib/ec2agent"
@@ -25,6 +26,7 @@ typedef struct Manager {
 
         Http *http;
         Imds *imds; /* NULL when IMDS is disabled */
+        Kmsg *kmsg; /* NULL when the kernel log is off or unreadable */
         bool env_credentials;
         AwsCredentials credentials_from_env;
         Journal *journal;

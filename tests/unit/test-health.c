@@ -53,6 +53,9 @@ static const struct {
           "}",
           HEALTH_WARNING, "previous boot abc did not end cleanly" },
         { "{\"kernel\":{\"previous_boot\":{\"boot_id\":null,\"clean_shutdown\":null}}}", HEALTH_OK, "" },
+        { "{\"kernel\":{\"previous_boot\":{\"boot_id\":null,\"clean_shutdown\":null,\"crash_log\":"
+          "\"Kernel panic - not syncing: Fatal exception\"}}}",
+          HEALTH_WARNING, "previous boot did not end cleanly: Kernel panic - not syncing: Fatal exception" },
         { "{\"cloudwatch\":{\"enabled\":true,\"failing_since\":\"2026-11-23T09:54:00Z\",\"last_error\":"
           "\"Throttling\"}}",
           HEALTH_WARNING, "CloudWatch publishing failing since 2026-11-23T09:54:00Z: Throttling" },

@@ -1,0 +1,199 @@
+/* kernel.c — kernel state: taint, and the crash records a dead boot leaves in pstore.
+ *
+ * pstore (Documentation/admin-guide/ramoops.rst, fs/pstore): after a panic or oops the kernel
+ * saves the tail of its log as files such as dmesg-efi-165395423601001 or dmesg-ramoops-0:
+ *   "Panic#1 Part1\n<6>[    0.000000] Linux version …\n<0>[ 1234.567890] Kernel panic - not syncing: …"
+ * systemd-pstore.service moves them to /var/lib/systemd/pstore/<time>/ at boot on systemd 243+. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ec2agent/json.h"
+#include "ec2agent/kernel.h"
+
+#define PSTORE_SEEN_FILE  "pstore-seen.json"
+#define PSTORE_MAX_RECORD (1024 * 1024)
+#define PSTORE_MAX_SEEN   256
+
+int kernel_read_taint(const char *path, uint64_t *ret) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = read_file_bounded(path, 64, &text, &len);
+        if (r < 0)
+                return r;
+        if (len > 0 && text[len - 1] == '\n')
+                text[--len] = 0;
+        return parse_u64(text, UINT64_MAX, ret);
+}
+
+void kernel_taint_letters(uint64_t taint, char ret[static 32]) {
+        static const char letters[] = "PFSRMBUDAWCIOELKXTN";
+        size_t n = 0;
+        for (size_t bit = 0; bit < sizeof letters - 1; bit++)
+                if (taint & (UINT64_C(1) << bit))
+                        ret[n++] = letters[bit];
+        ret[n] = 0;
+}
+
+/* Strips "<0>[ 1234.567890] " from a pstore line; returns the message start. */
+static const char *strip_prefix(const char *line, const char *end) {
+        const char *p = line;
+        if (p < end && *p == '<') {
+                const char *g = memchr(p, '>', (size_t) (end - p));
+                if (g && g - p <= 4)
+                        p = g + 1;
+        }
+        if (p < end && *p == '[') {
+                const char *b = memchr(p, ']', (size_t) (end - p));
+                if (b && b - p <= 20)
+                        p = b + 1 + (b + 1 < end && b[1] == ' ');
+        }
+        return p;
+}
+
+int pstore_summarize(const char *text, size_t len, char *ret, size_t max) {
+        char best[512] = "", line[512];
+        int best_rank = 0;
+        const char *end = text + len;
+
+        for (const char *l = text; l < end;) {
+                const char *nl = memchr(l, '\n', (size_t) (end - l)), *le = nl ?: end;
+                const char *msg = strip_prefix(l, le);
+                size_t n = MIN((size_t) (le - msg), sizeof line - 1);
+                memcpy(line, msg, n);
+                line[n] = 0;
+
+                KmsgRecord rec = { .text = line, .text_len = n };
+                KmsgMatch m;
+                KmsgClass c = kmsg_classify(&rec, &m);
+                int rank = startswith(line, "Kernel panic - not syncing") ? 4
+                           : c == KMSG_KERNEL_OOPS                        ? 3
+                           : c == KMSG_SOFT_LOCKUP || c == KMSG_RCU_STALL || c == KMSG_HUNG_TASK ||
+                                           c == KMSG_OOM_KILL
+                                   ? 2
+                           : (startswith(line, "Panic#") || startswith(line, "Oops#")) ? 1
+                                                                                       : 0;
+                if (rank > best_rank) {
+                        best_rank = rank;
+                        snprintf(best, sizeof best, "%s", line);
+                }
+                l = nl ? nl + 1 : end;
+        }
+        if (best_rank == 0)
+                return -ENODATA;
+        snprintf(ret, max, "%s", best);
+        return 0;
+}
+
+typedef struct Record {
+        char path[512];
+        char key[320];
+        time_t mtime;
+} Record;
+
+/* Adds the dmesg-* files of DIR to RECS (at most CAP). */
+static size_t list_records(const char *dir, Record *recs, size_t n, size_t cap) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        struct stat st;
+
+        if (!d)
+                return n;
+        while ((e = readdir(d)) && n < cap) {
+                Record *r = &recs[n];
+                if (!startswith(e->d_name, "dmesg-"))
+                        continue;
+                if ((size_t) snprintf(r->path, sizeof r->path, "%s/%s", dir, e->d_name) >= sizeof r->path ||
+                    stat(r->path, &st) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                snprintf(r->key, sizeof r->key, "%s:%lld:%lld", e->d_name, (long long) st.st_size,
+                         (long long) st.st_mtime);
+                r->mtime = st.st_mtime;
+                n++;
+        }
+        closedir(d);
+        return n;
+}
+
+int pstore_scan(const char *dir, const char *archive, const char *state_dir, KmsgEmit emit, void *userdata,
+                char **ret_summary) {
+        _cleanup_free_ char *seen_path = state_dir ? path_join(state_dir, PSTORE_SEEN_FILE) : NULL;
+        _cleanup_free_ char *seen_text = NULL;
+        _cleanup_json_ cJSON *seen = NULL;
+        Record *recs = calloc(PSTORE_MAX_SEEN, sizeof(Record));
+        size_t n = 0;
+        int news = 0;
+        const Record *newest = NULL;
+
+        if (!recs)
+                return -ENOMEM;
+        n = list_records(dir, recs, n, PSTORE_MAX_SEEN);
+        if (archive) {
+                /* systemd-pstore: ARCHIVE/<timestamp>/dmesg-* */
+                DIR *d = opendir(archive);
+                struct dirent *e;
+                while (d && (e = readdir(d)))
+                        if (e->d_name[0] != '.') {
+                                char sub[512];
+                                if ((size_t) snprintf(sub, sizeof sub, "%s/%s", archive, e->d_name) <
+                                    sizeof sub)
+                                        n = list_records(sub, recs, n, PSTORE_MAX_SEEN);
+                        }
+                if (d)
+                        closedir(d);
+        }
+        if (seen_path && read_file_bounded(seen_path, 256 * 1024, &seen_text, NULL) >= 0)
+                seen = cJSON_Parse(seen_text);
+        if (!cJSON_IsArray(seen)) {
+                cJSON_Delete(seen);
+                seen = cJSON_CreateArray();
+        }
+        for (size_t i = 0; i < n && seen; i++) {
+                const Record *r = &recs[i];
+                const cJSON *s;
+                bool known = false;
+                cJSON_ArrayForEach (s, seen)
+                        known = known || (cJSON_IsString(s) && strcmp(s->valuestring, r->key) == 0);
+                if (known)
+                        continue;
+                if (!newest || r->mtime > newest->mtime)
+                        newest = r;
+
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                char summary[256] = "";
+                if (read_file_bounded(r->path, PSTORE_MAX_RECORD, &text, &len) >= 0)
+                        (void) pstore_summarize(text, len, summary, sizeof summary);
+                Event *ev = event_new("previous-boot-crash", "crash record %s: %s",
+                                      strrchr(r->path, '/') + 1, summary[0] ? summary : "(no panic line)");
+                if (ev) {
+                        cJSON_AddStringToObject(ev->detail, "reason", "pstore record");
+                        cJSON_AddStringToObject(ev->detail, "record", r->path);
+                        json_add_string_or_null(ev->detail, "summary", summary[0] ? summary : NULL);
+                        cJSON_AddNumberToObject(ev->detail, "bytes", (double) len);
+                        emit(ev, userdata);
+                }
+                cJSON_AddItemToArray(seen, cJSON_CreateString(r->key));
+                while (cJSON_GetArraySize(seen) > PSTORE_MAX_SEEN)
+                        cJSON_DeleteItemFromArray(seen, 0);
+                news++;
+        }
+        if (news > 0 && seen_path) {
+                _cleanup_free_ char *out = cJSON_PrintUnformatted(seen);
+                if (out)
+                        (void) write_file_atomic(state_dir, PSTORE_SEEN_FILE, out, strlen(out), 0640);
+        }
+        *ret_summary = NULL;
+        if (newest) {
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                char summary[256];
+                if (read_file_bounded(newest->path, PSTORE_MAX_RECORD, &text, &len) >= 0 &&
+                    pstore_summarize(text, len, summary, sizeof summary) >= 0)
+                        *ret_summary = strdup(summary);
+        }
+        free(recs);
+        return news;
+}

@@ -1,0 +1,29 @@
+/* kernel.h — kernel state: taint, and the crash records a dead boot leaves in pstore. */
+#pragma once
+
+#include <stdint.h>
+
+#include "journal.h"
+#include "kmsg.h"
+
+#define PSTORE_SYSTEMD_ARCHIVE "/var/lib/systemd/pstore"
+
+/* Reads /proc/sys/kernel/tainted (PATH) as a number. */
+int kernel_read_taint(const char *path, uint64_t *ret);
+
+/* The letters of the set taint bits, in the kernel's order (kernel/panic.c taint_flags):
+ * "POE" for a proprietary, out-of-tree, unsigned module. "" when untainted. */
+void kernel_taint_letters(uint64_t taint, char ret[static 32]);
+
+/* Summarises a pstore dmesg record ("Panic#1 Part1\n<0>[ 1234.5] Kernel panic - not syncing: …"):
+ * the panic line if there is one, else the first oops, lockup or OOM line, else the header.
+ * Writes at most MAX-1 bytes to RET. Returns 0, or -ENODATA when nothing in it explains a crash. */
+int pstore_summarize(const char *text, size_t len, char *ret, size_t max);
+
+/* Looks at the pstore records in DIR (and in systemd-pstore's archive when ARCHIVE is not NULL),
+ * emits one previous-boot-crash event for each record not seen before (remembered in
+ * STATE_DIR/pstore-seen.json), and returns the summary of the newest of those new records in
+ * *RET_SUMMARY (NULL when there is none; the caller frees). Returns the number of new records, or a
+ * negative errno. */
+int pstore_scan(const char *dir, const char *archive, const char *state_dir, KmsgEmit emit, void *userdata,
+                char **ret_summary);

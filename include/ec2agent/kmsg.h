@@ -1,0 +1,101 @@
+/* kmsg.h — the kernel log: /dev/kmsg records, their classification, and the loop source. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "journal.h"
+#include "util.h"
+
+#define KMSG_MAX_RECORD        8192
+#define KMSG_BURST_WINDOW_USEC (60 * USEC_PER_SEC)
+#define KMSG_SOURCE_MAX        64
+
+/* One record of /dev/kmsg (Documentation/ABI/testing/dev-kmsg):
+ *   "6,339,5140900,-;NET: Registered protocol family 10\n SUBSYSTEM=net\n DEVICE=n1\n"
+ * PRI (facility * 8 + level), sequence number, µs since boot, flags ('-', or 'c' for a
+ * continuation), maybe more comma-separated fields, then the text with \xNN escapes. */
+typedef struct KmsgRecord {
+        unsigned facility; /* 0: the kernel; user space can never write facility 0 */
+        unsigned level;
+        uint64_t seq;
+        usec_t ts;  /* µs since boot, the kernel's clock */
+        char *text; /* unescaped, NUL-terminated; points into the caller's buffer */
+        size_t text_len;
+        const char *device; /* "DEVICE=" value or NULL; points into the caller's buffer */
+} KmsgRecord;
+
+/* Parses one record of LEN bytes at BUF in place (unescaping \xNN, terminating fields); BUF
+ * holds LEN bytes followed by a NUL. Continuation lines (" KEY=VALUE") after the first are
+ * read for DEVICE. Returns 0, or -EBADMSG for anything that is not a record. BUF must stay
+ * alive while RET is used. */
+int kmsg_parse_record(char *buf, size_t len, KmsgRecord *ret);
+
+typedef enum KmsgClass {
+        KMSG_NONE = 0,
+        KMSG_OOM_KILL,
+        KMSG_FS_ERROR,
+        KMSG_FS_READONLY,
+        KMSG_IO_ERROR,
+        KMSG_HUNG_TASK,
+        KMSG_SOFT_LOCKUP,
+        KMSG_RCU_STALL,
+        KMSG_KERNEL_OOPS,
+        KMSG_KERNEL_WARNING,
+        KMSG_SEGFAULT,
+        KMSG_NET_ERROR,
+        KMSG_OOM_CONTEXT, /* a line that describes the next OOM kill (constraint, cgroup, trigger) */
+        _KMSG_CLASS_MAX,
+} KmsgClass;
+
+/* The event type of a class ("oom-kill", …), NULL for KMSG_NONE and KMSG_OOM_CONTEXT. */
+const char *kmsg_class_to_string(KmsgClass c);
+
+typedef struct KmsgMatch {
+        KmsgClass klass;
+        const char *format;           /* the row that matched, e.g. "ext4 error" */
+        char source[KMSG_SOURCE_MAX]; /* what bursts are grouped by: device, CPU, task, file:line */
+        /* fields, as far as the format has them (0 / "" otherwise) */
+        char process[64];
+        int64_t pid;
+        uint64_t sector;
+        uint64_t seconds; /* hung task, soft lockup */
+        char where[96];   /* kernel-warning file:line, segfault library, oops reason */
+        /* oom-kill */
+        uint64_t total_vm_kb, anon_rss_kb, file_rss_kb, shmem_rss_kb, pgtables_kb;
+        int64_t uid, oom_score_adj;
+        bool has_uid, has_score_adj;
+        bool cgroup_oom; /* "Memory cgroup out of memory" */
+        /* oom context */
+        char constraint[32];
+        char cgroup[128];
+} KmsgMatch;
+
+/* Classifies the text of one kernel record by the kernel's own formats (kmsg-rules.c). Records
+ * not of facility 0 are never classified. Returns the class (KMSG_NONE when nothing matched). */
+KmsgClass kmsg_classify(const KmsgRecord *rec, KmsgMatch *ret);
+
+/* ---- the source ---- */
+
+typedef struct KmsgOptions {
+        const char *path;      /* /dev/kmsg, or a FIFO or file of records in the same format */
+        const char *state_dir; /* for the replay cursor; NULL: none */
+        const char *boot_id;
+} KmsgOptions;
+
+typedef void (*KmsgEmit)(Event *e, void *userdata);
+
+typedef struct Kmsg Kmsg;
+
+int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *userdata, Kmsg **ret);
+Kmsg *kmsg_free(Kmsg *k);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Kmsg *, kmsg_free);
+
+/* Fills status.kernel's oom_kills, last_oom and problems, plus "kmsg" counters. */
+int kmsg_status(const Kmsg *k, cJSON *kernel);
+
+/* Counters: records read, overruns (EPIPE), records not understood. */
+uint64_t kmsg_records(const Kmsg *k);
+uint64_t kmsg_overruns(const Kmsg *k);

@@ -1,0 +1,185 @@
+/* test-kmsg.c — the record parser, and the classifier line by line over the fixture corpus. */
+#include "ec2agent/kmsg.h"
+#include "tap.h"
+
+static const char *class_name(KmsgClass c) {
+        return c == KMSG_NONE ? "none" : c == KMSG_OOM_CONTEXT ? "oom-context" : kmsg_class_to_string(c);
+}
+
+static void test_parse_record(void) {
+        char buf[] = "6,339,5140900,-;NET: Registered \\x5cx protocol family 10\\x07\n SUBSYSTEM=net\n "
+                     "DEVICE=n2\n";
+        KmsgRecord r;
+
+        ASSERT_INT(kmsg_parse_record(buf, strlen(buf), &r), 0);
+        ASSERT_INT(r.facility, 0);
+        ASSERT_INT(r.level, 6);
+        ASSERT_INT(r.seq, 339);
+        ASSERT_INT(r.ts, 5140900);
+        ASSERT_STR(r.text, "NET: Registered \\x protocol family 10\x07");
+        ASSERT_INT(r.text_len, strlen(r.text));
+        ASSERT_STR(r.device, "n2");
+
+        char more[] = "14,1,2,c,caller=T1;user text";
+        ASSERT_INT(kmsg_parse_record(more, strlen(more), &r), 0);
+        ASSERT_INT(r.facility, 1);
+        ASSERT_STR(r.text, "user text");
+        ASSERT_TRUE(r.device == NULL);
+
+        char empty[] = "6,2,3,-;";
+        ASSERT_INT(kmsg_parse_record(empty, strlen(empty), &r), 0);
+        ASSERT_INT(r.text_len, 0);
+
+        static const char *const bad[] = { "",
+                                           "6,339,5140900",
+                                           "6;x",
+                                           "x,1,2,-;t",
+                                           "6,1,2;t",
+                                           "6,1,-2,-;t",
+                                           "6,1,99999999999999999999,-;t",
+                                           "6,1,2,-\n;t" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                char b[64];
+                snprintf(b, sizeof b, "%s", bad[i]);
+                if (kmsg_parse_record(b, strlen(b), &r) >= 0)
+                        TAP_FAIL("accepted \"%s\"", bad[i]);
+        }
+}
+
+static void test_corpus(void) {
+        char path[512], *line = NULL;
+        size_t cap = 0, n = 0, classes_seen = 0;
+        bool seen[_KMSG_CLASS_MAX] = {};
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/kmsg/corpus.txt", FIXTURES);
+        ASSERT_TRUE((f = fopen(path, "re")) != NULL);
+        while (getline(&line, &cap, f) > 0) {
+                char *cls, *src, *rec, *nl = strchr(line, '\n');
+                KmsgRecord r;
+                KmsgMatch m = {};
+                if (nl)
+                        *nl = 0;
+                if (line[0] == '#' || line[0] == 0)
+                        continue;
+                cls = line;
+                src = strstr(cls, " | ");
+                ASSERT_TRUE(src != NULL);
+                *src = 0;
+                src += 3;
+                rec = strstr(src, " | ");
+                ASSERT_TRUE(rec != NULL);
+                *rec = 0;
+                rec += 3;
+                char *sp = src + strlen(src);
+                while (sp > src && sp[-1] == ' ')
+                        *--sp = 0;
+                while (*src == ' ')
+                        src++;
+                char copy[1024];
+                snprintf(copy, sizeof copy, "%s", rec);
+                ASSERT_INT(kmsg_parse_record(copy, strlen(copy), &r), 0);
+                KmsgClass c = kmsg_classify(&r, &m);
+                if (strcmp(class_name(c), cls) != 0 ||
+                    (c != KMSG_NONE && c != KMSG_OOM_CONTEXT && strcmp(m.source, src) != 0))
+                        TAP_FAIL("%s\n#   got %s [%s] (%s), expected %s [%s]", rec, class_name(c), m.source,
+                                 m.format ? m.format : "-", cls, src);
+                if (!seen[c])
+                        classes_seen++;
+                seen[c] = true;
+                n++;
+        }
+        free(line);
+        fclose(f);
+        ASSERT_TRUE(n >= 80);
+        ASSERT_INT(classes_seen, _KMSG_CLASS_MAX); /* every class, NONE and the OOM context included */
+}
+
+static KmsgClass classify(const char *rec, KmsgMatch *m) {
+        static char buf[1024];
+        KmsgRecord r;
+        snprintf(buf, sizeof buf, "%s", rec);
+        if (kmsg_parse_record(buf, strlen(buf), &r) < 0)
+                abort();
+        return kmsg_classify(&r, m);
+}
+
+static void test_oom_fields(void) {
+        KmsgMatch m;
+        ASSERT_INT(
+                classify("3,1,2,-;Out of memory: Killed process 777 (Web Content (x)) total-vm:2418184kB, "
+                         "anon-rss:884004kB, file-rss:7kB, shmem-rss:1024kB, UID:1000 pgtables:2712kB "
+                         "oom_score_adj:-17",
+                         &m),
+                KMSG_OOM_KILL);
+        ASSERT_INT(m.pid, 777);
+        ASSERT_STR(m.process, "Web Content (x)");
+        ASSERT_INT(m.total_vm_kb, 2418184);
+        ASSERT_INT(m.anon_rss_kb, 884004);
+        ASSERT_INT(m.file_rss_kb, 7);
+        ASSERT_INT(m.shmem_rss_kb, 1024);
+        ASSERT_INT(m.pgtables_kb, 2712);
+        ASSERT_TRUE(m.has_uid && m.uid == 1000);
+        ASSERT_TRUE(m.has_score_adj && m.oom_score_adj == -17);
+        ASSERT_FALSE(m.cgroup_oom);
+
+        ASSERT_INT(classify("3,1,2,-;Memory cgroup out of memory: Killed process 5151 (java) "
+                            "total-vm:9283812kB, "
+                            "anon-rss:2091012kB, file-rss:23788kB, shmem-rss:0kB, UID:0 pgtables:4788kB "
+                            "oom_score_adj:0",
+                            &m),
+                   KMSG_OOM_KILL);
+        ASSERT_TRUE(m.cgroup_oom);
+        ASSERT_STR(m.process, "java");
+
+        ASSERT_INT(classify("3,1,2,-;Killed process 2345 (mysqld) total-vm:2530304kB, anon-rss:1854940kB, "
+                            "file-rss:0kB, shmem-rss:0kB",
+                            &m),
+                   KMSG_OOM_KILL);
+        ASSERT_FALSE(m.has_uid || m.has_score_adj);
+
+        ASSERT_INT(classify("6,1,2,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/"
+                            ",mems_allowed=0,"
+                            "oom_memcg=/system.slice/app.service,task_memcg=/system.slice/"
+                            "app.service,task=app,pid=1,uid=0",
+                            &m),
+                   KMSG_OOM_CONTEXT);
+        ASSERT_STR(m.constraint, "CONSTRAINT_MEMCG");
+        ASSERT_STR(m.cgroup, "/system.slice/app.service");
+        ASSERT_STR(m.process, "app");
+}
+
+static void test_other_fields(void) {
+        KmsgMatch m;
+        ASSERT_INT(
+                classify("3,1,2,-;I/O error, dev nvme1n1, sector 976773120 op 0x0:(READ) flags 0x80700", &m),
+                KMSG_IO_ERROR);
+        ASSERT_INT(m.sector, 976773120);
+        ASSERT_INT(classify("3,1,2,-;INFO: task jbd2/nvme1n1-8:245 blocked for more than 120 seconds.", &m),
+                   KMSG_HUNG_TASK);
+        ASSERT_STR(m.process, "jbd2/nvme1n1-8");
+        ASSERT_INT(m.pid, 245);
+        ASSERT_INT(m.seconds, 120);
+        ASSERT_INT(
+                classify("0,1,2,-;watchdog: BUG: soft lockup - CPU#3 stuck for 23s! [kworker/3:1:123]", &m),
+                KMSG_SOFT_LOCKUP);
+        ASSERT_INT(m.seconds, 23);
+        ASSERT_STR(m.process, "kworker/3:1");
+        ASSERT_INT(m.pid, 123);
+        ASSERT_INT(classify("4,1,2,-;kernel BUG at mm/slub.c:4025!", &m), KMSG_KERNEL_OOPS);
+        ASSERT_STR(m.where, "mm/slub.c:4025");
+        ASSERT_INT(classify("6,1,2,-;nginx[1234]: segfault at 0 ip 00007f0e4b8a9b5d sp 00007ffd2c3a8f70 "
+                            "error 4 in "
+                            "libc-2.31.so[7f0e4b7a4000+178000]",
+                            &m),
+                   KMSG_SEGFAULT);
+        ASSERT_INT(m.pid, 1234);
+        ASSERT_STR(m.where, "libc-2.31.so");
+        ASSERT_INT(classify("4,1,2,-;WARNING: CPU: 2 PID: 0 at net/sched/sch_generic.c:477 "
+                            "dev_watchdog+0x21b/0x220",
+                            &m),
+                   KMSG_KERNEL_WARNING);
+        ASSERT_STR(m.where, "net/sched/sch_generic.c:477");
+}
+
+TAP_MAIN(T(test_parse_record), T(test_corpus), T(test_oom_fields), T(test_other_fields))
