@@ -269,3 +269,33 @@ def test_report_bundle(klog, tmp_path):
         status = json.loads(tar.extractfile(top + "/status.json").read())
         assert status["kernel"]["oom_kills"] == 1
         assert all(b"SECRETTOKEN" not in tar.extractfile(m).read() for m in tar.getmembers())
+
+
+def test_overrun_of_dev_kmsg_is_counted_and_reading_goes_on(agent_factory):
+    """The real /dev/kmsg: a paused agent falls behind a flood, gets EPIPE, counts it, reads on."""
+    knob = "/proc/sys/kernel/printk_devkmsg"
+    try:
+        saved = open(knob).read().strip()
+        kmsg = os.open("/dev/kmsg", os.O_WRONLY)
+        open(knob, "w").write("on\n")             # user writes are rate-limited by default
+    except OSError as e:
+        pytest.skip("cannot write /dev/kmsg here: %s" % e)
+    try:
+        a = agent_factory(config={"imds": {"enabled": False}, "metrics": {"enabled": False}})
+        a.start()
+        before = a.status()[1]["kernel"]["kmsg"]
+        a.proc.send_signal(signal.SIGSTOP)
+        try:
+            filler = b"<12>ec2agent-test: " + b"x" * 900 + b"\n"
+            for _ in range(4000):                    # ~3.6 MB: more than any default ring buffer
+                os.write(kmsg, filler)
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        after = wait_for(lambda: (lambda k: k if k["overruns"] > before["overruns"] else None)(
+            a.status()[1]["kernel"]["kmsg"]), 10, what="an overrun")
+        os.write(kmsg, b"<12>ec2agent-test: after the flood\n")
+        wait_for(lambda: a.status()[1]["kernel"]["kmsg"]["records"] > after["records"], 5, what="reading on")
+        assert a.events() == []                      # user-space records are never events
+    finally:
+        open(knob, "w").write(saved + "\n")
+        os.close(kmsg)
