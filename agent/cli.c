@@ -222,12 +222,20 @@ static void render_resources(Out *o, const cJSON *doc) {
                      json_get_number(mem, "pressure_some_avg10", 0));
         } else
                 line(o, "Memory", "not sampled yet");
+        if (cJSON_IsNumber(get(get(doc, "cpu"), "usage_active")))
+                line(o, "CPU", "%.1f%% active", json_get_number(get(doc, "cpu"), "usage_active", 0));
         const char *label = "Filesystems";
         cJSON_ArrayForEach (fs, get(doc, "filesystems")) {
-                line(o, label, "%-12s %5.1f%% used, inodes %.1f%%, %s %s%s", str_or(fs, "path", "?"),
-                     json_get_number(fs, "used_percent", 0), json_get_number(fs, "inodes_used_percent", 0),
-                     str_or(fs, "fstype", "?"), str_or(fs, "device", "?"),
-                     cJSON_IsTrue(get(fs, "read_only")) ? ", READ-ONLY" : "");
+                if (cJSON_IsFalse(get(fs, "mounted")))
+                        line(o, label, "not mounted: %s", str_or(fs, "path", "?"));
+                else
+                        line(o, label, "%-12s %5.1f%% used, inodes %.1f%%, %s %s%s%s",
+                             str_or(fs, "path", "?"), json_get_number(fs, "used_percent", 0),
+                             json_get_number(fs, "inodes_used_percent", 0), str_or(fs, "fstype", "?"),
+                             str_or(fs, "device", "?"),
+                             cJSON_IsTrue(get(fs, "read_only")) ? ", READ-ONLY" : "",
+                             cJSON_IsTrue(get(fs, "instance_store")) ? ", instance store (lost on stop)"
+                                                                     : "");
                 label = "";
         }
 }
@@ -239,10 +247,17 @@ static void render_kernel(Out *o, const cJSON *doc) {
         if (cJSON_IsObject(oom))
                 snprintf(oomtext, sizeof oomtext, ", last %s (pid %.0f) at %s", str_or(oom, "process", "?"),
                          json_get_number(oom, "pid", 0), str_or(oom, "at", "?"));
-        line(o, "Kernel", "%.0f OOM kills%s, %d problems, tainted %s", json_get_number(k, "oom_kills", 0),
-             oomtext, cJSON_GetArraySize(get(k, "problems")),
-             cJSON_IsNumber(get(k, "tainted")) ? (json_get_number(k, "tainted", 0) == 0 ? "no" : "yes")
-                                               : "?");
+        const char *taint = json_get_string(k, "taint_flags");
+        const cJSON *load = cJSON_GetArrayItem(get(k, "load"), 0), *p;
+        line(o, "Kernel", "%.0f OOM kills%s, %d problem classes, tainted %s, up %.1f d, load %.2f",
+             json_get_number(k, "oom_kills", 0), oomtext, cJSON_GetArraySize(get(k, "problems")),
+             !taint   ? "?"
+             : *taint ? taint
+                      : "no",
+             json_get_number(k, "uptime_s", 0) / 86400, cJSON_IsNumber(load) ? load->valuedouble : 0.0);
+        cJSON_ArrayForEach (p, get(k, "problems"))
+                line(o, "", "%s x%.0f, last %s: %s", str_or(p, "class", "?"), json_get_number(p, "count", 0),
+                     str_or(p, "at", "?"), str_or(p, "message", ""));
         if (!cJSON_IsBool(get(prev, "clean_shutdown")))
                 line(o, "Last boot", "unknown (first start of the agent)");
         else

@@ -51,6 +51,7 @@ Manager *manager_free(Manager *m) {
         status_server_free(m->status);
         imds_free(m->imds);
         kmsg_free(m->kmsg);
+        sampler_free(m->sampler);
         http_free(m->http);
         explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
         journal_free(m->journal);
@@ -255,6 +256,12 @@ int manager_start(Manager *m) {
                         return log_error_errno(r, "Cannot start the IMDS client: %m");
         } else
                 log_info("IMDS is disabled: no identity, notices or instance-profile credentials.");
+
+        SamplerOptions so = { .interval_s = m->config->metrics_collection_interval_s,
+                              .filesystems = m->config->metrics_filesystems };
+        r = sampler_new(m->event, &so, collector_emit, m, &m->sampler);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start sampling: %m");
 
         if (m->config->kmsg_enabled) {
                 KmsgOptions o = { .path = m->config->kmsg_path,

@@ -3,6 +3,7 @@
  * Every key of schema_version 1 is always present; what no module knows yet is null or empty.
  * Health and reasons are judged last, from the document itself (health.c). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,6 +77,22 @@ static bool add_kernel(Manager *m, cJSON *doc) {
                 return false;
         if (!json_add_string_or_null(p, "crash_log", pb->crash_log[0] ? pb->crash_log : NULL))
                 return false;
+        /* "350735.47 234388.90" and "0.08 0.03 0.01 1/231 4242": read when asked, cheap. */
+        _cleanup_free_ char *uptime = NULL, *loadavg = NULL;
+        if (read_file_bounded("/proc/uptime", 256, &uptime, NULL) >= 0 &&
+            !cJSON_AddNumberToObject(k, "uptime_s", strtod(uptime, NULL)))
+                return false;
+        if (read_file_bounded("/proc/loadavg", 256, &loadavg, NULL) >= 0) {
+                char *cur = loadavg;
+                double l[3];
+                for (int i = 0; i < 3; i++)
+                        l[i] = strtod(cur, &cur);
+                cJSON *load = cJSON_CreateDoubleArray(l, 3);
+                if (!load || !cJSON_AddItemToObject(k, "load", load)) {
+                        cJSON_Delete(load);
+                        return false;
+                }
+        }
         uint64_t taint;
         char letters[32];
         if (kernel_read_taint("/proc/sys/kernel/tainted", &taint) < 0)
@@ -127,6 +144,8 @@ cJSON *manager_status(Manager *m) {
                 return NULL;
 
         if (m->imds && imds_status(m->imds, doc) < 0)
+                return NULL;
+        if (m->sampler && sampler_status(m->sampler, doc) < 0)
                 return NULL;
         if (m->kmsg && kmsg_status(m->kmsg, cJSON_GetObjectItemCaseSensitive(doc, "kernel")) < 0)
                 return NULL;

@@ -10,6 +10,7 @@
 #include "imds.h"
 #include "journal.h"
 #include "kmsg.h"
+#include "sampler.h"
 #include "status.h"
 
 #define STATE_DEFAULT_DIR "/var/lib/ec2agent"
@@ -27,6 +28,7 @@ typedef struct Manager {
         Http *http;
         Imds *imds; /* NULL when IMDS is disabled */
         Kmsg *kmsg; /* NULL when the kernel log is off or unreadable */
+        Sampler *sampler;
         bool env_credentials;
         AwsCredentials credentials_from_env;
         Journal *journal;

@@ -1,0 +1,319 @@
+/* sampler.c — takes the samples every collection_interval_s: memory, CPU, pressure, filesystems.
+ *
+ * Each sample goes into the series store under its SPEC §7 name (disk metrics keyed by mount
+ * point) for the rules and the publisher. /proc/self/mountinfo is watched (it raises EPOLLPRI on
+ * every mount change, fs/proc_namespace.c mounts_poll): a watched filesystem that was read-write
+ * and is now read-only raises fs-readonly at once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ec2agent/json.h"
+#include "ec2agent/log.h"
+#include "ec2agent/sampler.h"
+
+#define MAX_MOUNTS      512
+#define MAX_FILESYSTEMS 64
+
+struct Sampler {
+        sd_event *event;
+        SamplerOptions opts;
+        char **filesystems;
+        char *mountinfo_path, *sysfs;
+        SamplerEmit emit;
+        void *userdata;
+        sd_event_source *timer, *mount_watch;
+        int mount_fd;
+
+        SeriesStore series;
+        bool have_mem;
+        MemMetrics mem;
+        bool have_psi;
+        double psi;
+        bool have_cpu_prev, have_cpu;
+        CpuTicks cpu_prev;
+        double cpu;
+        Filesystem fs[MAX_FILESYSTEMS];
+        size_t n_fs;
+        MountEntry *mounts; /* scratch for mountinfo */
+};
+
+static bool wanted(const Sampler *s, const MountEntry *m) {
+        for (char **f = s->filesystems; f && *f; f++)
+                if (strcmp(*f, m->mount_point) == 0 || (strcmp(*f, "*") == 0 && mount_is_real(m)))
+                        return true;
+        return false;
+}
+
+/* Re-reads mountinfo: the watched filesystems, and read-only transitions among them. */
+static void mounts_refresh(Sampler *s) {
+        _cleanup_free_ char *text = NULL;
+        size_t len, n;
+        Filesystem next[MAX_FILESYSTEMS];
+        size_t n_next = 0;
+
+        if (read_file_bounded(s->mountinfo_path, 4 * 1024 * 1024, &text, &len) < 0)
+                return;
+        n = mountinfo_parse(text, len, s->mounts, MAX_MOUNTS);
+        /* Later entries over-mount earlier ones at the same point: the last one is what is seen. */
+        for (size_t i = n; i-- > 0 && n_next < MAX_FILESYSTEMS;) {
+                const MountEntry *m = &s->mounts[i];
+                bool dup = false;
+                if (!wanted(s, m))
+                        continue;
+                for (size_t j = 0; j < n_next && !dup; j++)
+                        dup = strcmp(next[j].mount.mount_point, m->mount_point) == 0 ||
+                              (strcmp(*s->filesystems, "*") == 0 && next[j].mount.major == m->major &&
+                               next[j].mount.minor == m->minor && strcmp(next[j].mount.root, m->root) == 0);
+                if (dup)
+                        continue;
+                Filesystem *f = &next[n_next++];
+                *f = (Filesystem){ .mount = *m, .mounted = true };
+                if (fs_disk_of(m->source, f->disk, sizeof f->disk) >= 0)
+                        f->instance_store = fs_is_instance_store(s->sysfs, f->disk);
+                for (size_t j = 0; j < s->n_fs; j++) {
+                        const Filesystem *old = &s->fs[j];
+                        if (strcmp(old->mount.mount_point, m->mount_point) != 0)
+                                continue;
+                        f->usage = old->usage;
+                        f->have_usage = old->have_usage;
+                        f->became_read_only = old->became_read_only && m->read_only;
+                        if (old->mounted && !old->mount.read_only && m->read_only) {
+                                f->became_read_only = true;
+                                Event *e = event_new("fs-readonly",
+                                                     "filesystem %s (%s) was remounted read-only",
+                                                     m->mount_point, m->source);
+                                if (e) {
+                                        cJSON_AddStringToObject(e->detail, "path", m->mount_point);
+                                        cJSON_AddStringToObject(e->detail, "device", m->source);
+                                        cJSON_AddStringToObject(e->detail, "fstype", m->fstype);
+                                        cJSON_AddStringToObject(e->detail, "source", "mountinfo");
+                                        s->emit(e, s->userdata);
+                                }
+                        }
+                }
+        }
+        /* Named mount points that are not mounted stay listed, so status says so. */
+        for (char **p = s->filesystems; p && *p && n_next < MAX_FILESYSTEMS; p++) {
+                bool found = strcmp(*p, "*") == 0;
+                for (size_t j = 0; j < n_next && !found; j++)
+                        found = strcmp(next[j].mount.mount_point, *p) == 0;
+                if (!found) {
+                        Filesystem *f = &next[n_next++];
+                        *f = (Filesystem){};
+                        snprintf(f->mount.mount_point, sizeof f->mount.mount_point, "%s", *p);
+                }
+        }
+        memcpy(s->fs, next, n_next * sizeof *next);
+        s->n_fs = n_next;
+}
+
+static void add(Sampler *s, const char *name, const char *key, usec_t now, double v) {
+        if (series_add(&s->series, name, key, now, v) < 0)
+                log_oom();
+}
+
+void sampler_collect(Sampler *s) {
+        usec_t now = now_usec(CLOCK_REALTIME);
+        MemRaw raw;
+        CpuTicks cpu;
+        _cleanup_free_ char *psi = NULL;
+        size_t psi_len;
+
+        if (memory_read(&raw) >= 0 && memory_compute(&raw, &s->mem) >= 0) {
+                const MemMetrics *m = &s->mem;
+                s->have_mem = true;
+                add(s, "mem_used_percent", NULL, now, m->used_percent);
+                add(s, "mem_available_percent", NULL, now, m->available_percent);
+                add(s, "mem_used", NULL, now, m->used);
+                add(s, "mem_available", NULL, now, m->available);
+                add(s, "mem_total", NULL, now, m->total);
+                add(s, "mem_cached", NULL, now, m->cached);
+                add(s, "mem_buffered", NULL, now, m->buffered);
+                add(s, "mem_free", NULL, now, m->free);
+                add(s, "swap_used_percent", NULL, now, m->swap_used_percent);
+                add(s, "swap_used", NULL, now, m->swap_used);
+                add(s, "swap_free", NULL, now, m->swap_free);
+        }
+        if (read_file_bounded("/proc/pressure/memory", 4096, &psi, &psi_len) >= 0 &&
+            psi_parse_some_avg10(psi, psi_len, &s->psi) >= 0) {
+                s->have_psi = true;
+                add(s, "mem_pressure_some_avg10", NULL, now, s->psi);
+        }
+        if (cpu_read(&cpu) >= 0) {
+                if (s->have_cpu_prev && cpu_usage_active(&s->cpu_prev, &cpu, &s->cpu) >= 0) {
+                        s->have_cpu = true;
+                        add(s, "cpu_usage_active", NULL, now, s->cpu);
+                }
+                s->cpu_prev = cpu;
+                s->have_cpu_prev = true;
+        }
+        for (size_t i = 0; i < s->n_fs; i++) {
+                Filesystem *f = &s->fs[i];
+                const char *p = f->mount.mount_point;
+                if (!f->mounted || fs_usage(p, &f->usage) < 0) {
+                        f->have_usage = false;
+                        continue;
+                }
+                f->have_usage = true;
+                add(s, "disk_used_percent", p, now, f->usage.used_percent);
+                add(s, "disk_used", p, now, (double) f->usage.used);
+                add(s, "disk_free", p, now, (double) f->usage.free);
+                add(s, "disk_total", p, now, (double) f->usage.total);
+                add(s, "disk_inodes_used", p, now, (double) f->usage.inodes_used);
+                add(s, "disk_inodes_free", p, now, (double) f->usage.inodes_free);
+                add(s, "disk_inodes_total", p, now, (double) f->usage.inodes_total);
+        }
+}
+
+static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Sampler *s = userdata;
+        (void) usec;
+        sampler_collect(s);
+        return sd_event_source_set_time_relative(src, s->opts.interval_s * USEC_PER_SEC);
+}
+
+static int on_mounts(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Sampler *s = userdata;
+        (void) src;
+        (void) fd;
+        (void) revents;
+        mounts_refresh(s);
+        sampler_collect(s); /* a new or remounted filesystem shows at once */
+        return 0;
+}
+
+int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, void *userdata,
+                Sampler **ret) {
+        _cleanup_(sampler_freep) Sampler *s = calloc(1, sizeof(Sampler));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->mount_fd = -EBADF;
+        s->event = sd_event_ref(event);
+        s->opts = *opts;
+        s->emit = emit;
+        s->userdata = userdata;
+        if (!(s->mounts = calloc(MAX_MOUNTS, sizeof(MountEntry))) ||
+            !(s->mountinfo_path = strdup(opts->mountinfo_path ?: "/proc/self/mountinfo")) ||
+            !(s->sysfs = strdup(opts->sysfs ?: "/sys")))
+                return -ENOMEM;
+        for (char **f = opts->filesystems; f && *f; f++)
+                if (strv_extend(&s->filesystems, *f) < 0)
+                        return -ENOMEM;
+        mounts_refresh(s);
+        sampler_collect(s);
+
+        s->mount_fd = open(s->mountinfo_path, O_RDONLY | O_CLOEXEC);
+        if (s->mount_fd >= 0) {
+                r = sd_event_add_io(event, &s->mount_watch, s->mount_fd, EPOLLPRI, on_mounts, s);
+                if (r < 0)
+                        log_debug_errno(r, "Cannot watch %s, remounts are seen at the next sample: %m",
+                                        s->mountinfo_path);
+                else
+                        (void) sd_event_source_set_description(s->mount_watch, "mountinfo");
+        }
+        r = sd_event_add_time_relative(event, &s->timer, CLOCK_MONOTONIC, opts->interval_s * USEC_PER_SEC,
+                                       USEC_PER_MSEC * 10, on_timer, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(s->timer, "sampler");
+        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ON);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+Sampler *sampler_free(Sampler *s) {
+        if (!s)
+                return NULL;
+        sd_event_source_disable_unref(s->timer);
+        sd_event_source_disable_unref(s->mount_watch);
+        safe_close(s->mount_fd);
+        sd_event_unref(s->event);
+        series_store_done(&s->series);
+        strv_free(s->filesystems);
+        free(s->mountinfo_path);
+        free(s->sysfs);
+        free(s->mounts);
+        free(s);
+        return NULL;
+}
+
+const SeriesStore *sampler_series(const Sampler *s) {
+        return &s->series;
+}
+
+static cJSON *memory_json(const Sampler *s) {
+        cJSON *m = cJSON_CreateObject();
+        if (!m)
+                return NULL;
+        const MemMetrics *x = &s->mem;
+        if (!cJSON_AddNumberToObject(m, "total_bytes", x->total) ||
+            !cJSON_AddNumberToObject(m, "available_bytes", x->available) ||
+            !cJSON_AddNumberToObject(m, "used_bytes", x->used) ||
+            !cJSON_AddNumberToObject(m, "cached_bytes", x->cached) ||
+            !cJSON_AddNumberToObject(m, "used_percent", x->used_percent) ||
+            !cJSON_AddNumberToObject(m, "available_percent", x->available_percent) ||
+            !cJSON_AddNumberToObject(m, "swap_used_percent", x->swap_used_percent) ||
+            !(s->have_psi ? cJSON_AddNumberToObject(m, "pressure_some_avg10", s->psi)
+                          : cJSON_AddNullToObject(m, "pressure_some_avg10"))) {
+                cJSON_Delete(m);
+                return NULL;
+        }
+        return m;
+}
+
+static cJSON *filesystems_json(const Sampler *s) {
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; a && i < s->n_fs; i++) {
+                const Filesystem *f = &s->fs[i];
+                cJSON *o = cJSON_CreateObject();
+                if (!o || !cJSON_AddItemToArray(a, o)) {
+                        cJSON_Delete(o);
+                        cJSON_Delete(a);
+                        return NULL;
+                }
+                bool ok = cJSON_AddStringToObject(o, "path", f->mount.mount_point) &&
+                          json_add_string_or_null(o, "device", f->mounted ? f->mount.source : NULL) &&
+                          json_add_string_or_null(o, "fstype", f->mounted ? f->mount.fstype : NULL) &&
+                          cJSON_AddBoolToObject(o, "mounted", f->mounted) &&
+                          cJSON_AddBoolToObject(o, "read_only", f->mount.read_only) &&
+                          cJSON_AddBoolToObject(o, "became_read_only", f->became_read_only) &&
+                          cJSON_AddBoolToObject(o, "instance_store", f->instance_store);
+                if (ok && f->have_usage)
+                        ok = cJSON_AddNumberToObject(o, "used_percent", f->usage.used_percent) &&
+                             cJSON_AddNumberToObject(o, "inodes_used_percent",
+                                                     f->usage.inodes_used_percent) &&
+                             cJSON_AddNumberToObject(o, "total_bytes", (double) f->usage.total) &&
+                             cJSON_AddNumberToObject(o, "used_bytes", (double) f->usage.used) &&
+                             cJSON_AddNumberToObject(o, "free_bytes", (double) f->usage.free);
+                else if (ok)
+                        ok = cJSON_AddNullToObject(o, "used_percent") &&
+                             cJSON_AddNullToObject(o, "inodes_used_percent");
+                if (!ok) {
+                        cJSON_Delete(a); /* and O with it */
+                        return NULL;
+                }
+        }
+        return a;
+}
+
+int sampler_status(const Sampler *s, cJSON *doc) {
+        cJSON *cpu = cJSON_CreateObject();
+        int r = 0, k;
+
+        if (cpu && !(s->have_cpu ? cJSON_AddNumberToObject(cpu, "usage_active", s->cpu)
+                                 : cJSON_AddNullToObject(cpu, "usage_active"))) {
+                cJSON_Delete(cpu);
+                cpu = NULL;
+        }
+        /* Until the first sample the document keeps its null memory keys. */
+        if (s->have_mem)
+                r = json_replace(doc, "memory", memory_json(s));
+        k = json_replace(doc, "filesystems", filesystems_json(s));
+        r = r < 0 ? r : k;
+        k = json_replace(doc, "cpu", cpu);
+        return r < 0 ? r : k;
+}

@@ -1,0 +1,46 @@
+/* fs.h — filesystems: mountinfo, the CloudWatch agent's disk metrics, read-only transitions. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define FS_PATH_MAX 256
+
+typedef struct MountEntry {
+        unsigned major, minor;
+        char root[FS_PATH_MAX];
+        char mount_point[FS_PATH_MAX];
+        char fstype[32];
+        char source[FS_PATH_MAX];
+        bool read_only; /* the mount's own options say "ro" */
+} MountEntry;
+
+/* Parses /proc/self/mountinfo (proc(5)):
+ *   "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue"
+ * with \040-style octal escapes. Fills at most MAX entries; malformed lines are skipped.
+ * Returns the number filled. Pure. */
+size_t mountinfo_parse(const char *text, size_t len, MountEntry *ret, size_t max);
+
+/* True for a "real" filesystem, the "*" of metrics.filesystems: backed by a block device
+ * (a /dev/ source), not a read-only image (squashfs, iso9660). */
+bool mount_is_real(const MountEntry *m);
+
+typedef struct FsUsage {
+        uint64_t total, used, free; /* bytes; free is what unprivileged users may use */
+        uint64_t inodes_total, inodes_used, inodes_free;
+        double used_percent, inodes_used_percent;
+} FsUsage;
+
+/* statvfs(PATH) the way df computes it: used = blocks − bfree, used% = used / (used + bavail). */
+int fs_usage(const char *path, FsUsage *ret);
+
+/* The whole-disk name of a block device path ("/dev/nvme1n1p2" → "nvme1n1"), via /sys/class/block.
+ * Returns 0 or a negative errno. */
+int fs_disk_of(const char *source, char *ret, size_t max);
+
+/* True when DISK ("nvme1n1") is an instance-store volume: its NVMe model is
+ * "Amazon EC2 NVMe Instance Storage" (SYSFS is "/sys" outside tests). */
+bool fs_is_instance_store(const char *sysfs, const char *disk);

@@ -1,0 +1,47 @@
+/* sampler.h — takes the samples every collection_interval_s: memory, CPU, pressure, filesystems. */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "fs.h"
+#include "journal.h"
+#include "memory.h"
+#include "series.h"
+
+typedef void (*SamplerEmit)(Event *e, void *userdata);
+
+typedef struct Filesystem {
+        MountEntry mount;
+        bool mounted;
+        bool have_usage;
+        FsUsage usage;
+        bool became_read_only; /* was read-write while watched, is read-only now */
+        bool instance_store;
+        char disk[64];
+} Filesystem;
+
+typedef struct Sampler Sampler;
+
+typedef struct SamplerOptions {
+        unsigned interval_s;
+        char **filesystems;         /* mount points, or "*" */
+        const char *mountinfo_path; /* "/proc/self/mountinfo" */
+        const char *sysfs;          /* "/sys" */
+} SamplerOptions;
+
+/* Samples at once, then every INTERVAL on EVENT, and watches mountinfo for remounts.
+ * Returns 0 or a negative errno. */
+int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, void *userdata,
+                Sampler **ret);
+Sampler *sampler_free(Sampler *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Sampler *, sampler_free);
+
+/* Takes one sample of everything now (the timer calls it; benchmarks too). */
+void sampler_collect(Sampler *s);
+
+const SeriesStore *sampler_series(const Sampler *s);
+
+/* Fills status "memory", "filesystems", "cpu" and kernel uptime/load. */
+int sampler_status(const Sampler *s, cJSON *doc);

@@ -1,0 +1,165 @@
+/* test-memory.c — the CloudWatch agent's memory formulas, CPU, PSI, mountinfo, the series store. */
+#include "ec2agent/fs.h"
+#include "ec2agent/memory.h"
+#include "ec2agent/series.h"
+#include "tap.h"
+
+static char *fixture(const char *name, size_t *len) {
+        char path[512];
+        char *text = NULL;
+        snprintf(path, sizeof path, "%s/proc/%s", FIXTURES, name);
+        if (read_file_bounded(path, 1 << 20, &text, len) < 0)
+                abort();
+        return text;
+}
+
+/* The "Key: N kB" lines of a meminfo fixture, as libproc2 hands them to memory_compute(). */
+static MemRaw raw_of(const char *name) {
+        size_t len;
+        _cleanup_free_ char *t = fixture(name, &len);
+        static const struct {
+                const char *key;
+                size_t off;
+        } keys[] = {
+                { "MemTotal:", offsetof(MemRaw, total) },
+                { "MemFree:", offsetof(MemRaw, free) },
+                { "MemAvailable:", offsetof(MemRaw, available) },
+                { "Buffers:", offsetof(MemRaw, buffers) },
+                { "Cached:", offsetof(MemRaw, cached) },
+                { "SReclaimable:", offsetof(MemRaw, sreclaimable) },
+                { "SwapTotal:", offsetof(MemRaw, swap_total) },
+                { "SwapFree:", offsetof(MemRaw, swap_free) },
+        };
+        MemRaw r = {};
+        for (char *l = t; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+                        if (strncmp(l, keys[i].key, strlen(keys[i].key)) == 0)
+                                *(uint64_t *) ((char *) &r + keys[i].off) =
+                                        strtoull(l + strlen(keys[i].key), NULL, 10);
+        return r;
+}
+
+static void test_memory_debian12(void) {
+        MemRaw raw = raw_of("meminfo-debian12-6.1.txt");
+        MemMetrics m;
+        ASSERT_INT(memory_compute(&raw, &m), 0);
+        /* used = 7919304 − 4832564 − 71980 − (2050452 + 127392) = 836916 kB */
+        ASSERT_NEAR(m.used, 836916.0 * 1024, 0.5);
+        ASSERT_NEAR(m.used_percent, 100.0 * 836916 / 7919304, 1e-9);
+        ASSERT_NEAR(m.available_percent, 100.0 * 6997972 / 7919304, 1e-9);
+        ASSERT_NEAR(m.cached, (2050452.0 + 127392) * 1024, 0.5);
+        ASSERT_NEAR(m.buffered, 71980.0 * 1024, 0.5);
+        ASSERT_NEAR(m.free, 4832564.0 * 1024, 0.5);
+        ASSERT_NEAR(m.total, 7919304.0 * 1024, 0.5);
+        ASSERT_NEAR(m.swap_used_percent, 0, 0);
+        /* not procps 4's "used" (MemTotal − MemAvailable): that is 100 − mem_available_percent */
+        ASSERT_TRUE(fabs(m.used_percent - (100 - m.available_percent)) > 1);
+}
+
+static void test_memory_ubuntu1804_with_swap(void) {
+        MemRaw raw = raw_of("meminfo-ubuntu1804-4.15.txt");
+        MemMetrics m;
+        ASSERT_INT(memory_compute(&raw, &m), 0);
+        ASSERT_NEAR(m.used, (3978968.0 - 162104 - 31488 - 437720 - 51032) * 1024, 0.5);
+        ASSERT_NEAR(m.swap_used, (1048572.0 - 524108) * 1024, 0.5);
+        ASSERT_NEAR(m.swap_used_percent, 100.0 * (1048572 - 524108) / 1048572, 1e-9);
+        ASSERT_NEAR(m.swap_free, 524108.0 * 1024, 0.5);
+        MemRaw zero = {};
+        ASSERT_INT(memory_compute(&zero, &m), -EINVAL);
+}
+
+static void test_cpu_and_psi(void) {
+        CpuTicks a = { .user = 100, .system = 50, .idle = 800, .iowait = 50 };
+        CpuTicks b = { .user = 160, .system = 70, .idle = 880, .iowait = 90, .steal = 0 };
+        double v;
+        ASSERT_INT(cpu_usage_active(&a, &b, &v), 0);
+        ASSERT_NEAR(v, 100.0 * 80 / 200, 1e-9); /* 200 ticks, 120 idle or iowait */
+        ASSERT_INT(cpu_usage_active(&b, &b, &v), -EAGAIN);
+        CpuTicks now;
+        ASSERT_INT(cpu_read(&now), 0);
+        ASSERT_TRUE(now.user + now.system + now.idle > 0);
+
+        size_t len;
+        _cleanup_free_ char *psi = fixture("pressure-memory.txt", &len);
+        ASSERT_INT(psi_parse_some_avg10(psi, len, &v), 0);
+        ASSERT_NEAR(v, 1.53, 1e-9);
+        ASSERT_INT(psi_parse_some_avg10("full avg10=1.00", 15, &v), -EBADMSG);
+        ASSERT_INT(psi_parse_some_avg10("some avg10=x", 12, &v), -EBADMSG);
+}
+
+static void test_mountinfo(void) {
+        size_t len;
+        _cleanup_free_ char *t = fixture("mountinfo-debian12.txt", &len);
+        MountEntry m[32];
+        size_t n = mountinfo_parse(t, len, m, 32);
+        ASSERT_INT(n, 12);
+        ASSERT_STR(m[4].mount_point, "/");
+        ASSERT_STR(m[4].source, "/dev/nvme0n1p1");
+        ASSERT_STR(m[4].fstype, "ext4");
+        ASSERT_INT(m[4].major, 259);
+        ASSERT_FALSE(m[4].read_only);
+        ASSERT_STR(m[8].mount_point, "/mnt/scratch space");
+        ASSERT_TRUE(m[8].read_only);
+        ASSERT_STR(m[10].root, "/exports");
+        size_t real = 0;
+        for (size_t i = 0; i < n; i++)
+                real += mount_is_real(&m[i]);
+        ASSERT_INT(
+                real,
+                5); /* /, /boot/efi, /data, /mnt/scratch space, /srv/exports; not squashfs, tmpfs, overlay */
+        ASSERT_INT(mountinfo_parse("garbage\n1 2 3\n", 14, m, 32), 0);
+        ASSERT_INT(mountinfo_parse(t, len, m, 3), 3);
+        FsUsage u;
+        ASSERT_INT(fs_usage("/", &u), 0);
+        ASSERT_TRUE(u.total > 0 && u.used_percent > 0 && u.used_percent < 100);
+        ASSERT_TRUE(fs_usage("/nonexistent", &u) < 0);
+}
+
+static void test_instance_store(void) {
+        char dir[] = "/tmp/ec2agent-sysfs-XXXXXX", path[256];
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "mkdir -p %s/block/nvme1n1/device %s/block/nvme0n1/device", dir, dir);
+        ASSERT_INT(system(path), 0);
+        snprintf(path, sizeof path, "%s/block/nvme1n1/device", dir);
+        const char *is = "Amazon EC2 NVMe Instance Storage        \n",
+                   *ebs = "Amazon Elastic Block Store              \n";
+        ASSERT_INT(write_file_atomic(path, "model", is, strlen(is), 0644), 0);
+        snprintf(path, sizeof path, "%s/block/nvme0n1/device", dir);
+        ASSERT_INT(write_file_atomic(path, "model", ebs, strlen(ebs), 0644), 0);
+        ASSERT_TRUE(fs_is_instance_store(dir, "nvme1n1"));
+        ASSERT_FALSE(fs_is_instance_store(dir, "nvme0n1"));
+        ASSERT_FALSE(fs_is_instance_store(dir, "nvme9n1"));
+        snprintf(path, sizeof path, "rm -rf %s", dir);
+        ASSERT_INT(system(path), 0);
+        char disk[64];
+        ASSERT_INT(fs_disk_of("/dev/nonexistent-disk", disk, sizeof disk), 0);
+        ASSERT_STR(disk, "nonexistent-disk");
+}
+
+static void test_series(void) {
+        SeriesStore s = {};
+        usec_t t0 = 1000 * USEC_PER_SEC, step = 10 * USEC_PER_SEC;
+        for (int i = 0; i < 40; i++) /* 400 s of samples, above 95 from the 10th on */
+                ASSERT_INT(series_add(&s, "mem_used_percent", NULL, t0 + i * step, i < 10 ? 50 : 97), 0);
+        usec_t now = t0 + 39 * step;
+        ASSERT_TRUE(series_holds(&s, "mem_used_percent", true, 95, 290 * USEC_PER_SEC, step, now));
+        ASSERT_FALSE(series_holds(&s, "mem_used_percent", true, 95, 310 * USEC_PER_SEC, step, now));
+        ASSERT_TRUE(series_holds(&s, "mem_used_percent", true, 95, 0, step, now));
+        ASSERT_FALSE(series_holds(&s, "mem_used_percent", false, 95, 0, step, now));
+        /* not sampled long enough: a window longer than the history */
+        ASSERT_FALSE(series_holds(&s, "mem_used_percent", true, 10, 3600 * USEC_PER_SEC, step, now));
+        ASSERT_FALSE(series_holds(&s, "swap_used_percent", true, 0, 0, step, now));
+        /* any key of the name: one filesystem of two */
+        ASSERT_INT(series_add(&s, "disk_used_percent", "/", now, 40), 0);
+        ASSERT_INT(series_add(&s, "disk_used_percent", "/data", now, 99), 0);
+        ASSERT_TRUE(series_holds(&s, "disk_used_percent", true, 95, 0, step, now));
+        ASSERT_NEAR(series_last(&s, "disk_used_percent", "/")->value, 40, 0);
+        /* the ring keeps the newest SERIES_CAPACITY samples */
+        for (int i = 0; i < SERIES_CAPACITY + 5; i++)
+                ASSERT_INT(series_add(&s, "cpu_usage_active", NULL, t0 + i * step, i), 0);
+        ASSERT_NEAR(series_last(&s, "cpu_usage_active", NULL)->value, SERIES_CAPACITY + 4, 0);
+        series_store_done(&s);
+}
+
+TAP_MAIN(T(test_memory_debian12), T(test_memory_ubuntu1804_with_swap), T(test_cpu_and_psi),
+         T(test_mountinfo), T(test_instance_store), T(test_series))
