@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "ec2agent/aws.h"
+#include "ec2agent/json.h"
 
 static const char *env(const char *name) {
         const char *v = getenv(name);
@@ -70,4 +71,100 @@ bool aws_imds_enabled(const Config *c) {
         if (d && strcasecmp(d, "true") == 0)
                 return false;
         return c->imds_enabled;
+}
+
+int aws_form_add(Buf *b, const char *key, const char *value) {
+        static const char hex[] = "0123456789ABCDEF";
+        const char *parts[] = { key, value };
+        int r;
+
+        if (b->len > 0 && (r = buf_append(b, "&", 1)) < 0)
+                return r;
+        for (size_t i = 0; i < 2; i++) {
+                if (i == 1 && (r = buf_append(b, "=", 1)) < 0)
+                        return r;
+                for (const unsigned char *p = (const unsigned char *) parts[i]; *p; p++) {
+                        bool keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' ||
+                                    *p == '~';
+                        char enc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+                        r = keep ? buf_append(b, p, 1) : buf_append(b, enc, 3);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* Copies the text between OPEN and the next '<' after it into DST. */
+static bool xml_element(const char *body, size_t len, const char *open, char *dst, size_t max) {
+        const char *p = memmem(body, len, open, strlen(open));
+        if (!p)
+                return false;
+        p += strlen(open);
+        const char *e = memchr(p, '<', (size_t) (body + len - p));
+        if (!e)
+                return false;
+        size_t n = MIN((size_t) (e - p), max - 1);
+        memcpy(dst, p, n);
+        dst[n] = 0;
+        return true;
+}
+
+int aws_parse_error(const char *body, size_t len, char code[static 64], char message[static 256]) {
+        code[0] = message[0] = 0;
+        if (xml_element(body, len, "<Code>", code, 64)) {
+                (void) xml_element(body, len, "<Message>", message, 256);
+                return 0;
+        }
+        _cleanup_json_ cJSON *j = len < 65536 ? cJSON_ParseWithLength(body, len) : NULL;
+        const char *type = json_get_string(j, "__type") ?: json_get_string(j, "code");
+        if (!type)
+                return -EBADMSG;
+        const char *hash = strrchr(type, '#');
+        snprintf(code, 64, "%s", hash ? hash + 1 : type);
+        snprintf(message, 256, "%s", json_get_string(j, "message") ?: json_get_string(j, "Message") ?: "");
+        return 0;
+}
+
+bool aws_retryable(long status, const char *code) {
+        static const char *const codes[] = {
+                "Throttling",
+                "ThrottlingException",
+                "ThrottledException",
+                "RequestThrottledException",
+                "TooManyRequestsException",
+                "ProvisionedThroughputExceededException",
+                "TransactionInProgressException",
+                "RequestLimitExceeded",
+                "BandwidthLimitExceeded",
+                "LimitExceededException",
+                "RequestThrottled",
+                "SlowDown",
+                "PriorRequestNotComplete",
+                "EC2ThrottledException",
+                "ExpiredToken",
+                "ExpiredTokenException",
+                "RequestExpired",
+                "RequestTimeout",
+                "RequestTimeoutException",
+                "InternalError",
+                "InternalFailure",
+                "ServiceUnavailable",
+                "ResourceContention",
+        };
+        if (status == 0 || status >= 500 || status == 429)
+                return true;
+        for (size_t i = 0; code && i < ELEMENTSOF(codes); i++)
+                if (strcmp(code, codes[i]) == 0)
+                        return true;
+        return false;
+}
+
+usec_t aws_backoff(unsigned attempt, usec_t base, usec_t cap, double r) {
+        usec_t ceiling = base;
+        for (unsigned i = 0; i < attempt && ceiling < cap; i++)
+                ceiling *= 2;
+        ceiling = MIN(ceiling, cap);
+        return (usec_t) (r * (double) ceiling);
 }

@@ -16,6 +16,7 @@
 #include "ec2agent/manager.h"
 
 #define NOTIFY_STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
+#define IDENTITY_WAIT_USEC          (60 * USEC_PER_SEC)
 
 char *state_dir_path(void) {
         const char *e = getenv("STATE_DIRECTORY");
@@ -51,6 +52,7 @@ Manager *manager_free(Manager *m) {
         status_server_free(m->status);
         imds_free(m->imds);
         kmsg_free(m->kmsg);
+        publisher_free(m->publisher); /* spools what is still queued */
         sampler_free(m->sampler);
         http_free(m->http);
         explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
@@ -70,6 +72,13 @@ void manager_emit(Manager *m, Event *e) {
         int r;
 
         m->events_emitted++;
+        if (m->publisher) {
+                /* a burst's follow-up carries the whole count; its first record was counted already */
+                double n = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->detail, "aggregated"))
+                                   ? json_get_number(ev->detail, "count", 1) - 1
+                                   : 1;
+                publisher_note_event(m->publisher, ev->type, n);
+        }
         r = journal_append(m->journal, ev, m->boot_id);
         if (r < 0) {
                 if (m->journal_error != r)
@@ -171,6 +180,31 @@ int manager_open_state(Manager *m) {
         return 0;
 }
 
+/* What the publisher asks of the manager. */
+static const ImdsIdentity *env_identity(void *userdata) {
+        Manager *m = userdata;
+        return m->imds ? imds_identity(m->imds) : NULL;
+}
+
+static const char *env_asg_name(void *userdata) {
+        Manager *m = userdata;
+        return m->imds ? imds_asg_name(m->imds) : NULL;
+}
+
+static const AwsCredentials *env_credentials(void *userdata) {
+        return manager_credentials(userdata);
+}
+
+/* The identity may still come: IMDS is on and the agent started less than a minute ago. Datums
+ * wait for it (and for the group tag when AutoScalingGroupName is a dimension) so they carry
+ * every dimension; off EC2 they go without after that minute. */
+static bool env_identity_pending(void *userdata) {
+        Manager *m = userdata;
+        bool want_asg = m->config->metrics_dimensions & DIMENSION_ASG_NAME;
+        return m->imds && (!imds_identity(m->imds) || (want_asg && !imds_asg_known(m->imds))) &&
+               now_usec(CLOCK_MONOTONIC) - m->started_mono < IDENTITY_WAIT_USEC;
+}
+
 /* Collectors hand their events here (ImdsEmit, KmsgEmit). */
 static void collector_emit(Event *e, void *userdata) {
         manager_emit(userdata, e);
@@ -262,6 +296,18 @@ int manager_start(Manager *m) {
         r = sampler_new(m->event, &so, collector_emit, m, &m->sampler);
         if (r < 0)
                 return log_error_errno(r, "Cannot start sampling: %m");
+
+        if (m->config->metrics_enabled) {
+                PublishEnv env = { .identity = env_identity,
+                                   .asg_name = env_asg_name,
+                                   .credentials = env_credentials,
+                                   .identity_pending = env_identity_pending,
+                                   .userdata = m };
+                r = publisher_new(m->event, m->http, m->config, sampler_series(m->sampler), m->state_dir,
+                                  &env, &m->publisher);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot start publishing to CloudWatch: %m");
+        }
 
         if (m->config->kmsg_enabled) {
                 KmsgOptions o = { .path = m->config->kmsg_path,

@@ -151,11 +151,13 @@ void sampler_collect(Sampler *s) {
         }
         for (size_t i = 0; i < s->n_fs; i++) {
                 Filesystem *f = &s->fs[i];
-                const char *p = f->mount.mount_point;
-                if (!f->mounted || fs_usage(p, &f->usage) < 0) {
+                char p[3 * FS_PATH_MAX];
+                if (!f->mounted || fs_usage(f->mount.mount_point, &f->usage) < 0) {
                         f->have_usage = false;
                         continue;
                 }
+                /* the key carries the disk metrics' dimensions: path, device, fstype */
+                snprintf(p, sizeof p, "%s\t%s\t%s", f->mount.mount_point, f->mount.source, f->mount.fstype);
                 f->have_usage = true;
                 add(s, "disk_used_percent", p, now, f->usage.used_percent);
                 add(s, "disk_used", p, now, (double) f->usage.used);

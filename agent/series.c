@@ -1,5 +1,6 @@
 /* series.c — samples in time windows: what metric rules (for_s) and the publisher read. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,23 @@ bool series_holds(const SeriesStore *s, const char *name, bool above, double thr
                     holds(s->series[i], above, threshold, window, slack, now))
                         return true;
         return false;
+}
+
+size_t series_stats(const Series *x, usec_t from, usec_t to, Stats *ret) {
+        Stats st = { 0, 0, INFINITY, -INFINITY };
+        for (size_t i = 0; i < x->count; i++) {
+                const Sample *p = nth_newest(x, i);
+                if (p->at < from)
+                        break;
+                if (p->at >= to)
+                        continue;
+                st.count++;
+                st.sum += p->value;
+                st.min = MIN(st.min, p->value);
+                st.max = MAX(st.max, p->value);
+        }
+        *ret = st;
+        return (size_t) st.count;
 }
 
 void series_store_done(SeriesStore *s) {

@@ -593,6 +593,10 @@ const char *imds_asg_name(const Imds *m) {
         return m->asg_known && m->asg_name[0] ? m->asg_name : NULL;
 }
 
+bool imds_asg_known(const Imds *m) {
+        return m->asg_known;
+}
+
 const AwsCredentials *imds_credentials(const Imds *m) {
         return m->have_creds ? &m->creds : NULL;
 }

@@ -30,3 +30,20 @@ const char *aws_imds_endpoint(const Config *c);
 
 /* False when $AWS_EC2_METADATA_DISABLED is "true" (any case) or imds.enabled is false. */
 bool aws_imds_enabled(const Config *c);
+
+/* Appends "&KEY=VALUE" (or "KEY=VALUE" to an empty buffer) to B, percent-encoding both as the
+ * Query API wants (RFC 3986: unreserved characters kept). Returns 0, -EFBIG or -ENOMEM. */
+int aws_form_add(Buf *b, const char *key, const char *value);
+
+/* Reads the error code and message of an AWS error reply: the Query API's XML
+ * (<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message>…) or a JSON
+ * {"__type": "…#Code", "message": "…"}. Returns 0, or -EBADMSG when BODY is neither. */
+int aws_parse_error(const char *body, size_t len, char code[static 64], char message[static 256]);
+
+/* True when a failed call should be retried (the SDKs' standard mode): no response, HTTP 5xx,
+ * 429, or a throttling or expired-credentials error code. */
+bool aws_retryable(long status, const char *code);
+
+/* Full-jitter backoff for retry ATTEMPT (1, 2, …): uniform in [0, min(CAP, BASE × 2^ATTEMPT)),
+ * from the random number R in [0, 1). */
+usec_t aws_backoff(unsigned attempt, usec_t base, usec_t cap, double r);

@@ -130,7 +130,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Imds *, imds_free);
 
 /* What is known: NULL until the identity was fetched once. */
 const ImdsIdentity *imds_identity(const Imds *m);
-const char *imds_asg_name(const Imds *m);              /* NULL when not in an ASG or tags not in metadata */
+const char *imds_asg_name(const Imds *m); /* NULL when not in an ASG or tags not in metadata */
+/* True once the group tag lookup has answered, with a name or a 404. */
+bool imds_asg_known(const Imds *m);
 const AwsCredentials *imds_credentials(const Imds *m); /* NULL until fetched */
 const ImdsNotices *imds_notices(const Imds *m);
 

@@ -10,6 +10,7 @@
 #include "imds.h"
 #include "journal.h"
 #include "kmsg.h"
+#include "publish.h"
 #include "sampler.h"
 #include "status.h"
 
@@ -29,6 +30,7 @@ typedef struct Manager {
         Imds *imds; /* NULL when IMDS is disabled */
         Kmsg *kmsg; /* NULL when the kernel log is off or unreadable */
         Sampler *sampler;
+        Publisher *publisher; /* NULL when metrics are off */
         bool env_credentials;
         AwsCredentials credentials_from_env;
         Journal *journal;

@@ -15,7 +15,7 @@ typedef struct Sample {
 
 typedef struct Series {
         char name[48]; /* a SPEC §7 metric name */
-        char key[256]; /* the dimension that tells series of one name apart ("" or a mount point) */
+        char key[768]; /* what tells series of one name apart: "" or "path\tdevice\tfstype" */
         Sample ring[SERIES_CAPACITY];
         size_t head, count;
 } Series;
@@ -36,5 +36,12 @@ const Sample *series_last(const SeriesStore *s, const char *name, const char *ke
  * (its oldest sample is at most SLACK younger than NOW − WINDOW). WINDOW 0: the newest sample. */
 bool series_holds(const SeriesStore *s, const char *name, bool above, double threshold, usec_t window,
                   usec_t slack, usec_t now);
+
+typedef struct Stats {
+        double count, sum, min, max;
+} Stats;
+
+/* The statistics of the samples of X taken in [FROM, TO). Returns their number. */
+size_t series_stats(const Series *x, usec_t from, usec_t to, Stats *ret);
 
 void series_store_done(SeriesStore *s);

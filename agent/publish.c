@@ -1,0 +1,754 @@
+/* publish.c — CloudWatch PutMetricData: aggregation, batching, retries, the spool.
+ *
+ * Every publish_interval_s the complete intervals of every series become one StatisticValues
+ * datum each (SampleCount, Sum, Minimum, Maximum), stamped with the interval's start, with the
+ * CloudWatch agent's unit and the configured dimensions (disk metrics add path, device, fstype).
+ * The agent's own counters (oom_kills, kernel_problems by class) are datums of the same intervals.
+ *
+ * A datum is one compact JSON line, {"m":NAME,"t":SECONDS,"s":[count,sum,min,max],"d":[[K,V],…]},
+ * which is also its form in the spool: state_dir/spool/NNNNNNNNNNNNNNNN.jsonl, oldest first. At
+ * most MEMORY_MAX datums wait in memory; older ones go to the spool, bounded by SPOOL_MAX_BYTES,
+ * whose overflow drops the oldest file and counts it. One request is in flight at a time, with up
+ * to 1 000 datums and under 1 MB (CloudWatch's limits), gzipped above 10 KiB as botocore does.
+ * Failures are retried with full-jitter exponential backoff capped at 20 s (the SDKs' standard
+ * mode); a rejected batch (a non-retryable 4xx) is logged with AWS's code and counted. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "ec2agent/json.h"
+#include "ec2agent/log.h"
+#include "ec2agent/publish.h"
+
+#define BATCH_MAX_DATUMS   1000
+#define BATCH_MAX_BYTES    (900U * 1024U) /* CloudWatch takes 1 MB a request */
+#define GZIP_ABOVE_BYTES   10240          /* botocore's request_min_compression_size_bytes */
+#define MEMORY_MAX         2000           /* datums in memory before the oldest go to the spool */
+#define SPOOL_CHUNK        1000           /* datums per spool file */
+#define SPOOL_MAX_BYTES    (16U * 1024U * 1024U)
+#define MAX_AGE_USEC       (14 * USEC_PER_DAY - USEC_PER_HOUR) /* CloudWatch keeps two weeks back */
+#define RETRY_BASE_USEC    (1 * USEC_PER_SEC)
+#define RETRY_CAP_USEC     (20 * USEC_PER_SEC)
+#define REQUEST_TIMEOUT_MS 20000
+#define WAIT_USEC          (1 * USEC_PER_SEC) /* for credentials or a region */
+#define SPOOL_DIR          "spool"
+
+static const struct {
+        const char *name, *unit;
+} metric_units[] = {
+        /* as aws/amazon-cloudwatch-agent's mem, swap, disk and cpu plugins publish them */
+        { "mem_used_percent", "Percent" },
+        { "mem_available_percent", "Percent" },
+        { "mem_used", "Bytes" },
+        { "mem_available", "Bytes" },
+        { "mem_total", "Bytes" },
+        { "mem_cached", "Bytes" },
+        { "mem_buffered", "Bytes" },
+        { "mem_free", "Bytes" },
+        { "swap_used_percent", "Percent" },
+        { "swap_used", "Bytes" },
+        { "swap_free", "Bytes" },
+        { "disk_used_percent", "Percent" },
+        { "disk_used", "Bytes" },
+        { "disk_free", "Bytes" },
+        { "disk_total", "Bytes" },
+        { "disk_inodes_used", "Count" },
+        { "disk_inodes_free", "Count" },
+        { "disk_inodes_total", "Count" },
+        { "cpu_usage_active", "Percent" },
+        { "oom_kills", "Count" },
+        { "kernel_problems", "Count" },
+        { "mem_pressure_some_avg10", "Percent" },
+};
+
+const char *publish_unit(const char *metric) {
+        for (size_t i = 0; i < ELEMENTSOF(metric_units); i++)
+                if (strcmp(metric_units[i].name, metric) == 0)
+                        return metric_units[i].unit;
+        return NULL;
+}
+
+static const char *const problem_classes[] = { "fs-error",    "fs-readonly", "io-error",    "hung-task",
+                                               "soft-lockup", "rcu-stall",   "kernel-oops", "kernel-warning",
+                                               "segfault",    "net-error" };
+
+struct Publisher {
+        sd_event *event;
+        Http *http;
+        const Config *config;
+        const SeriesStore *series;
+        PublishEnv env;
+        char *spool_dir;
+        sd_event_source *tick, *retry;
+        usec_t interval, offset;
+        usec_t done_until; /* intervals before this (realtime) are aggregated */
+
+        char **queue; /* datum lines, oldest first */
+        size_t n_queue;
+        uint64_t spool_seq;
+        uint64_t spooled_datums, spooled_bytes;
+
+        /* the batch in flight */
+        HttpCall *call;
+        char **batch;
+        size_t n_batch;
+        char *batch_file; /* the spool file it came from, removed on success */
+        unsigned attempt;
+
+        /* counters of the current interval */
+        usec_t counter_start;
+        double oom_kills, problems[ELEMENTSOF(problem_classes)];
+
+        uint64_t published, rejected, dropped, requests, bytes_sent;
+        usec_t last_publish_at, failing_since;
+        char last_error[256];
+};
+
+/* ---- datums ---- */
+
+/* Appends ["NAME", "VALUE"] to the dimension array D. */
+static bool add_pair(cJSON *d, const char *name, const char *value) {
+        const char *pair[] = { name, value };
+        cJSON *a = cJSON_CreateStringArray(pair, 2);
+        if (a && cJSON_AddItemToArray(d, a))
+                return true;
+        cJSON_Delete(a);
+        return false;
+}
+
+static cJSON *dims_base(Publisher *p) {
+        const ImdsIdentity *id = p->env.identity(p->env.userdata);
+        const char *asg = p->env.asg_name(p->env.userdata);
+        unsigned want = p->config->metrics_dimensions;
+        cJSON *d = cJSON_CreateArray();
+        const struct {
+                unsigned bit;
+                const char *name, *value;
+        } dims[] = {
+                { DIMENSION_INSTANCE_ID, "InstanceId", id ? id->instance_id : NULL },
+                { DIMENSION_INSTANCE_TYPE, "InstanceType", id ? id->instance_type : NULL },
+                { DIMENSION_IMAGE_ID, "ImageId", id ? id->ami_id : NULL },
+                { DIMENSION_ASG_NAME, "AutoScalingGroupName", asg },
+        };
+        for (size_t i = 0; d && i < ELEMENTSOF(dims); i++)
+                if ((want & dims[i].bit) && dims[i].value && !add_pair(d, dims[i].name, dims[i].value)) {
+                        cJSON_Delete(d);
+                        return NULL;
+                }
+        return d;
+}
+
+/* Appends one datum line to the memory queue. KEY is a disk series' "path\tdevice\tfstype". */
+static int queue_datum(Publisher *p, const char *metric, const char *key, const char *extra_dim,
+                       const char *extra_value, usec_t at, const Stats *st) {
+        _cleanup_json_ cJSON *j = cJSON_CreateObject();
+        cJSON *d = dims_base(p);
+        double s[4] = { st->count, st->sum, st->min, st->max };
+        char *line;
+
+        if (!j || !d || !cJSON_AddItemToObject(j, "d", d)) {
+                cJSON_Delete(d);
+                return -ENOMEM;
+        }
+        if (key && *key) {
+                /* the sampler's disk key: "path\tdevice\tfstype" */
+                static const char *const names[] = { "path", "device", "fstype" };
+                const char *f = key;
+                for (size_t i = 0; i < ELEMENTSOF(names) && f; i++) {
+                        size_t n = strcspn(f, "\t");
+                        _cleanup_free_ char *v = strndup(f, n);
+                        if (!v || (n > 0 && !add_pair(d, names[i], v)))
+                                return -ENOMEM;
+                        f = f[n] ? f + n + 1 : NULL;
+                }
+        }
+        if (extra_dim && !add_pair(d, extra_dim, extra_value))
+                return -ENOMEM;
+        if (!cJSON_AddStringToObject(j, "m", metric) ||
+            !cJSON_AddNumberToObject(j, "t", (double) (at / USEC_PER_SEC)) ||
+            !cJSON_AddItemToObject(j, "s", cJSON_CreateDoubleArray(s, 4)) ||
+            !(line = cJSON_PrintUnformatted(j)))
+                return -ENOMEM;
+        char **q = realloc(p->queue, (p->n_queue + 1) * sizeof(char *));
+        if (!q) {
+                free(line);
+                return -ENOMEM;
+        }
+        p->queue = q;
+        p->queue[p->n_queue++] = line;
+        return 0;
+}
+
+/* ---- the spool ---- */
+
+static int spool_filter(const struct dirent *d) {
+        return d->d_name[0] != '.' && endswith(d->d_name, ".jsonl");
+}
+
+static int spool_sort(const struct dirent **a, const struct dirent **b) {
+        return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static uint64_t count_lines(const char *text, size_t len) {
+        uint64_t n = 0;
+        for (size_t i = 0; i < len; i++)
+                n += text[i] == '\n';
+        return n;
+}
+
+/* Rescans the spool: its size and the next sequence number (and, when COUNT, the datums it
+ * holds); drops the oldest files while it is over its bound. */
+static void spool_scan(Publisher *p, bool count) {
+        struct dirent **names = NULL;
+        int n = scandir(p->spool_dir, &names, spool_filter, spool_sort);
+        uint64_t bytes = 0;
+
+        if (count)
+                p->spooled_datums = 0;
+        for (int i = 0; i < n; i++) {
+                char path[512];
+                struct stat st;
+                uint64_t seq;
+                snprintf(path, sizeof path, "%s/%s", p->spool_dir, names[i]->d_name);
+                if (stat(path, &st) == 0)
+                        bytes += (uint64_t) st.st_size;
+                if (count) {
+                        _cleanup_free_ char *text = NULL;
+                        size_t len;
+                        if (read_file_bounded(path, SPOOL_MAX_BYTES, &text, &len) >= 0)
+                                p->spooled_datums += count_lines(text, len);
+                }
+                if (parse_u64_n(names[i]->d_name, strcspn(names[i]->d_name, "."), UINT64_MAX, &seq) == 0 &&
+                    seq >= p->spool_seq)
+                        p->spool_seq = seq + 1;
+        }
+        /* Over the bound: the oldest files go, and what they held is counted as dropped. */
+        for (int i = 0; i < n && bytes > SPOOL_MAX_BYTES; i++) {
+                char path[512];
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                snprintf(path, sizeof path, "%s/%s", p->spool_dir, names[i]->d_name);
+                if (p->batch_file && strcmp(p->batch_file, path) == 0)
+                        continue;
+                if (read_file_bounded(path, SPOOL_MAX_BYTES, &text, &len) >= 0) {
+                        uint64_t lines = count_lines(text, len);
+                        p->dropped += lines;
+                        p->spooled_datums -= MIN(p->spooled_datums, lines);
+                        log_warning("The CloudWatch spool is full: dropping %llu datapoints of %s.",
+                                    (unsigned long long) lines, names[i]->d_name);
+                }
+                bytes -= MIN(bytes, (uint64_t) len);
+                (void) unlink(path);
+        }
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        p->spooled_bytes = bytes;
+}
+
+/* Writes the oldest N datums of the memory queue to a new spool file. */
+static int spool_write(Publisher *p, size_t n) {
+        char name[64];
+        Buf b;
+        int r;
+
+        if (n == 0)
+                return 0;
+        buf_init(&b, SPOOL_MAX_BYTES);
+        for (size_t i = 0; i < n; i++)
+                if ((r = buf_appendf(&b, "%s\n", p->queue[i])) < 0) {
+                        buf_done(&b);
+                        return r;
+                }
+        snprintf(name, sizeof name, "%016llu.jsonl", (unsigned long long) p->spool_seq++);
+        r = write_file_atomic(p->spool_dir, name, b.data, b.len, 0640);
+        buf_done(&b);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                free(p->queue[i]);
+        memmove(p->queue, p->queue + n, (p->n_queue - n) * sizeof(char *));
+        p->n_queue -= n;
+        p->spooled_datums += n;
+        spool_scan(p, false);
+        return 0;
+}
+
+/* The oldest spool file's datums as a batch, or 0 when the spool is empty. */
+static int spool_take(Publisher *p) {
+        struct dirent **names = NULL;
+        int n = scandir(p->spool_dir, &names, spool_filter, spool_sort), r = 0;
+
+        for (int i = 0; i < n && r == 0; i++) {
+                char path[512];
+                _cleanup_free_ char *text = NULL;
+                size_t len;
+                snprintf(path, sizeof path, "%s/%s", p->spool_dir, names[i]->d_name);
+                if (read_file_bounded(path, SPOOL_MAX_BYTES, &text, &len) < 0) {
+                        (void) unlink(path);
+                        continue;
+                }
+                for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && p->n_batch < BATCH_MAX_DATUMS;
+                     l = strtok_r(NULL, "\n", &save)) {
+                        char *c = strdup(l);
+                        if (!c)
+                                break;
+                        p->batch[p->n_batch++] = c;
+                }
+                if (p->n_batch == 0) {
+                        (void) unlink(path); /* empty or torn: nothing to send */
+                        continue;
+                }
+                p->batch_file = strdup(path);
+                r = 1;
+        }
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
+}
+
+/* ---- the request ---- */
+
+static const char *dim_of(const cJSON *pair, int i) {
+        const cJSON *v = cJSON_GetArrayItem(pair, i);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
+                       bool high_resolution) {
+        char key[128], val[64], ts[RFC3339_MAX];
+        int r;
+
+        if ((r = aws_form_add(b, "Action", "PutMetricData")) < 0 ||
+            (r = aws_form_add(b, "Version", "2010-08-01")) < 0 ||
+            (r = aws_form_add(b, "Namespace", namespace_)) < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                const cJSON *d = datums[i], *s = cJSON_GetObjectItemCaseSensitive(d, "s"), *pair;
+                const char *m = json_get_string(d, "m");
+                static const char *const stat_names[] = { "SampleCount", "Sum", "Minimum", "Maximum" };
+                size_t k = 0;
+
+                if (!m || cJSON_GetArraySize(s) != 4)
+                        return -EBADMSG;
+                snprintf(key, sizeof key, "MetricData.member.%zu.MetricName", i + 1);
+                if ((r = aws_form_add(b, key, m)) < 0)
+                        return r;
+                cJSON_ArrayForEach (pair, cJSON_GetObjectItemCaseSensitive(d, "d")) {
+                        if (!dim_of(pair, 0) || !dim_of(pair, 1))
+                                continue;
+                        k++;
+                        snprintf(key, sizeof key, "MetricData.member.%zu.Dimensions.member.%zu.Name", i + 1,
+                                 k);
+                        if ((r = aws_form_add(b, key, dim_of(pair, 0))) < 0)
+                                return r;
+                        snprintf(key, sizeof key, "MetricData.member.%zu.Dimensions.member.%zu.Value", i + 1,
+                                 k);
+                        if ((r = aws_form_add(b, key, dim_of(pair, 1))) < 0)
+                                return r;
+                }
+                snprintf(key, sizeof key, "MetricData.member.%zu.Timestamp", i + 1);
+                if ((r = aws_form_add(
+                             b, key,
+                             format_rfc3339(ts, (usec_t) json_get_number(d, "t", 0) * USEC_PER_SEC))) < 0)
+                        return r;
+                for (int x = 0; x < 4; x++) {
+                        double v = cJSON_GetArrayItem(s, x)->valuedouble;
+                        if (!isfinite(v))
+                                return -EBADMSG; /* CloudWatch rejects NaN and Infinity */
+                        snprintf(key, sizeof key, "MetricData.member.%zu.StatisticValues.%s", i + 1,
+                                 stat_names[x]);
+                        snprintf(val, sizeof val, "%.17g", v);
+                        if ((r = aws_form_add(b, key, val)) < 0)
+                                return r;
+                }
+                snprintf(key, sizeof key, "MetricData.member.%zu.Unit", i + 1);
+                if ((r = aws_form_add(b, key, publish_unit(m) ?: "None")) < 0)
+                        return r;
+                if (high_resolution) {
+                        snprintf(key, sizeof key, "MetricData.member.%zu.StorageResolution", i + 1);
+                        if ((r = aws_form_add(b, key, "1")) < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int gzip_buf(const Buf *in, Buf *out) {
+        z_stream z = {};
+        unsigned char chunk[16384];
+        int r = 0;
+
+        if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+                return -ENOMEM;
+        z.next_in = (unsigned char *) in->data;
+        z.avail_in = (uInt) in->len;
+        do {
+                z.next_out = chunk;
+                z.avail_out = sizeof chunk;
+                if (deflate(&z, Z_FINISH) == Z_STREAM_ERROR) {
+                        r = -EIO;
+                        break;
+                }
+                r = buf_append(out, chunk, sizeof chunk - z.avail_out);
+        } while (r >= 0 && z.avail_out == 0);
+        deflateEnd(&z);
+        return r;
+}
+
+/* Forgets the batch; DONE: it left for good (sent, rejected or dropped), so its spool file goes. */
+static void batch_free(Publisher *p, bool done) {
+        if (done && p->batch_file) {
+                (void) unlink(p->batch_file);
+                p->spooled_datums -= MIN(p->spooled_datums, p->n_batch);
+        }
+        for (size_t i = 0; i < p->n_batch; i++)
+                free(p->batch[i]);
+        p->n_batch = 0;
+        p->batch_file = mfree(p->batch_file);
+}
+
+static void schedule_send(Publisher *p, usec_t delay);
+
+_printf_(2, 3) static void failed(Publisher *p, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        (void) vsnprintf(p->last_error, sizeof p->last_error, fmt, ap);
+        va_end(ap);
+        if (!p->failing_since) {
+                p->failing_since = now_usec(CLOCK_REALTIME);
+                log_warning("Publishing to CloudWatch fails, keeping the datapoints: %s", p->last_error);
+        }
+}
+
+static double random_unit(void) {
+        uint32_t v = 0;
+        if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v)
+                v = (uint32_t) now_usec(CLOCK_MONOTONIC);
+        return (double) v / 4294967296.0;
+}
+
+static void on_response(const HttpResponse *resp, void *userdata) {
+        Publisher *p = userdata;
+        char code[64] = "", message[256] = "";
+
+        p->call = NULL;
+        if (resp->error == 0 && resp->status == 200) {
+                p->published += p->n_batch;
+                p->last_publish_at = now_usec(CLOCK_REALTIME);
+                if (p->failing_since)
+                        log_notice("Publishing to CloudWatch works again.");
+                p->failing_since = 0;
+                p->last_error[0] = 0;
+                p->attempt = 0;
+                batch_free(p, true);
+                spool_scan(p, false);
+                schedule_send(p, 0); /* a backlog drains request after request */
+                return;
+        }
+        if (resp->error == 0)
+                (void) aws_parse_error(resp->body, resp->body_len, code, message);
+        if (resp->error < 0)
+                failed(p, "%s", resp->error_message ?: strerror(-resp->error));
+        else if (code[0])
+                failed(p, "%s: %s (HTTP %ld)", code, message, resp->status);
+        else
+                failed(p, "HTTP %ld", resp->status);
+
+        if (resp->error < 0 || aws_retryable(resp->status, code)) {
+                p->attempt++;
+                schedule_send(p, aws_backoff(p->attempt, RETRY_BASE_USEC, RETRY_CAP_USEC, random_unit()));
+                return;
+        }
+        /* Not retryable: this batch will never be accepted. Say why, count it, go on. */
+        log_error("CloudWatch rejected %zu datapoints: %s", p->n_batch, p->last_error);
+        p->rejected += p->n_batch;
+        p->attempt = 0;
+        batch_free(p, true);
+        spool_scan(p, false);
+        schedule_send(p, 0);
+}
+
+/* Fills the batch (spool first, oldest first), drops what is too old, and sends it. */
+static void send_batch(Publisher *p) {
+        const AwsCredentials *c = p->env.credentials(p->env.userdata);
+        const ImdsIdentity *id = p->env.identity(p->env.userdata);
+        const char *region = aws_region(p->config, id);
+        _cleanup_free_ char *endpoint = NULL;
+        cJSON *parsed[BATCH_MAX_DATUMS];
+        size_t n_parsed = 0;
+        Buf form, gz;
+        int r;
+
+        if (p->call)
+                return;
+        if (p->n_batch == 0 && spool_take(p) <= 0) {
+                size_t n = MIN(p->n_queue, (size_t) BATCH_MAX_DATUMS);
+                if (n > 0) {
+                        memcpy(p->batch, p->queue, n * sizeof(char *));
+                        memmove(p->queue, p->queue + n, (p->n_queue - n) * sizeof(char *));
+                        p->n_queue -= n;
+                        p->n_batch = n;
+                }
+        }
+        if (p->n_batch == 0)
+                return;
+        /* Credentials and the region come from IMDS a moment after start: look again soon. */
+        if (!c) {
+                failed(p, "no AWS credentials (environment or instance profile) yet");
+                return schedule_send(p, WAIT_USEC);
+        }
+        if (!region || !(endpoint = aws_endpoint(p->config, AWS_SERVICE_CLOUDWATCH, region))) {
+                failed(p, "no AWS region yet");
+                return schedule_send(p, WAIT_USEC);
+        }
+
+        usec_t oldest = now_usec(CLOCK_REALTIME) - MAX_AGE_USEC;
+        buf_init(&form, 2 * BATCH_MAX_BYTES);
+        for (size_t i = 0; i < p->n_batch; i++) {
+                cJSON *d = cJSON_Parse(p->batch[i]);
+                if (!d || (usec_t) json_get_number(d, "t", 0) * USEC_PER_SEC < oldest) {
+                        p->dropped++; /* unreadable, or older than CloudWatch accepts */
+                        cJSON_Delete(d);
+                        continue;
+                }
+                parsed[n_parsed++] = d;
+        }
+        r = publish_build_form(&form, p->config->metrics_namespace, (const cJSON *const *) parsed, n_parsed,
+                               p->config->metrics_high_resolution);
+        for (size_t i = 0; i < n_parsed; i++)
+                cJSON_Delete(parsed[i]);
+        if (r < 0 || n_parsed == 0) {
+                if (r < 0)
+                        log_error_errno(r,
+                                        "Cannot build a PutMetricData request, dropping %zu datapoints: %m",
+                                        p->n_batch);
+                p->dropped += r < 0 ? n_parsed : 0;
+                batch_free(p, true);
+                buf_done(&form);
+                return schedule_send(p, 0);
+        }
+
+        buf_init(&gz, 2 * BATCH_MAX_BYTES);
+        bool zipped = form.len > GZIP_ABOVE_BYTES && gzip_buf(&form, &gz) >= 0;
+        char userpwd[300], sigv4[96], token_header[4200];
+        snprintf(userpwd, sizeof userpwd, "%s:%s", c->access_key_id, c->secret_access_key);
+        snprintf(sigv4, sizeof sigv4, "aws:amz:%s:monitoring", region);
+        const char *headers[3] = {};
+        size_t nh = 0;
+        if (zipped)
+                headers[nh++] = "Content-Encoding: gzip";
+        if (c->session_token[0]) {
+                snprintf(token_header, sizeof token_header, "X-Amz-Security-Token: %s", c->session_token);
+                headers[nh++] = token_header;
+        }
+        HttpRequest req = {
+                .method = "POST",
+                .url = endpoint,
+                .headers = headers,
+                .body = zipped ? gz.data : form.data,
+                .body_len = zipped ? gz.len : form.len,
+                .timeout_ms = REQUEST_TIMEOUT_MS,
+                .aws_sigv4 = sigv4,
+                .aws_userpwd = userpwd,
+        };
+        p->requests++;
+        p->bytes_sent += req.body_len;
+        r = http_submit(p->http, &req, on_response, p, &p->call);
+        explicit_bzero(userpwd, sizeof userpwd);
+        explicit_bzero(token_header, sizeof token_header);
+        buf_done(&form);
+        buf_done(&gz);
+        if (r < 0) {
+                failed(p, "cannot send: %s", strerror(-r));
+                p->attempt++;
+                schedule_send(p, aws_backoff(p->attempt, RETRY_BASE_USEC, RETRY_CAP_USEC, random_unit()));
+        }
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) s;
+        (void) usec;
+        send_batch(userdata);
+        return 0;
+}
+
+static void schedule_send(Publisher *p, usec_t delay) {
+        (void) sd_event_source_set_time_relative(p->retry, delay);
+        (void) sd_event_source_set_enabled(p->retry, SD_EVENT_ONESHOT);
+}
+
+/* ---- aggregation ---- */
+
+static void flush_counters(Publisher *p, usec_t interval_start) {
+        Stats st = { 1, p->oom_kills, p->oom_kills, p->oom_kills };
+        (void) queue_datum(p, "oom_kills", NULL, NULL, NULL, interval_start, &st);
+        for (size_t i = 0; i < ELEMENTSOF(problem_classes); i++)
+                if (p->problems[i] > 0) {
+                        st = (Stats){ 1, p->problems[i], p->problems[i], p->problems[i] };
+                        (void) queue_datum(p, "kernel_problems", NULL, "class", problem_classes[i],
+                                           interval_start, &st);
+                }
+        p->oom_kills = 0;
+        memset(p->problems, 0, sizeof p->problems);
+}
+
+/* Turns every complete interval since the last one into datums. */
+static void aggregate(Publisher *p, usec_t now) {
+        usec_t end = now / p->interval * p->interval; /* the start of the interval now running */
+
+        if (p->env.identity_pending(p->env.userdata))
+                return; /* dimensions would miss InstanceId: wait, the samples keep */
+        if (p->done_until == 0)
+                p->done_until = end; /* from the first complete interval after start */
+        for (usec_t from = p->done_until; from + p->interval <= end; from += p->interval) {
+                for (size_t i = 0; i < p->series->n; i++) {
+                        const Series *x = p->series->series[i];
+                        Stats st;
+                        if (series_stats(x, from, from + p->interval, &st) > 0)
+                                (void) queue_datum(p, x->name, x->key, NULL, NULL, from, &st);
+                }
+        }
+        if (p->counter_start + p->interval <= end) {
+                flush_counters(p, p->counter_start);
+                p->counter_start = end;
+        }
+        p->done_until = MAX(p->done_until, end);
+        if (p->n_queue > MEMORY_MAX) {
+                int r = spool_write(p, MIN((size_t) SPOOL_CHUNK, p->n_queue));
+                if (r < 0)
+                        log_warning_errno(r, "Cannot spool datapoints to %s, keeping them in memory: %m",
+                                          p->spool_dir);
+        }
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Publisher *p = userdata;
+        usec_t now = now_usec(CLOCK_REALTIME);
+        (void) usec;
+
+        aggregate(p, now);
+        send_batch(p);
+        /* Next: the next interval boundary plus this instance's offset, so a fleet spreads out. */
+        usec_t next = (now / p->interval + 1) * p->interval + p->offset;
+        return sd_event_source_set_time_relative(s, next > now ? next - now : p->interval);
+}
+
+int publisher_new(sd_event *event, Http *http, const Config *config, const SeriesStore *series,
+                  const char *state_dir, const PublishEnv *env, Publisher **ret) {
+        _cleanup_(publisher_freep) Publisher *p = calloc(1, sizeof(Publisher));
+        uint64_t h = 1469598103934665603ULL;
+        char id[40] = "";
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        p->event = sd_event_ref(event);
+        p->http = http;
+        p->config = config;
+        p->series = series;
+        p->env = *env;
+        p->interval = config->metrics_publish_interval_s * USEC_PER_SEC;
+        if (!(p->batch = calloc(BATCH_MAX_DATUMS, sizeof(char *))) ||
+            !(p->spool_dir = path_join(state_dir, SPOOL_DIR)))
+                return -ENOMEM;
+        if (mkdir(p->spool_dir, 0750) < 0 && errno != EEXIST)
+                log_warning_errno(errno, "Cannot create %s, an outage will be kept in memory only: %m",
+                                  p->spool_dir);
+        spool_scan(p, true);
+
+        /* A stable offset per machine within the interval (FNV-1a of the machine id). */
+        _cleanup_free_ char *machine_id = NULL;
+        if (read_file_bounded("/etc/machine-id", 64, &machine_id, NULL) >= 0)
+                snprintf(id, sizeof id, "%s", machine_id);
+        for (const char *c = id; *c && *c != '\n'; c++)
+                h = (h ^ (unsigned char) *c) * 1099511628211ULL;
+        p->offset = id[0] ? h % p->interval : (usec_t) (random_unit() * (double) p->interval);
+        p->counter_start = now_usec(CLOCK_REALTIME) / p->interval * p->interval;
+
+        r = sd_event_add_time_relative(event, &p->tick, CLOCK_REALTIME, p->interval / 10, USEC_PER_MSEC * 10,
+                                       on_tick, p);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(p->tick, "publish");
+        (void) sd_event_source_set_enabled(p->tick, SD_EVENT_ON);
+        r = sd_event_add_time_relative(event, &p->retry, CLOCK_MONOTONIC, 0, 0, on_retry, p);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(p->retry, "publish-send");
+        /* What an earlier run spooled goes out at once, not at the first interval's end. */
+        (void) sd_event_source_set_enabled(p->retry,
+                                           p->spooled_datums > 0 ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+Publisher *publisher_free(Publisher *p) {
+        if (!p)
+                return NULL;
+        http_call_cancel(p->call);
+        /* The batch in flight goes back in front of the queue, the queue to the spool. */
+        if (p->n_batch > 0 && !p->batch_file) {
+                char **q = realloc(p->queue, (p->n_queue + p->n_batch) * sizeof(char *));
+                if (q) {
+                        memmove(q + p->n_batch, q, p->n_queue * sizeof(char *));
+                        memcpy(q, p->batch, p->n_batch * sizeof(char *));
+                        p->queue = q;
+                        p->n_queue += p->n_batch;
+                        p->n_batch = 0;
+                }
+        }
+        while (p->n_queue > 0 && spool_write(p, MIN((size_t) SPOOL_CHUNK, p->n_queue)) >= 0)
+                ;
+        if (p->n_queue > 0)
+                log_error("Cannot spool %zu datapoints to %s: they are lost.", p->n_queue, p->spool_dir);
+        batch_free(p, false);
+        for (size_t i = 0; i < p->n_queue; i++)
+                free(p->queue[i]);
+        free(p->queue);
+        free(p->batch);
+        sd_event_source_disable_unref(p->tick);
+        sd_event_source_disable_unref(p->retry);
+        sd_event_unref(p->event);
+        free(p->spool_dir);
+        free(p);
+        return NULL;
+}
+
+void publisher_note_event(Publisher *p, const char *type, double count) {
+        if (strcmp(type, "oom-kill") == 0) {
+                p->oom_kills += count;
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(problem_classes); i++)
+                if (strcmp(type, problem_classes[i]) == 0)
+                        p->problems[i] += count;
+}
+
+int publisher_status(const Publisher *p, cJSON *doc) {
+        cJSON *c = cJSON_CreateObject();
+        uint64_t queued = p->n_queue + (p->batch_file ? 0 : p->n_batch) + p->spooled_datums;
+        if (!c || !cJSON_AddBoolToObject(c, "enabled", true) ||
+            !json_add_time(c, "last_publish_at", p->last_publish_at) ||
+            !json_add_string_or_null(c, "last_error", p->last_error[0] ? p->last_error : NULL) ||
+            !json_add_time(c, "failing_since", p->failing_since) ||
+            !cJSON_AddNumberToObject(c, "queued_datapoints", (double) queued) ||
+            !cJSON_AddNumberToObject(c, "spooled_bytes", (double) p->spooled_bytes) ||
+            !cJSON_AddNumberToObject(c, "published_datapoints", (double) p->published) ||
+            !cJSON_AddNumberToObject(c, "dropped_datapoints", (double) p->dropped) ||
+            !cJSON_AddNumberToObject(c, "rejected_datapoints", (double) p->rejected) ||
+            !cJSON_AddNumberToObject(c, "requests", (double) p->requests) ||
+            !cJSON_AddNumberToObject(c, "bytes_sent", (double) p->bytes_sent) ||
+            !cJSON_AddStringToObject(c, "namespace", p->config->metrics_namespace)) {
+                cJSON_Delete(c);
+                return -ENOMEM;
+        }
+        return json_replace(doc, "cloudwatch", c);
+}

@@ -1,0 +1,41 @@
+/* publish.h — CloudWatch PutMetricData: aggregation, batching, retries, the spool. */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <systemd/sd-event.h>
+
+#include "aws.h"
+#include "config.h"
+#include "http.h"
+#include "series.h"
+
+typedef struct Publisher Publisher;
+
+/* What the publisher asks of the rest of the agent, each time it needs it. */
+typedef struct PublishEnv {
+        const ImdsIdentity *(*identity)(void *userdata); /* NULL while unknown */
+        const char *(*asg_name)(void *userdata);
+        const AwsCredentials *(*credentials)(void *userdata);
+        bool (*identity_pending)(void *userdata); /* true while IMDS may still tell the identity */
+        void *userdata;
+} PublishEnv;
+
+/* The unit the CloudWatch agent publishes METRIC with ("Percent", "Bytes", "Count"), or NULL. */
+const char *publish_unit(const char *metric);
+
+/* Builds the PutMetricData form for N datums in JSON form ({"m","t","s":[count,sum,min,max],"d"}),
+ * for tests and the publisher. Returns 0 or a negative errno. */
+int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
+                       bool high_resolution);
+
+int publisher_new(sd_event *event, Http *http, const Config *config, const SeriesStore *series,
+                  const char *state_dir, const PublishEnv *env, Publisher **ret);
+/* Moves what is still queued in memory to the spool (nothing is lost at a stop), then frees. */
+Publisher *publisher_free(Publisher *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Publisher *, publisher_free);
+
+/* Counts an event for the agent's own metrics (oom_kills, kernel_problems by class). */
+void publisher_note_event(Publisher *p, const char *type, double count);
+
+/* Fills status "cloudwatch". */
+int publisher_status(const Publisher *p, cJSON *doc);
