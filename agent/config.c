@@ -17,6 +17,7 @@
 
 typedef struct Ctx {
         const char *file;
+        unsigned file_index; /* counts the files loaded, for rules replaced by a later file */
         char ***errors;
         int oom; /* -ENOMEM once an allocation failed */
 } Ctx;
@@ -661,13 +662,26 @@ static void parse_rules(Ctx *c, const char *path, const cJSON *v, void *base) {
                         if (!(seen & (1 << 5)))
                                 add_error(c, p, "needs \"do\" (its steps)");
                         for (size_t k = 0; k < cfg->n_rules && r.name; k++)
-                                if (strcmp(cfg->rules[k].name, r.name) == 0)
+                                if (strcmp(cfg->rules[k].name, r.name) == 0 &&
+                                    cfg->rules[k].origin == c->file_index)
                                         add_error(c, p, "a rule named \"%s\" exists already", r.name);
                 }
                 if (strv_length(*c->errors) != errors_before || c->oom) {
                         rule_done(&r);
                         continue;
                 }
+                /* A rule of an earlier file with this name is replaced: how a drop-in fills in the
+                 * shipped "drain" rule. */
+                r.origin = c->file_index;
+                bool replaced = false;
+                for (size_t k = 0; k < cfg->n_rules && !replaced; k++)
+                        if (strcmp(cfg->rules[k].name, r.name) == 0) {
+                                rule_done(&cfg->rules[k]);
+                                cfg->rules[k] = r;
+                                replaced = true;
+                        }
+                if (replaced)
+                        continue;
                 Rule *n = realloc(cfg->rules, (cfg->n_rules + 1) * sizeof(Rule));
                 if (!n) {
                         rule_done(&r);
@@ -835,6 +849,7 @@ static int load_file(Ctx *c, Config *cfg, const char *path, bool must_exist) {
         int r;
 
         c->file = path;
+        c->file_index++;
         r = read_file_bounded(path, CONFIG_MAX_BYTES, &text, &len);
         if (r == -ENOENT && !must_exist)
                 return 0;

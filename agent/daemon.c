@@ -51,12 +51,14 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->notify_timer);
         status_server_free(m->status);
         imds_free(m->imds);
+        engine_free(m->engine);
         kmsg_free(m->kmsg);
         publisher_free(m->publisher); /* spools what is still queued */
         sampler_free(m->sampler);
         http_free(m->http);
         explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
         journal_free(m->journal);
+        sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         config_free(m->config);
         free(m->state_dir);
@@ -106,6 +108,9 @@ void manager_emit(Manager *m, Event *e) {
                    : ev->severity == SEVERITY_WARNING ? LOG_WARNING
                                                       : LOG_INFO,
                    info ? info->message_id : NULL, msg, f_type && f_sev && f_json ? fields : NULL);
+        /* Last: a rule's own events must follow their cause, in events.jsonl and the journal. */
+        if (m->engine)
+                engine_on_event(m->engine, ev);
 }
 
 const AwsCredentials *manager_credentials(Manager *m) {
@@ -246,6 +251,45 @@ static void judge_previous_boot(Manager *m) {
         manager_emit(m, e);
 }
 
+static const SeriesStore *env_series(void *userdata) {
+        static const SeriesStore empty = {};
+        Manager *m = userdata;
+        return m->sampler ? sampler_series(m->sampler) : &empty;
+}
+
+/* The rules: on the system bus when systemd runs (stop, restart, reboot), without it otherwise. */
+static int start_engine(Manager *m) {
+        sigset_t ss;
+        int r;
+
+        /* Child sources of sd-event need SIGCHLD blocked. */
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+                return log_error_errno(errno, "Cannot block SIGCHLD: %m");
+        if (access("/run/systemd/system", F_OK) == 0) {
+                r = sd_bus_open_system(&m->bus);
+                if (r >= 0)
+                        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0) {
+                        log_warning_errno(
+                                r, "Cannot reach systemd on the system bus; stop, restart and reboot steps "
+                                   "will fail: %m");
+                        m->bus = sd_bus_flush_close_unref(m->bus);
+                }
+        }
+        EngineEnv env = { .emit = collector_emit,
+                          .identity = env_identity,
+                          .asg_name = env_asg_name,
+                          .credentials = env_credentials,
+                          .series = env_series,
+                          .userdata = m };
+        r = engine_new(m->event, m->bus, m->http, m->config, m->state_dir, &env, &m->engine);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the rules: %m");
+        return 0;
+}
+
 int manager_start(Manager *m) {
         int r;
 
@@ -268,6 +312,11 @@ int manager_start(Manager *m) {
         r = http_new(m->event, &m->http);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up HTTP: %m");
+
+        /* The rules first: the events of this very start (a crashed previous boot) may trigger them. */
+        r = start_engine(m);
+        if (r < 0)
+                return r;
 
         judge_previous_boot(m);
 

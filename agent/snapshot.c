@@ -145,6 +145,8 @@ cJSON *manager_status(Manager *m) {
 
         if (m->imds && imds_status(m->imds, doc) < 0)
                 return NULL;
+        if (m->engine && engine_status(m->engine, doc) < 0)
+                return NULL;
         if (m->publisher && publisher_status(m->publisher, doc) < 0)
                 return NULL;
         if (m->sampler && sampler_status(m->sampler, doc) < 0)

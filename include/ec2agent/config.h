@@ -45,6 +45,7 @@ typedef struct Rule {
         unsigned cooldown_s;
         Step *steps;
         size_t n_steps;
+        unsigned origin; /* which file defined it (loader-internal) */
 } Rule;
 
 enum {

@@ -6,6 +6,7 @@
 
 #include "boot.h"
 #include "config.h"
+#include "engine.h"
 #include "http.h"
 #include "imds.h"
 #include "journal.h"
@@ -31,6 +32,8 @@ typedef struct Manager {
         Kmsg *kmsg; /* NULL when the kernel log is off or unreadable */
         Sampler *sampler;
         Publisher *publisher; /* NULL when metrics are off */
+        sd_bus *bus;          /* the system bus, NULL without systemd */
+        Engine *engine;
         bool env_credentials;
         AwsCredentials credentials_from_env;
         Journal *journal;

@@ -116,3 +116,17 @@ def test_catalog_explains_every_message_id():
     entries = re.findall(r"^-- ([0-9a-f]{32})\nSubject: .+\n", catalog, re.M)
     assert len(ids) == 22
     assert set(entries) == ids and len(entries) == len(ids)
+
+
+def test_shipped_configuration_and_the_drain_dropin(agent, tmp_path):
+    import shutil
+    from conftest import SOURCE
+    etc = tmp_path / "etc-shipped"
+    (etc / "config.d").mkdir(parents=True)
+    shutil.copy(SOURCE / "data/config.json", etc / "config.json")
+    r = agent.run_cli("check-config", "--config", str(etc / "config.json"))
+    assert r.returncode == 0 and "valid (1 rule)" in r.stdout, r.stderr
+    # The README's drop-in replaces the shipped "drain" rule, it does not add a second one.
+    shutil.copy(SOURCE / "data/50-drain.json.example", etc / "config.d" / "50-drain.json")
+    r = agent.run_cli("check-config", "--config", str(etc / "config.json"))
+    assert r.returncode == 0 and "valid (1 rule)" in r.stdout, r.stderr

@@ -300,15 +300,27 @@ static void test_dropins(void) {
         ASSERT_STR(c->rules[2].name, "c");
         c = config_free(c);
 
-        /* An error names the drop-in it is in; a rule name repeated across files is refused. */
-        write_text(dropins, "30-bad.json",
-                   "{\"rules\":[{\"name\":\"a\",\"on\":[\"oom-kill\"],\"do\":[{\"reboot\":{}}]}],"
+        /* A later file's rule of the same name replaces the earlier one, in place. */
+        write_text(dropins, "30-replace.json",
+                   "{\"rules\":[{\"name\":\"a\",\"on\":[\"oom-kill\"],\"do\":[{\"reboot\":{}}]}]}");
+        ASSERT_INT(config_load(main_path, &c, &errors), 0);
+        ASSERT_TRUE(errors == NULL);
+        ASSERT_INT(c->n_rules, 3);
+        ASSERT_STR(c->rules[0].name, "a");
+        ASSERT_STR(c->rules[0].on[0], "oom-kill");
+        ASSERT_INT(c->rules[0].steps[0].kind, STEP_REBOOT);
+        c = config_free(c);
+
+        /* An error names the drop-in it is in; a name twice in one file is refused. */
+        write_text(dropins, "40-bad.json",
+                   "{\"rules\":[{\"name\":\"x\",\"on\":[\"oom-kill\"],\"do\":[{\"reboot\":{}}]},"
+                   "{\"name\":\"x\",\"on\":[\"oom-kill\"],\"do\":[{\"reboot\":{}}]}],"
                    "\"kmsg\":{\"enabled\":\"no\"}}");
         ASSERT_INT(config_load(main_path, &c, &errors), 0);
         ASSERT_INT(strv_length(errors), 2);
         ASSERT_TRUE(strstr(errors[0],
-                           "/config.d/30-bad.json: rules[0]: a rule named \"a\" exists already") != NULL);
-        ASSERT_TRUE(strstr(errors[1], "/config.d/30-bad.json: kmsg.enabled: must be true or false") != NULL);
+                           "/config.d/40-bad.json: rules[1]: a rule named \"x\" exists already") != NULL);
+        ASSERT_TRUE(strstr(errors[1], "/config.d/40-bad.json: kmsg.enabled: must be true or false") != NULL);
         config_free(c);
         errors = strv_free(errors);
 

@@ -1,0 +1,48 @@
+/* engine.h — rules: events and metric windows in, runs of steps out, persisted across crashes. */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "http.h"
+#include "imds.h"
+#include "journal.h"
+#include "series.h"
+
+#define ENGINE_STATE_FILE "actions.json"
+
+typedef struct Engine Engine;
+
+/* What the engine asks of the rest of the agent. */
+typedef struct EngineEnv {
+        void (*emit)(Event *e, void *userdata); /* rule-fired, action-done, action-failed */
+        const ImdsIdentity *(*identity)(void *userdata);
+        const char *(*asg_name)(void *userdata);
+        const AwsCredentials *(*credentials)(void *userdata);
+        const SeriesStore *(*series)(void *userdata);
+        void *userdata;
+} EngineEnv;
+
+/* The key that makes "once per event instance" concrete: a spot notice per action and time, a
+ * scheduled event per EventId, a lifecycle transition per its time, anything else per its time
+ * and type. Returns a new string or NULL. Pure. */
+char *engine_instance_key(const Event *e);
+
+/* The deadline no step may outlive: a spot notice's time, a scheduled event's NotBefore; 0 for
+ * none. Pure. */
+usec_t engine_event_deadline(const Event *e);
+
+/* Loads STATE_DIR/actions.json (resuming unfinished runs) and starts evaluating metric rules.
+ * BUS may be NULL (no systemd): stop, restart and reboot steps then fail, exec runs directly. */
+int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, const char *state_dir,
+               const EngineEnv *env, Engine **ret);
+Engine *engine_free(Engine *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
+
+/* Offers event E (not taken over) to the rules. */
+void engine_on_event(Engine *e, const Event *ev);
+
+/* Fills status "rules" and "actions". */
+int engine_status(const Engine *e, cJSON *doc);

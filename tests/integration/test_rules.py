@@ -1,0 +1,240 @@
+"""Rules and their steps against the fakes: exec, lifecycle actions, notifications, deadlines,
+once per event instance, cooldowns, and a drain cut short by SIGKILL."""
+import json
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import wait_for
+
+SPOT_TIME = "2099-01-01T00:00:00Z"
+SPOT = '{"action": "terminate", "time": "%s"}' % SPOT_TIME
+
+
+def script(tmp_path, name, body):
+    p = tmp_path / name
+    p.write_text("#!/bin/sh\n" + body)
+    p.chmod(0o755)
+    return str(p)
+
+
+@pytest.fixture
+def ruled(agent_factory, imds, aws):
+    def make(rules, extra=None, name=None):
+        cfg = {"kmsg": {"enabled": False}, "metrics": {"enabled": False},
+               "rules": rules}
+        cfg.update(extra or {})
+        a = agent_factory(config=cfg, env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url,
+                                           "AWS_ENDPOINT_URL": aws.url}, name=name)
+        return a
+    return make
+
+
+def types(a):
+    return [e["type"] for e in a.events() if e["type"] in ("rule-fired", "action-done", "action-failed")]
+
+
+def test_exec_environment_and_output(ruled, imds, tmp_path):
+    out = tmp_path / "env.txt"
+    s = script(tmp_path, "drain.sh", 'env | grep ^EC2AGENT_ | sort > %s\necho "draining now"\n' % out)
+    a = ruled([{"name": "drain", "on": ["spot-interruption"], "do": [{"exec": [s, "--now"]}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: "action-done" in types(a), 10, what="exec done")
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    assert env["EC2AGENT_EVENT"] == "spot-interruption" and env["EC2AGENT_RULE"] == "drain"
+    assert env["EC2AGENT_DEADLINE"] == SPOT_TIME
+    assert json.loads(env["EC2AGENT_DETAIL"]) == {"action": "terminate", "time": SPOT_TIME}
+    assert "drain: draining now" in a.log()
+    doc = a.status()[1]
+    assert doc["rules"][0] == {"name": "drain", "fired": 1, "last_fired_at": doc["rules"][0]["last_fired_at"],
+                               "state": "idle"}
+    (act,) = doc["actions"]
+    assert (act["rule"], act["step"], act["target"], act["state"]) == ("drain", "exec", s, "done")
+    assert act["started_at"] and act["finished_at"]
+
+
+def test_timeout_terms_then_kills_the_whole_group(ruled, imds, tmp_path):
+    pids = tmp_path / "pids"
+    s = script(tmp_path, "stubborn.sh", 'trap "" TERM\nsleep 60 &\necho $! > %s\nwait\n' % pids)
+    a = ruled([{"name": "slow", "on": ["spot-interruption"], "do": [{"exec": [s], "timeout_s": 1}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    t0 = time.monotonic()
+    wait_for(lambda: "action-failed" in types(a), 15, what="timed out")
+    assert 5.5 < time.monotonic() - t0 < 10          # SIGTERM at 1 s is ignored, SIGKILL 5 s later
+    (act,) = a.status()[1]["actions"]
+    assert act["state"] == "timed-out"
+    child = int(pids.read_text())
+    wait_for(lambda: not os.path.exists("/proc/%d" % child) or open("/proc/%d/stat" % child).read().split()[2] == "Z",
+             5, what="the step's child killed too")
+
+
+def test_failure_policy(ruled, imds, tmp_path):
+    ok = script(tmp_path, "ok.sh", "exit 0\n")
+    a = ruled([{"name": "go-on", "on": ["spot-interruption"],
+                "do": [{"exec": ["/bin/false"]}, {"exec": [ok]}]},
+               {"name": "abort", "on": ["spot-interruption"],
+                "do": [{"exec": ["/bin/false"], "on_failure": "abort"}, {"exec": [ok]}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: len([x for x in a.status()[1]["actions"] if x["state"] != "pending"]) == 4, 10,
+             what="all actions final")
+    states = [(x["rule"], x["state"]) for x in a.status()[1]["actions"]]
+    assert states == [("go-on", "failed"), ("go-on", "done"), ("abort", "failed"), ("abort", "skipped")]
+    failed = [e for e in a.events("--type", "action-failed")]
+    assert failed[0]["detail"]["error"] == "exit status 1"
+
+
+def test_once_per_notice_and_across_restarts(ruled, imds, tmp_path):
+    ok = script(tmp_path, "ok.sh", "echo x >> %s\n" % (tmp_path / "count"))
+    a = ruled([{"name": "drain", "on": ["spot-interruption"], "do": [{"exec": [ok]}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: "action-done" in types(a), 10, what="first run")
+    time.sleep(2)
+    a.stop(signal.SIGKILL)
+    os.unlink(a.state / "imds-notices.json")       # even if the notice looked new again
+    a.start()
+    time.sleep(2.5)
+    assert types(a).count("rule-fired") == 1
+    assert (tmp_path / "count").read_text() == "x\n"
+
+
+def test_stop_without_systemd_fails_clearly(ruled, imds):
+    a = ruled([{"name": "drain", "on": ["spot-interruption"], "do": [{"stop": ["app.service", "nginx.service"]}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: types(a).count("action-failed") == 2, 10, what="two failures")
+    assert [x["target"] for x in a.status()[1]["actions"]] == ["app.service", "nginx.service"]
+    assert "systemd is not running" in a.status()[1]["actions"][0]["error"]
+
+
+def test_lifecycle_action_with_heartbeats(ruled, imds, aws, tmp_path):
+    imds.set("tags/instance/aws:autoscaling:groupName", "web-asg")
+    imds.set("autoscaling/target-lifecycle-state", "InService")
+    slow = script(tmp_path, "slow.sh", "sleep 33\n")
+    a = ruled([{"name": "drain", "on": ["asg-terminate", "spot-interruption"],
+                "do": [{"exec": [slow], "timeout_s": 60},
+                       {"complete_lifecycle_action": {"hook": "drain-hook", "heartbeat_s": 30}}]}])
+    a.start()
+    wait_for(lambda: a.status()[1]["instance"]["asg_name"] == "web-asg", 5, what="asg name")
+    imds.set("autoscaling/target-lifecycle-state", "Terminated")
+    wait_for(lambda: aws.accepted("CompleteLifecycleAction"), 45, what="lifecycle completed")
+    beats = aws.accepted("RecordLifecycleActionHeartbeat")
+    assert len(beats) == 1
+    done = aws.accepted("CompleteLifecycleAction")[0]
+    assert done["service"] == "autoscaling" and done["access_key"] == "ASIAFAKEIMDSKEY00001"
+    p = done["params"]
+    assert (p["Version"], p["AutoScalingGroupName"], p["LifecycleHookName"], p["InstanceId"],
+            p["LifecycleActionResult"]) == ("2011-01-01", "web-asg", "drain-hook", "i-0abc1234def567890", "CONTINUE")
+    assert beats[0]["t"] < done["t"]
+    assert aws.rejected == []
+
+
+def test_lifecycle_step_is_skipped_for_other_events(ruled, imds, aws):
+    a = ruled([{"name": "drain", "on": ["spot-interruption"],
+                "do": [{"complete_lifecycle_action": {"hook": "h", "group": "g"}}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: a.status()[1]["actions"] and a.status()[1]["actions"][0]["state"] == "skipped", 10,
+             what="skipped")
+    assert aws.accepted() == []
+
+
+class Webhook:
+    def __init__(self):
+        self.posts = []
+        hook = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                hook.posts.append((self.headers.get("Content-Type"), json.loads(self.rfile.read(n))))
+                self.send_response(204)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_notify_sns_and_webhook(ruled, imds, aws):
+    hook = Webhook()
+    a = ruled([{"name": "tell", "on": ["spot-interruption"],
+                "do": [{"notify": {"sns_topic_arn": "arn:aws:sns:eu-central-1:123456789012:ops"}},
+                       {"notify": {"webhook": hook.url}}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: types(a).count("action-done") == 2, 10, what="both notified")
+    (pub,) = aws.accepted("Publish")
+    assert pub["service"] == "sns" and pub["region"] == "eu-central-1"
+    assert pub["params"]["TopicArn"] == "arn:aws:sns:eu-central-1:123456789012:ops"
+    msg = json.loads(pub["params"]["Message"])
+    assert msg["event"] == "spot-interruption" and msg["instance_id"] == "i-0abc1234def567890"
+    ctype, body = hook.posts[0]
+    assert ctype == "application/json" and body["rule"] == "tell" and body["detail"]["time"] == SPOT_TIME
+    hook.server.shutdown()
+
+
+def gmt(t):
+    return time.strftime("%-d %b %Y %H:%M:%S GMT", time.gmtime(t))
+
+
+def test_before_s_fires_ahead_of_a_scheduled_event(ruled, imds, tmp_path):
+    marker = tmp_path / "fired"
+    s = script(tmp_path, "m.sh", 'echo "$EC2AGENT_DEADLINE" > %s\n' % marker)
+    a = ruled([{"name": "retire", "on": ["maintenance:instance-retirement"], "before_s": 8, "do": [{"exec": [s]}]}],
+              extra={"imds": {"scheduled_events_interval_s": 1}})
+    a.start()
+    not_before = int(time.time()) + 12
+    imds.set("events/maintenance/scheduled", json.dumps([{
+        "NotBefore": gmt(not_before), "Code": "instance-retirement", "Description": "retiring",
+        "EventId": "instance-event-0123456789abcdef0", "State": "active"}]))
+    wait_for(lambda: a.status()[1]["rules"][0]["state"] == "pending", 5, what="pending")
+    assert not marker.exists()
+    wait_for(lambda: marker.exists(), 10, what="fired before NotBefore")
+    assert time.time() < not_before
+    assert marker.read_text().strip() == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(not_before))
+
+
+def test_metric_rule_with_window_and_cooldown(agent_factory, tmp_path):
+    count = tmp_path / "count"
+    s = script(tmp_path, "m.sh", 'echo "$EC2AGENT_EVENT" >> %s\n' % count)
+    a = agent_factory(config={"imds": {"enabled": False}, "kmsg": {"enabled": False},
+                              "metrics": {"enabled": False, "collection_interval_s": 1},
+                              "rules": [{"name": "mem", "when": {"metric": "mem_total", "above": 0, "for_s": 3},
+                                         "cooldown_s": 3600, "do": [{"exec": [s]}]}]})
+    a.start()
+    time.sleep(1.5)
+    assert not count.exists()                      # not held for 3 s yet
+    wait_for(lambda: count.exists(), 10, what="metric rule fired")
+    time.sleep(3)
+    assert count.read_text() == "metric\n"         # once, inside the cooldown
+
+
+def test_sigkill_in_the_middle_of_a_drain_resumes_it(ruled, imds, tmp_path):
+    log = tmp_path / "log"
+    first = script(tmp_path, "first.sh", "echo first >> %s\n" % log)
+    middle = script(tmp_path, "middle.sh", "echo middle-start >> %s\nsleep 2\necho middle-end >> %s\n" % (log, log))
+    last = script(tmp_path, "last.sh", "echo last >> %s\n" % log)
+    a = ruled([{"name": "drain", "on": ["spot-interruption"],
+                "do": [{"exec": [first]}, {"exec": [middle]}, {"exec": [last]}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: log.exists() and "middle-start" in log.read_text(), 10, what="middle step running")
+    a.stop(signal.SIGKILL)
+    a.start()
+    wait_for(lambda: "last" in log.read_text(), 15, what="the drain finished")
+    lines = log.read_text().split()
+    assert lines.count("first") == 1                # finished steps do not run again
+    assert lines.count("middle-start") == 2 and lines[-1] == "last"   # the cut one does
+    assert types(a).count("rule-fired") == 1
+    assert [x["state"] for x in a.status()[1]["actions"]] == ["done", "done", "done"]
