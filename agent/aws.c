@@ -168,3 +168,23 @@ usec_t aws_backoff(unsigned attempt, usec_t base, usec_t cap, double r) {
         ceiling = MIN(ceiling, cap);
         return (usec_t) (r * (double) ceiling);
 }
+
+void aws_sign(AwsSigning *s, HttpRequest *req, const char **headers, size_t *n_headers,
+              const AwsCredentials *c, const char *region, const char *service) {
+        snprintf(s->userpwd, sizeof s->userpwd, "%s:%s", c->access_key_id, c->secret_access_key);
+        snprintf(s->provider, sizeof s->provider, "aws:amz:%s:%s", region, service);
+        s->token_header[0] = 0;
+        if (c->session_token[0]) {
+                /* curl signs every header we add: the token is then part of SignedHeaders, as AWS wants */
+                snprintf(s->token_header, sizeof s->token_header, "X-Amz-Security-Token: %s",
+                         c->session_token);
+                headers[(*n_headers)++] = s->token_header;
+                headers[*n_headers] = NULL;
+        }
+        req->aws_sigv4 = s->provider;
+        req->aws_userpwd = s->userpwd;
+}
+
+void aws_signing_done(AwsSigning *s) {
+        explicit_bzero(s, sizeof *s);
+}

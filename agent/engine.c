@@ -19,7 +19,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 
 #include "ec2agent/aws.h"
@@ -323,8 +322,9 @@ static void http_step_done(const HttpResponse *resp, void *userdata);
 /* Sends the request of R's current action; the answer comes to http_step_done. */
 static int http_step_send(Run *r, const HttpStep *h, HttpCallback cb, HttpCall **ret_call) {
         const AwsCredentials *c = r->engine->env.credentials(r->engine->env.userdata);
-        char userpwd[300], sigv4[96], token[4200], ctype[128];
         const char *headers[3] = {};
+        AwsSigning sig = {};
+        char ctype[128];
         size_t nh = 0;
         int k;
 
@@ -341,18 +341,10 @@ static int http_step_send(Run *r, const HttpStep *h, HttpCallback cb, HttpCall *
         if (h->sigv4_service) {
                 if (!c)
                         return -ENOKEY;
-                snprintf(userpwd, sizeof userpwd, "%s:%s", c->access_key_id, c->secret_access_key);
-                snprintf(sigv4, sizeof sigv4, "aws:amz:%s:%s", h->region, h->sigv4_service);
-                if (c->session_token[0]) {
-                        snprintf(token, sizeof token, "X-Amz-Security-Token: %s", c->session_token);
-                        headers[nh++] = token;
-                }
-                req.aws_sigv4 = sigv4;
-                req.aws_userpwd = userpwd;
+                aws_sign(&sig, &req, headers, &nh, c, h->region, h->sigv4_service);
         }
         k = http_submit(r->engine->http, &req, cb, r, ret_call);
-        explicit_bzero(userpwd, sizeof userpwd);
-        explicit_bzero(token, sizeof token);
+        aws_signing_done(&sig);
         return k;
 }
 
@@ -484,8 +476,6 @@ static int on_http_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 static void http_step_done(const HttpResponse *resp, void *userdata) {
         Run *r = userdata;
         char code[64] = "", message[256] = "";
-        double u;
-        uint32_t rnd = 0;
 
         r->call = NULL;
         if (resp->error == 0 && resp->status >= 200 && resp->status < 300)
@@ -494,9 +484,8 @@ static void http_step_done(const HttpResponse *resp, void *userdata) {
                 (void) aws_parse_error(resp->body, resp->body_len, code, message);
         if (resp->error < 0 || aws_retryable(resp->status, code)) {
                 /* Retry within the action's time; its timeout ends it otherwise. */
-                (void) getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
-                u = (double) rnd / 4294967296.0;
-                usec_t delay = aws_backoff(++r->attempt, HTTP_RETRY_BASE_USEC, HTTP_RETRY_CAP_USEC, u);
+                usec_t delay =
+                        aws_backoff(++r->attempt, HTTP_RETRY_BASE_USEC, HTTP_RETRY_CAP_USEC, random_unit());
                 snprintf(r->actions[r->current].error, sizeof r->actions[0].error,
                          "%.60s%s%.150s (retrying)",
                          resp->error < 0 ? (resp->error_message ?: strerror(-resp->error)) : code,
@@ -943,17 +932,20 @@ static bool rule_has_instance(const RuleState *rs, const char *key) {
 void engine_on_event(Engine *e, const Event *ev) {
         const char *change = json_get_string(ev->detail, "change");
         usec_t now = now_usec(CLOCK_REALTIME);
+        bool changed = false;
 
         /* A canceled or completed maintenance event is news, not a reason to drain. */
         if (startswith(ev->type, "maintenance:") && change && strcmp(change, "scheduled") != 0 &&
             strcmp(change, "rescheduled") != 0) {
                 _cleanup_free_ char *key = engine_instance_key(ev);
                 for (size_t i = 0; key && i < e->n_pending;)
-                        if (strcmp(e->pending[i]->key, key) == 0)
+                        if (strcmp(e->pending[i]->key, key) == 0) {
                                 pending_remove(e, i);
-                        else
+                                changed = true;
+                        } else
                                 i++;
-                engine_save(e);
+                if (changed)
+                        engine_save(e);
                 return;
         }
         for (size_t i = 0; i < e->config->n_rules; i++) {
@@ -979,6 +971,7 @@ void engine_on_event(Engine *e, const Event *ev) {
                                 pending_remove(e, k);
                         else
                                 k++;
+                changed = true;
                 if (startswith(ev->type, "maintenance:") && ru->has_before && deadline &&
                     deadline > now + ru->before_s * USEC_PER_SEC) {
                         if (pending_add(e, i, key, ev->type, ev->summary, ev->detail,
@@ -988,7 +981,8 @@ void engine_on_event(Engine *e, const Event *ev) {
                 }
                 fire(e, i, key, ev->type, ev->summary, ev->detail, deadline);
         }
-        engine_save(e);
+        if (changed)
+                engine_save(e);
 }
 
 static int on_metrics(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -20,7 +20,7 @@ struct Journal {
         uint64_t size;
         uint64_t max_bytes;
         bool need_newline; /* the file ends in a torn line */
-        uint64_t appended, failed;
+        uint64_t appended;
 };
 
 Event *event_new(const char *type, const char *summary_fmt, ...) {
@@ -163,9 +163,9 @@ int journal_append(Journal *j, const Event *e, const char *boot_id) {
         if (!json)
                 return -ENOMEM;
         if (j->fd < 0 && (r = journal_open_current(j)) < 0)
-                goto fail;
+                return r;
         if (j->size > 0 && j->size + strlen(json) + 2 > j->max_bytes && (r = journal_rotate(j)) < 0)
-                goto fail;
+                return r;
         n = asprintf(&line, "%s%s\n", j->need_newline ? "\n" : "", json);
         if (n < 0)
                 return -ENOMEM;
@@ -173,27 +173,18 @@ int journal_append(Journal *j, const Event *e, const char *boot_id) {
         if (r < 0) {
                 /* A partial write leaves a torn line: terminate it before the next one. */
                 j->need_newline = true;
-                goto fail;
+                return r;
         }
         j->need_newline = false;
         j->size += (uint64_t) n;
-        if (e->severity == SEVERITY_CRITICAL && fdatasync(j->fd) < 0) {
-                r = negative_errno();
-                goto fail;
-        }
+        if (e->severity == SEVERITY_CRITICAL && fdatasync(j->fd) < 0)
+                return negative_errno();
         j->appended++;
         return 0;
-fail:
-        j->failed++;
-        return r;
 }
 
 uint64_t journal_appended(const Journal *j) {
         return j->appended;
-}
-
-uint64_t journal_failed(const Journal *j) {
-        return j->failed;
 }
 
 /* Visits the complete lines of one file. The last line counts only when newline-terminated. */

@@ -18,7 +18,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -428,13 +427,6 @@ _printf_(2, 3) static void failed(Publisher *p, const char *fmt, ...) {
         }
 }
 
-static double random_unit(void) {
-        uint32_t v = 0;
-        if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v)
-                v = (uint32_t) now_usec(CLOCK_MONOTONIC);
-        return (double) v / 4294967296.0;
-}
-
 static void on_response(const HttpResponse *resp, void *userdata) {
         Publisher *p = userdata;
         char code[64] = "", message[256] = "";
@@ -538,17 +530,11 @@ static void send_batch(Publisher *p) {
 
         buf_init(&gz, 2 * BATCH_MAX_BYTES);
         bool zipped = form.len > GZIP_ABOVE_BYTES && gzip_buf(&form, &gz) >= 0;
-        char userpwd[300], sigv4[96], token_header[4200];
-        snprintf(userpwd, sizeof userpwd, "%s:%s", c->access_key_id, c->secret_access_key);
-        snprintf(sigv4, sizeof sigv4, "aws:amz:%s:monitoring", region);
         const char *headers[3] = {};
         size_t nh = 0;
+        AwsSigning sig;
         if (zipped)
                 headers[nh++] = "Content-Encoding: gzip";
-        if (c->session_token[0]) {
-                snprintf(token_header, sizeof token_header, "X-Amz-Security-Token: %s", c->session_token);
-                headers[nh++] = token_header;
-        }
         HttpRequest req = {
                 .method = "POST",
                 .url = endpoint,
@@ -556,14 +542,12 @@ static void send_batch(Publisher *p) {
                 .body = zipped ? gz.data : form.data,
                 .body_len = zipped ? gz.len : form.len,
                 .timeout_ms = REQUEST_TIMEOUT_MS,
-                .aws_sigv4 = sigv4,
-                .aws_userpwd = userpwd,
         };
+        aws_sign(&sig, &req, headers, &nh, c, region, "monitoring");
         p->requests++;
         p->bytes_sent += req.body_len;
         r = http_submit(p->http, &req, on_response, p, &p->call);
-        explicit_bzero(userpwd, sizeof userpwd);
-        explicit_bzero(token_header, sizeof token_header);
+        aws_signing_done(&sig);
         buf_done(&form);
         buf_done(&gz);
         if (r < 0) {

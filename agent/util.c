@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "ec2agent/util.h"
@@ -243,6 +244,13 @@ int write_file_atomic(const char *dir, const char *name, const void *data, size_
 fail:
         (void) unlinkat(dfd, tmp, 0);
         return r;
+}
+
+double random_unit(void) {
+        uint32_t v = 0;
+        if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t) sizeof v)
+                v = (uint32_t) now_usec(CLOCK_MONOTONIC);
+        return (double) v / 4294967296.0;
 }
 
 bool startswith(const char *s, const char *prefix) {

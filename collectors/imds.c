@@ -82,7 +82,6 @@ struct Imds {
         bool reachable;
         usec_t last_ok_at; /* realtime */
         char last_error[256];
-        unsigned long long requests;
 };
 
 static const struct {
@@ -384,7 +383,6 @@ static void imds_send(Imds *m, Req *q) {
                             .headers = headers,
                             .timeout_ms = m->opts.timeout_ms,
                             .max_response = IMDS_MAX_BODY };
-        m->requests++;
         q->token_gen = m->token_gen;
         r = http_submit(m->http, &req, on_get, q, &q->call);
         if (r < 0) {
@@ -450,7 +448,6 @@ static void token_request(Imds *m) {
                             .headers = headers,
                             .timeout_ms = m->opts.timeout_ms,
                             .max_response = 1024 };
-        m->requests++;
         r = http_submit(m->http, &req, on_token, m, &m->token_call);
         if (r < 0) {
                 HttpResponse fail = { .error = r };
@@ -599,14 +596,6 @@ bool imds_asg_known(const Imds *m) {
 
 const AwsCredentials *imds_credentials(const Imds *m) {
         return m->have_creds ? &m->creds : NULL;
-}
-
-const ImdsNotices *imds_notices(const Imds *m) {
-        return &m->notices;
-}
-
-unsigned long long imds_requests(const Imds *m) {
-        return m->requests;
 }
 
 int imds_status(const Imds *m, cJSON *doc) {

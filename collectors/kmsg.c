@@ -506,14 +506,6 @@ Kmsg *kmsg_free(Kmsg *k) {
         return NULL;
 }
 
-uint64_t kmsg_records(const Kmsg *k) {
-        return k->records;
-}
-
-uint64_t kmsg_overruns(const Kmsg *k) {
-        return k->overruns;
-}
-
 int kmsg_status(const Kmsg *k, cJSON *kernel) {
         cJSON *problems = cJSON_CreateArray(), *oom = NULL, *counters = cJSON_CreateObject();
 

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "http.h"
 #include "imds.h"
 
 /* Reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. Returns 0 when both keys
@@ -47,3 +48,19 @@ bool aws_retryable(long status, const char *code);
 /* Full-jitter backoff for retry ATTEMPT (1, 2, …): uniform in [0, min(CAP, BASE × 2^ATTEMPT)),
  * from the random number R in [0, 1). */
 usec_t aws_backoff(unsigned attempt, usec_t base, usec_t cap, double r);
+
+/* The strings a signed request points to, from aws_sign() until aws_signing_done(). */
+typedef struct AwsSigning {
+        char userpwd[300];
+        char provider[96];
+        char token_header[4200];
+} AwsSigning;
+
+/* Makes REQ signed by libcurl's SigV4 for SERVICE ("monitoring", "autoscaling", "sns") in REGION
+ * with C: sets aws_sigv4 and aws_userpwd, and appends "X-Amz-Security-Token: …" to HEADERS
+ * (*N_HEADERS entries, room for one more before its NULL) when C is temporary. */
+void aws_sign(AwsSigning *s, HttpRequest *req, const char **headers, size_t *n_headers,
+              const AwsCredentials *c, const char *region, const char *service);
+
+/* Wipes the secrets S held; call right after http_submit(), which copies what it needs. */
+void aws_signing_done(AwsSigning *s);

@@ -134,10 +134,6 @@ const char *imds_asg_name(const Imds *m); /* NULL when not in an ASG or tags not
 /* True once the group tag lookup has answered, with a name or a 404. */
 bool imds_asg_known(const Imds *m);
 const AwsCredentials *imds_credentials(const Imds *m); /* NULL until fetched */
-const ImdsNotices *imds_notices(const Imds *m);
 
 /* Fills the status objects "instance", "imds" and "notices" of DOC (replacing them). */
 int imds_status(const Imds *m, cJSON *doc);
-
-/* Requests made since start, for benchmarks. */
-unsigned long long imds_requests(const Imds *m);

@@ -43,9 +43,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Journal *, journal_free);
  * Returns 0 or a negative errno (-ENOSPC, …): the caller counts and goes on. */
 int journal_append(Journal *j, const Event *e, const char *boot_id);
 
-/* Number of events appended since open, and of failed appends. */
+/* Number of events appended since open. */
 uint64_t journal_appended(const Journal *j);
-uint64_t journal_failed(const Journal *j);
 
 /* Calls VISIT for every stored event, oldest first across the rotated files, with the parsed
  * line (owned by the journal reader; valid during the call). Torn or unparsable lines are

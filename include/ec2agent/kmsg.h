@@ -95,7 +95,3 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Kmsg *, kmsg_free);
 
 /* Fills status.kernel's oom_kills, last_oom and problems, plus "kmsg" counters. */
 int kmsg_status(const Kmsg *k, cJSON *kernel);
-
-/* Counters: records read, overruns (EPIPE), records not understood. */
-uint64_t kmsg_records(const Kmsg *k);
-uint64_t kmsg_overruns(const Kmsg *k);

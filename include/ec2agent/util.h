@@ -51,6 +51,10 @@ int write_file_atomic(const char *dir, const char *name, const void *data, size_
 /* Joins A "/" B into a new string, or NULL on ENOMEM. */
 char *path_join(const char *a, const char *b);
 
+/* A uniformly distributed number in [0, 1), from getrandom(2) (the clock if that fails): for
+ * backoff jitter, not for secrets. */
+double random_unit(void);
+
 bool startswith(const char *s, const char *prefix);
 bool endswith(const char *s, const char *suffix);
 size_t strv_length(char *const *v);

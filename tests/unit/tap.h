@@ -48,6 +48,11 @@ extern jmp_buf tap_jmp;
                         TAP_FAIL("%s == %.9g, expected %.9g", #a, _a, _b); \
         } while (0)
 
+/* Reads the fixture DIR/NAME into a NUL-terminated buffer the caller frees; aborts when it
+ * cannot, as a missing fixture is a broken test. FIXTURE() passes the tests' fixture directory. */
+char *tap_fixture(const char *dir, const char *name, size_t *ret_len);
+#define FIXTURE(name, ret_len) tap_fixture(FIXTURES, name, ret_len)
+
 /* Runs CASES, prints TAP, returns the exit code (0 when all passed). */
 int tap_main(const TapCase *cases, size_t n);
 

@@ -3,18 +3,9 @@
 #include "ec2agent/json.h"
 #include "tap.h"
 
-static char *fixture(const char *name, size_t *len) {
-        char path[512];
-        char *text = NULL;
-        snprintf(path, sizeof path, "%s/imds/%s", FIXTURES, name);
-        if (read_file_bounded(path, 1 << 20, &text, len) < 0)
-                abort();
-        return text;
-}
-
 static void test_spot(void) {
         size_t len;
-        _cleanup_free_ char *body = fixture("spot-instance-action.json", &len);
+        _cleanup_free_ char *body = FIXTURE("imds/spot-instance-action.json", &len);
         SpotNotice n;
         usec_t t;
 
@@ -46,8 +37,8 @@ static void test_spot(void) {
 
 static void test_rebalance_and_lifecycle(void) {
         size_t len;
-        _cleanup_free_ char *body = fixture("rebalance.json", &len),
-                            *lc = fixture("target-lifecycle-state.txt", &len);
+        _cleanup_free_ char *body = FIXTURE("imds/rebalance.json", &len),
+                            *lc = FIXTURE("imds/target-lifecycle-state.txt", &len);
         char state[64] = "x";
         usec_t t = 0, want;
 
@@ -91,8 +82,8 @@ static void test_event_time(void) {
 
 static void test_scheduled(void) {
         size_t len;
-        _cleanup_free_ char *one = fixture("scheduled-events.json", &len);
-        _cleanup_free_ char *hist = fixture("scheduled-events-history.json", &len);
+        _cleanup_free_ char *one = FIXTURE("imds/scheduled-events.json", &len);
+        _cleanup_free_ char *hist = FIXTURE("imds/scheduled-events-history.json", &len);
         ScheduledEvent ev[IMDS_MAX_SCHEDULED];
         usec_t want;
 
@@ -120,8 +111,8 @@ static void test_scheduled(void) {
 
 static void test_identity_and_credentials(void) {
         size_t len;
-        _cleanup_free_ char *doc = fixture("identity-document.json", &len);
-        _cleanup_free_ char *cred = fixture("security-credentials.json", &len);
+        _cleanup_free_ char *doc = FIXTURE("imds/identity-document.json", &len);
+        _cleanup_free_ char *cred = FIXTURE("imds/security-credentials.json", &len);
         ImdsIdentity id;
         AwsCredentials c;
         char role[IMDS_ID_MAX];

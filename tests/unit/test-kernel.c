@@ -15,12 +15,8 @@ static void test_taint(void) {
 }
 
 static void summary_of(const char *name, char *out, size_t max, int *r) {
-        char path[512];
-        _cleanup_free_ char *text = NULL;
         size_t len;
-        snprintf(path, sizeof path, "%s/pstore/%s", FIXTURES, name);
-        if (read_file_bounded(path, 1 << 20, &text, &len) < 0)
-                abort();
+        _cleanup_free_ char *text = tap_fixture(FIXTURES "/pstore", name, &len);
         *r = pstore_summarize(text, len, out, max);
 }
 

@@ -4,19 +4,10 @@
 #include "ec2agent/series.h"
 #include "tap.h"
 
-static char *fixture(const char *name, size_t *len) {
-        char path[512];
-        char *text = NULL;
-        snprintf(path, sizeof path, "%s/proc/%s", FIXTURES, name);
-        if (read_file_bounded(path, 1 << 20, &text, len) < 0)
-                abort();
-        return text;
-}
-
 /* The "Key: N kB" lines of a meminfo fixture, as libproc2 hands them to memory_compute(). */
 static MemRaw raw_of(const char *name) {
         size_t len;
-        _cleanup_free_ char *t = fixture(name, &len);
+        _cleanup_free_ char *t = tap_fixture(FIXTURES "/proc", name, &len);
         static const struct {
                 const char *key;
                 size_t off;
@@ -80,7 +71,7 @@ static void test_cpu_and_psi(void) {
         ASSERT_TRUE(now.user + now.system + now.idle > 0);
 
         size_t len;
-        _cleanup_free_ char *psi = fixture("pressure-memory.txt", &len);
+        _cleanup_free_ char *psi = FIXTURE("proc/pressure-memory.txt", &len);
         ASSERT_INT(psi_parse_some_avg10(psi, len, &v), 0);
         ASSERT_NEAR(v, 1.53, 1e-9);
         ASSERT_INT(psi_parse_some_avg10("full avg10=1.00", 15, &v), -EBADMSG);
@@ -89,7 +80,7 @@ static void test_cpu_and_psi(void) {
 
 static void test_mountinfo(void) {
         size_t len;
-        _cleanup_free_ char *t = fixture("mountinfo-debian12.txt", &len);
+        _cleanup_free_ char *t = FIXTURE("proc/mountinfo-debian12.txt", &len);
         MountEntry m[32];
         size_t n = mountinfo_parse(t, len, m, 32);
         ASSERT_INT(n, 12);
