@@ -19,10 +19,8 @@
 #define IDENTITY_WAIT_USEC          (60 * USEC_PER_SEC)
 
 char *state_dir_path(void) {
-        const char *e = getenv("STATE_DIRECTORY");
-        if (e && *e)
-                return strndup(e, strcspn(e, ":")); /* systemd may list several */
-        return strdup(STATE_DEFAULT_DIR);
+        char *d = env_first_directory("STATE_DIRECTORY");
+        return d || errno == ENOMEM ? d : strdup(STATE_DEFAULT_DIR);
 }
 
 int manager_new(Config *config, const char *state_dir, const char *socket_path, Manager **ret) {

@@ -406,12 +406,15 @@ static int event_json_body(Run *r, Buf *b, bool sns) {
 
 /* The region of an SNS topic ARN: arn:aws:sns:REGION:ACCOUNT:NAME. */
 static bool arn_region(const char *arn, char *ret, size_t max) {
-        const char *p = arn;
-        for (int i = 0; i < 3 && p; i++)
-                p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL;
-        if (!p || !strchr(p, ':') || (size_t) (strchr(p, ':') - p) >= max || strchr(p, ':') == p)
+        const char *p = arn, *end;
+        for (int i = 0; i < 3 && p; i++) {
+                p = strchr(p, ':');
+                p = p ? p + 1 : NULL;
+        }
+        end = p ? strchr(p, ':') : NULL;
+        if (!end || end == p || (size_t) (end - p) >= max)
                 return false;
-        snprintf(ret, max, "%.*s", (int) (strchr(p, ':') - p), p);
+        snprintf(ret, max, "%.*s", (int) (end - p), p);
         return true;
 }
 

@@ -287,10 +287,8 @@ char *status_socket_path(const char *override) {
                 return strdup(override);
         if ((e = getenv("EC2AGENT_SOCKET")) && *e)
                 return strdup(e);
-        if ((e = getenv("RUNTIME_DIRECTORY")) && *e) {
-                /* systemd may list several directories, separated by ':'. */
-                _cleanup_free_ char *first = strndup(e, strcspn(e, ":"));
-                return first ? path_join(first, "status.sock") : NULL;
-        }
-        return strdup(STATUS_DEFAULT_SOCKET);
+        _cleanup_free_ char *runtime = env_first_directory("RUNTIME_DIRECTORY");
+        if (runtime)
+                return path_join(runtime, "status.sock");
+        return errno == ENOMEM ? NULL : strdup(STATUS_DEFAULT_SOCKET);
 }

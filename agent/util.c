@@ -202,6 +202,12 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
         return 0;
 }
 
+char *env_first_directory(const char *name) {
+        const char *e = getenv(name);
+        errno = 0;
+        return e && *e ? strndup(e, strcspn(e, ":")) : NULL;
+}
+
 char *path_join(const char *a, const char *b) {
         char *r;
         size_t la = strlen(a);

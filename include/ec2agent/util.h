@@ -48,6 +48,10 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
  * Returns 0 or a negative errno; on failure the old file is intact. */
 int write_file_atomic(const char *dir, const char *name, const void *data, size_t len, int mode);
 
+/* The first directory of the systemd variable NAME ($STATE_DIRECTORY, $RUNTIME_DIRECTORY: systemd
+ * lists several separated by ':'), as a new string; NULL when unset or empty (errno 0) or on ENOMEM. */
+char *env_first_directory(const char *name);
+
 /* Joins A "/" B into a new string, or NULL on ENOMEM. */
 char *path_join(const char *a, const char *b);
 
