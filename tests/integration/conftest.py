@@ -87,6 +87,12 @@ class Agent:
         self.started_at = None
 
     def write_config(self, config):
+        if isinstance(config, dict) and "kmsg" not in config:
+            # Not the host's /dev/kmsg unless a test asks for it: what the machine's kernel logged
+            # (an earlier test's real ext4 error, say) must not change another test's health.
+            empty = self.dir / "kmsg-none"
+            empty.touch()
+            config = dict(config, kmsg={"path": str(empty)})
         self.config_path.write_text(json.dumps(config) if not isinstance(config, str) else config)
 
     def env(self):

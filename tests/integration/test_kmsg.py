@@ -164,7 +164,7 @@ def test_burst_window_follows_kernel_time_not_arrival(klog):
     """A replayed buffer aggregates as it happened: records 2 minutes apart are two events."""
     klog.start()
     k = klog.klog
-    t0 = k.now_us() - 300_000_000
+    t0 = max(k.now_us() - 300_000_000, 1_000_000)  # never before boot: a machine up for < 5 min
     k.write_many(["3,%d,%d,-;Buffer I/O error on dev nvme1n1p1, logical block %d, lost async page write\n"
                   % (40000 + i, t0 + i * 120_000_000, i) for i in range(3)])
     wait_for(lambda: len(events(klog, "io-error")) == 3, 5, what="three separate events")
@@ -281,7 +281,8 @@ def test_overrun_of_dev_kmsg_is_counted_and_reading_goes_on(agent_factory):
     except OSError as e:
         pytest.skip("cannot write /dev/kmsg here: %s" % e)
     try:
-        a = agent_factory(config={"imds": {"enabled": False}, "metrics": {"enabled": False}})
+        a = agent_factory(config={"imds": {"enabled": False}, "metrics": {"enabled": False},
+                                  "kmsg": {"path": "/dev/kmsg"}})
         a.start()
         before = a.status()[1]["kernel"]["kmsg"]
         a.proc.send_signal(signal.SIGSTOP)
@@ -295,7 +296,8 @@ def test_overrun_of_dev_kmsg_is_counted_and_reading_goes_on(agent_factory):
             a.status()[1]["kernel"]["kmsg"]), 10, what="an overrun")
         os.write(kmsg, b"<12>ec2agent-test: after the flood\n")
         wait_for(lambda: a.status()[1]["kernel"]["kmsg"]["records"] > after["records"], 5, what="reading on")
-        assert a.events() == []                      # user-space records are never events
+        # user-space records are never events (the machine's own kernel records may be)
+        assert not [e for e in a.events() if "ec2agent-test" in json.dumps(e)]
     finally:
         open(knob, "w").write(saved + "\n")
         os.close(kmsg)

@@ -22,6 +22,11 @@ def script(tmp_path, name, body):
     return str(p)
 
 
+def written(path):
+    """A step's shell redirect creates the file before the line is in it: wait for the line."""
+    return path.exists() and path.read_text().endswith("\n")
+
+
 @pytest.fixture
 def ruled(agent_factory, imds, aws):
     def make(rules, extra=None, name=None):
@@ -200,7 +205,7 @@ def test_before_s_fires_ahead_of_a_scheduled_event(ruled, imds, tmp_path):
         "EventId": "instance-event-0123456789abcdef0", "State": "active"}]))
     wait_for(lambda: a.status()[1]["rules"][0]["state"] == "pending", 5, what="pending")
     assert not marker.exists()
-    wait_for(lambda: marker.exists(), 10, what="fired before NotBefore")
+    wait_for(lambda: written(marker), 10, what="fired before NotBefore")
     assert time.time() < not_before
     assert marker.read_text().strip() == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(not_before))
 
