@@ -213,6 +213,30 @@ static void collector_emit(Event *e, void *userdata) {
         manager_emit(userdata, e);
 }
 
+/* The kernel log's newest events: the cursor may lag them by one crash (see kmsg.c). */
+#define KMSG_JOURNAL_TAIL (256U * 1024U)
+
+typedef struct KmsgSeq {
+        const char *boot_id;
+        uint64_t seq;
+        bool known;
+} KmsgSeq;
+
+static int visit_kmsg_seq(const cJSON *event, void *userdata) {
+        KmsgSeq *k = userdata;
+        const cJSON *seq =
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(event, "detail"),
+                                                 "seq"); /* only kernel log events carry one */
+        const char *boot = json_get_string(event, "boot_id");
+
+        if (boot && strcmp(boot, k->boot_id) == 0 && cJSON_IsNumber(seq) && seq->valuedouble >= 0 &&
+            (!k->known || (uint64_t) seq->valuedouble > k->seq)) {
+                k->seq = (uint64_t) seq->valuedouble;
+                k->known = true;
+        }
+        return 0;
+}
+
 /* pstore: one previous-boot-crash per crash record not seen before. */
 static void scan_pstore(Manager *m) {
         const char *dir = m->config->kernel_pstore_path;
@@ -360,6 +384,10 @@ int manager_start(Manager *m) {
                 KmsgOptions o = { .path = m->config->kmsg_path,
                                   .state_dir = m->state_dir,
                                   .boot_id = m->boot_id };
+                KmsgSeq last = { .boot_id = m->boot_id };
+                (void) journal_read_tail(m->state_dir, KMSG_JOURNAL_TAIL, visit_kmsg_seq, &last);
+                o.journal_seq = last.seq;
+                o.journal_seq_known = last.known;
                 r = kmsg_new(m->event, &o, collector_emit, m, &m->kmsg);
                 if (r == -ENOMEM)
                         return log_oom();

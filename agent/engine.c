@@ -23,6 +23,7 @@
 
 #include "ec2agent/aws.h"
 #include "ec2agent/engine.h"
+#include "ec2agent/journal.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
 
@@ -89,6 +90,7 @@ struct Run {
         Action *actions;
         size_t n_actions, current;
         bool finished;
+        bool announced; /* its rule-fired event is written (false only between saving and writing it) */
 
         /* what the running action holds */
         sd_event_source *timeout, *kill_timer, *child, *out, *heartbeat, *retry;
@@ -848,6 +850,11 @@ static void run_go(Run *r) {
         run_next(r);
 }
 
+static void announce(Run *r) {
+        emit(r->engine, "rule-fired", r, NULL, "rule %s fired on %s: %s", r->rule_name, r->type, r->summary);
+        r->announced = true;
+}
+
 static void fire(Engine *e, size_t rule, const char *key, const char *type, const char *summary,
                  const cJSON *detail, usec_t deadline) {
         RuleState *rs = &e->rules[rule];
@@ -867,8 +874,11 @@ static void fire(Engine *e, size_t rule, const char *key, const char *type, cons
                 free(rs->instances[0]);
                 memmove(rs->instances, rs->instances + 1, strv_length(rs->instances) * sizeof(char *));
         }
-        emit(e, "rule-fired", r, NULL, "rule %s fired on %s: %s", r->rule_name, type, summary ?: "");
-        run_go(r);
+        /* Durable before it is announced: a crash after the event must not fire the rule again. A
+         * crash between the two leaves announced false, and the next start writes the event. */
+        engine_save(e);
+        announce(r);
+        run_go(r); /* its first save records announced */
 }
 
 /* ---- pending firings (before_s) ---- */
@@ -1038,6 +1048,7 @@ static cJSON *run_to_json(const Run *r) {
             !json_add_time(j, "fired_at", r->fired_at) ||
             !cJSON_AddNumberToObject(j, "deadline_us", (double) r->deadline) ||
             !cJSON_AddBoolToObject(j, "finished", r->finished) ||
+            !cJSON_AddBoolToObject(j, "announced", r->announced) ||
             !cJSON_AddItemToObject(j, "detail", cJSON_Duplicate(r->detail, true)) ||
             !(acts = cJSON_AddArrayToObject(j, "actions"))) {
                 cJSON_Delete(j);
@@ -1177,6 +1188,7 @@ static void engine_load(Engine *e) {
                 if (parse_rfc3339(json_get_string(o, "fired_at"), &t) >= 0)
                         r->fired_at = t;
                 r->finished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "finished"));
+                r->announced = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "announced"));
                 /* The steps as they were, if the rule still has the same shape. */
                 if ((size_t) cJSON_GetArraySize(acts) == r->n_actions) {
                         size_t k = 0;
@@ -1205,6 +1217,27 @@ static void engine_load(Engine *e) {
                 if (!r->finished)
                         log_notice("Resuming rule %s, cut short before the agent stopped.", r->rule_name);
         }
+}
+
+typedef struct RunLookup {
+        const char *id;
+        bool found;
+} RunLookup;
+
+static int visit_rule_fired(const cJSON *event, void *userdata) {
+        RunLookup *l = userdata;
+        const char *run = json_get_string(cJSON_GetObjectItemCaseSensitive(event, "detail"), "run");
+        l->found =
+                strcmp(json_get_string(event, "type"), "rule-fired") == 0 && run && strcmp(run, l->id) == 0;
+        return l->found ? -ECANCELED : 0;
+}
+
+/* Whether events.jsonl (or a rotated file) holds the rule-fired event of run ID. An unreadable
+ * journal counts as not holding it: an event written twice beats an event lost. */
+static bool journal_has_run(const char *state_dir, const char *id) {
+        RunLookup l = { .id = id };
+        (void) journal_read(state_dir, visit_rule_fired, &l, NULL);
+        return l.found;
 }
 
 /* ---- life ---- */
@@ -1244,9 +1277,14 @@ int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, c
                 return r;
         (void) sd_event_source_set_description(e->metric_timer, "rules-metrics");
         (void) sd_event_source_set_enabled(e->metric_timer, SD_EVENT_ON);
-        for (size_t i = 0; i < e->n_runs; i++)
-                if (!e->runs[i]->finished)
-                        run_go(e->runs[i]);
+        for (size_t i = 0; i < e->n_runs; i++) {
+                Run *run = e->runs[i];
+                if (!run->announced && !journal_has_run(e->state_dir, run->id))
+                        announce(run); /* the crash came between saving the firing and writing it */
+                run->announced = true;
+                if (!run->finished)
+                        run_go(run);
+        }
         *ret = TAKE_PTR(e);
         return 0;
 }

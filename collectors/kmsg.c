@@ -98,20 +98,28 @@ static void cursor_save(Kmsg *k) {
                 k->saved_seq = k->cursor_seq;
 }
 
-static void cursor_load(Kmsg *k) {
+static void cursor_load(Kmsg *k, const KmsgOptions *opts) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_json_ cJSON *j = NULL;
         const cJSON *seq;
 
-        if (!k->state_dir || !(path = path_join(k->state_dir, CURSOR_FILE)) ||
-            read_file_bounded(path, 4096, &text, NULL) < 0 || !(j = cJSON_Parse(text)))
-                return;
-        seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
-        if (!json_get_string(j, "boot_id") || strcmp(json_get_string(j, "boot_id"), k->boot_id) != 0 ||
-            !cJSON_IsNumber(seq) || seq->valuedouble < 0)
-                return; /* another boot: its sequence numbers mean nothing now */
-        k->cursor_seq = k->saved_seq = (uint64_t) seq->valuedouble;
-        k->cursor_known = true;
+        if (k->state_dir && (path = path_join(k->state_dir, CURSOR_FILE)) &&
+            read_file_bounded(path, 4096, &text, NULL) >= 0 && (j = cJSON_Parse(text))) {
+                seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
+                /* another boot's sequence numbers mean nothing now */
+                if (json_get_string(j, "boot_id") &&
+                    strcmp(json_get_string(j, "boot_id"), k->boot_id) == 0 && cJSON_IsNumber(seq) &&
+                    seq->valuedouble >= 0) {
+                        k->cursor_seq = k->saved_seq = (uint64_t) seq->valuedouble;
+                        k->cursor_known = true;
+                }
+        }
+        /* An event is written before the cursor is saved: a crash between the two leaves the cursor
+         * behind the events, and the record must not make its event twice. */
+        if (opts->journal_seq_known && (!k->cursor_known || opts->journal_seq > k->cursor_seq)) {
+                k->cursor_seq = opts->journal_seq;
+                k->cursor_known = true;
+        }
 }
 
 /* Appends LINE to the bounded problem log the report bundles (with one rotation). */
@@ -467,7 +475,7 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *user
             (opts->state_dir && !(k->state_dir = strdup(opts->state_dir))))
                 return -ENOMEM;
         k->boot_realtime = now_usec(CLOCK_REALTIME) - now_usec(CLOCK_MONOTONIC);
-        cursor_load(k);
+        cursor_load(k, opts);
 
         r = kmsg_open(k);
         if (r < 0)

@@ -83,6 +83,9 @@ typedef struct KmsgOptions {
         const char *path;      /* /dev/kmsg, or a FIFO or file of records in the same format */
         const char *state_dir; /* for the replay cursor; NULL: none */
         const char *boot_id;
+        /* the newest record of this boot that events.jsonl holds an event for, if any */
+        uint64_t journal_seq;
+        bool journal_seq_known;
 } KmsgOptions;
 
 typedef void (*KmsgEmit)(Event *e, void *userdata);

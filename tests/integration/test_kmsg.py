@@ -187,6 +187,26 @@ def test_restart_does_not_repeat_events(klog):
     assert [e["detail"]["device"] for e in events(klog, "fs-error")] == ["nvme1n1", "nvme3n1"]
 
 
+
+def test_an_event_written_before_its_cursor_is_not_repeated(klog):
+    """SIGKILL between writing a record's event and saving the cursor: events.jsonl is the
+    record of what was handled, and the replayed record makes no second event."""
+    klog.start()
+    k = klog.klog
+    k.write("EXT4-fs error (device nvme1n1): ext4_lookup:1234: inode #5: comm x: deleted inode referenced")
+    seq = k.write("EXT4-fs error (device nvme2n1): ext4_lookup:1234: inode #6: comm x: deleted inode referenced")
+    wait_for(lambda: len(events(klog, "fs-error")) == 2, 5, what="two fs events")
+    klog.stop(signal.SIGKILL)
+    k.close()
+    (klog.state / "kmsg-cursor.json").unlink()    # as if the kill came before the cursor was saved
+    klog.start()
+    k.write("EXT4-fs error (device nvme2n1): ext4_lookup:1234: inode #6: comm x: deleted inode referenced", seq=seq)
+    k.write("EXT4-fs error (device nvme3n1): a new one")
+    wait_for(lambda: len(events(klog, "fs-error")) == 3, 5, what="only the new event")
+    time.sleep(0.3)
+    assert [e["detail"]["device"] for e in events(klog, "fs-error")] == ["nvme1n1", "nvme2n1", "nvme3n1"]
+
+
 def test_writer_reopening_the_fifo(klog):
     klog.start()
     k = klog.klog

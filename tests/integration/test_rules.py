@@ -243,3 +243,36 @@ def test_sigkill_in_the_middle_of_a_drain_resumes_it(ruled, imds, tmp_path):
     assert lines.count("middle-start") == 2 and lines[-1] == "last"   # the cut one does
     assert types(a).count("rule-fired") == 1
     assert [x["state"] for x in a.status()[1]["actions"]] == ["done", "done", "done"]
+
+
+def test_a_firing_saved_but_not_announced_is_announced_once(ruled, imds, tmp_path):
+    """SIGKILL between saving a firing and writing its rule-fired event: the next start writes it,
+    unless events.jsonl holds it already."""
+    log = tmp_path / "log"
+    slow = script(tmp_path, "slow.sh", "echo start >> %s\nsleep 30\n" % log)
+    a = ruled([{"name": "drain", "on": ["spot-interruption"], "do": [{"exec": [slow], "timeout_s": 60}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: log.exists(), 10, what="the step running")
+
+    def crash_in_the_window(drop_event):
+        a.stop(signal.SIGKILL)
+        state = json.loads((a.state / "actions.json").read_text())
+        assert state["runs"][0]["announced"] is True
+        state["runs"][0]["announced"] = False
+        (a.state / "actions.json").write_text(json.dumps(state))
+        if drop_event:
+            events = a.state / "events.jsonl"
+            kept = [l for l in events.read_text().splitlines(True) if '"rule-fired"' not in l]
+            events.write_text("".join(kept))
+        a.start()
+        wait_for(lambda: log.read_text().count("start") >= 2 + drop_event, 10, what="the step again")
+        return state["runs"][0]["id"]
+
+    run = crash_in_the_window(drop_event=False)   # written already: not again
+    fired = [e["detail"]["run"] for e in a.events("--type", "rule-fired")]
+    assert fired == [run]
+    crash_in_the_window(drop_event=True)          # lost: written now, once
+    fired = [e["detail"]["run"] for e in a.events("--type", "rule-fired")]
+    assert fired == [run]
+    assert json.loads((a.state / "actions.json").read_text())["runs"][0]["announced"] is True
