@@ -9,8 +9,9 @@
  * on where it stopped: an action that was running runs again, finished ones do not.
  *
  * Executors: stop/restart through systemd's D-Bus API (StopUnit/RestartUnit "replace", then the
- * job's JobRemoved signal); exec by fork/execve in its own process group (SIGTERM at the timeout,
- * SIGKILL 5 s later, output to the log); complete_lifecycle_action through the Auto Scaling
+ * job's JobRemoved signal); exec as a transient unit under systemd (StartTransientUnit, stopped at
+ * the timeout), else by fork/execve in its own process group (SIGTERM at the timeout, SIGKILL 5 s
+ * later, output to the log); complete_lifecycle_action through the Auto Scaling
  * Query API with RecordLifecycleActionHeartbeat every heartbeat_s while earlier steps run;
  * notify through SNS Publish or a webhook POST; reboot through reboot.target, at most
  * max_per_day, counted across reboots. */
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <systemd/sd-login.h>
 
 #include "ec2agent/aws.h"
 #include "ec2agent/engine.h"
@@ -100,6 +102,9 @@ struct Run {
         bool timed_out;
         sd_bus_slot *slot;
         char job[256];
+        char unit[128];      /* exec as a transient unit: its name */
+        bool restarted;      /* ... was found left running by an earlier agent */
+        bool stopping_stale; /* ... and is being stopped, to run afresh */
         HttpCall *call, *heartbeat_call;
         unsigned attempt;
 };
@@ -124,6 +129,8 @@ struct Engine {
 };
 
 static void run_next(Run *r);
+static void exec_step_start(Run *r, Action *a);
+static void transient_job_removed(Run *r, const char *result);
 static void action_finish(Run *r, ActionState state, const char *fmt, ...) _printf_(3, 4);
 static void engine_save(Engine *e);
 
@@ -202,6 +209,8 @@ static void run_release(Run *r) {
         http_call_cancel(r->call);
         r->call = NULL;
         r->job[0] = 0;
+        r->unit[0] = 0;
+        r->restarted = r->stopping_stale = false;
         r->timed_out = false;
         r->attempt = 0;
         buf_reset(&r->line);
@@ -550,7 +559,10 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error
         for (size_t i = 0; i < e->n_runs; i++) {
                 Run *r = e->runs[i];
                 if (!r->finished && r->job[0] && strcmp(r->job, job) == 0) {
-                        if (strcmp(result, "done") == 0)
+                        r->job[0] = 0;
+                        if (r->unit[0])
+                                transient_job_removed(r, result);
+                        else if (strcmp(result, "done") == 0)
                                 action_finish(r, ACTION_DONE, NULL);
                         else
                                 action_finish(r, ACTION_FAILED, "systemd job %s", result);
@@ -575,6 +587,16 @@ static int on_job_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         return 0;
 }
 
+/* Asks systemd's manager for a job on UNIT (StopUnit, RestartUnit, StartUnit); on_job_reply keeps
+ * its path, and JobRemoved for that path ends the action. */
+static int job_call(Run *r, const char *method, const char *unit, const char *mode) {
+        r->job[0] = 0;
+        r->slot = sd_bus_slot_unref(r->slot);
+        return sd_bus_call_method_async(r->engine->bus, &r->slot, "org.freedesktop.systemd1",
+                                        "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                        method, on_job_reply, r, "ss", unit, mode);
+}
+
 static void unit_step_start(Run *r, Action *a) {
         const Step *s = step_of(r, a);
         const char *method = s->kind == STEP_STOP      ? "StopUnit"
@@ -585,9 +607,7 @@ static void unit_step_start(Run *r, Action *a) {
 
         if (!r->engine->bus)
                 return action_finish(r, ACTION_FAILED, "systemd is not running (no system bus)");
-        k = sd_bus_call_method_async(r->engine->bus, &r->slot, "org.freedesktop.systemd1",
-                                     "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", method,
-                                     on_job_reply, r, "ss", a->target, mode);
+        k = job_call(r, method, a->target, mode);
         if (k < 0)
                 action_finish(r, ACTION_FAILED, "cannot call systemd: %s", strerror(-k));
 }
@@ -613,16 +633,15 @@ static void reboot_step_start(Run *r, Action *a) {
 
 /* ---- exec ---- */
 
-static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Run *r = userdata;
+/* Reads what the step wrote, logging whole lines. Returns >0 while there was output, 0 at its
+ * end (the pipe closed: the rest is logged, the pipe released), -EAGAIN when there is no more yet. */
+static int output_read(Run *r) {
         char chunk[4096];
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        (void) s;
-        (void) revents;
+        ssize_t n = read(r->out_fd, chunk, sizeof chunk);
 
+        if (n < 0 && errno == EAGAIN)
+                return -EAGAIN;
         if (n <= 0) {
-                if (n < 0 && errno == EAGAIN)
-                        return 0;
                 if (r->line.len)
                         log_info("%s: %s", r->rule_name, r->line.data);
                 buf_reset(&r->line);
@@ -636,6 +655,14 @@ static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         buf_reset(&r->line);
                 }
         }
+        return 1;
+}
+
+static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void) s;
+        (void) fd;
+        (void) revents;
+        (void) output_read(userdata);
         return 0;
 }
 
@@ -646,6 +673,10 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         r->pid = 0;
         r->child = sd_event_source_disable_unref(r->child);
         r->kill_timer = sd_event_source_disable_unref(r->kill_timer);
+        /* The exit may be seen before the last output: read what is in the pipe now (a process the
+         * step left behind may keep it open, so not up to its end). */
+        while (r->out_fd >= 0 && output_read(r) > 0)
+                ;
         if (r->timed_out)
                 return action_finish(r, ACTION_TIMED_OUT, "killed at the timeout"), 0;
         if (si->si_code == CLD_EXITED && si->si_status == 0)
@@ -655,40 +686,155 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         return action_finish(r, ACTION_FAILED, "killed by signal %s", strsignal(si->si_status)), 0;
 }
 
-static void exec_step_start(Run *r, Action *a) {
-        const Step *s = step_of(r, a);
-        char deadline[RFC3339_MAX], *detail = cJSON_PrintUnformatted(r->detail);
+/* The step's own variables of SPEC §4; with INHERIT, after the agent's environment less what a
+ * step must not inherit (the notify socket, the watchdog, stale EC2AGENT_*). */
+static int exec_environment(const Run *r, bool inherit, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
+        char deadline[RFC3339_MAX] = "", *detail = cJSON_PrintUnformatted(r->detail);
+        char *extra[4] = {};
+        int k = 0;
+
+        if (r->deadline)
+                format_rfc3339(deadline, r->deadline);
+        for (char **v = environ; inherit && v && *v && k >= 0; v++)
+                if (!startswith(*v, "NOTIFY_SOCKET=") && !startswith(*v, "WATCHDOG_") &&
+                    !startswith(*v, "EC2AGENT_"))
+                        k = strv_extend(&env, *v);
+        if (k < 0 || !detail || asprintf(&extra[0], "EC2AGENT_EVENT=%s", r->type) < 0 ||
+            asprintf(&extra[1], "EC2AGENT_RULE=%s", r->rule_name) < 0 ||
+            asprintf(&extra[2], "EC2AGENT_DEADLINE=%s", deadline) < 0 ||
+            asprintf(&extra[3], "EC2AGENT_DETAIL=%s", detail) < 0)
+                k = -ENOMEM;
+        for (int i = 0; i < 4; i++) {
+                if (k >= 0)
+                        k = strv_extend(&env, extra[i]);
+                free(extra[i]);
+        }
+        free(detail);
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(env);
+        return 0;
+}
+
+/* Under systemd the step runs as a transient oneshot service: outside the agent's sandbox, in its
+ * own cgroup, its output in the journal under its own unit. The start job ends when the process
+ * does ("done" for exit status 0); at the timeout StopUnit sends SIGTERM to the whole cgroup and
+ * SIGKILL after TimeoutStopUSec. The name is fixed per run and action, so a step left running by
+ * an agent that died is found (UnitExists), stopped, and run afresh. */
+static int transient_start(Run *r, Action *a, char **env);
+
+/* StopUnit on the step's unit: its start job (if any) is cancelled, and the stop job's end is what
+ * JobRemoved reports next for this run. */
+static int transient_stop(Run *r) {
+        return job_call(r, "StopUnit", r->unit, "replace");
+}
+
+static int on_transient_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Run *r = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        if (e && sd_bus_error_has_name(e, "org.freedesktop.systemd1.UnitExists") && !r->restarted) {
+                r->restarted = r->stopping_stale = true;
+                log_notice("%s: %s is still running from before; stopping it to run the step afresh",
+                           r->rule_name, r->unit);
+                int k = transient_stop(r);
+                if (k < 0)
+                        action_finish(r, ACTION_FAILED, "cannot stop %s: %s", r->unit, strerror(-k));
+                return 0;
+        }
+        return on_job_reply(m, userdata, error);
+}
+
+static void transient_job_removed(Run *r, const char *result) {
+        if (r->stopping_stale) {
+                r->stopping_stale = false;
+                return exec_step_start(r, &r->actions[r->current]);
+        }
+        if (r->timed_out)
+                return action_finish(r, ACTION_TIMED_OUT, "%s stopped at the timeout", r->unit);
+        if (strcmp(result, "done") == 0)
+                return action_finish(r, ACTION_DONE, NULL);
+        action_finish(r, ACTION_FAILED, "%s %s (journalctl -u %s)", r->unit,
+                      strcmp(result, "failed") == 0 ? "exited with failure" : result, r->unit);
+}
+
+static int transient_start(Run *r, Action *a, char **env) {
+        const Step *s = step_of(r, a);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_free_ char *own = NULL;
+        char description[512];
+        int k;
+
+        snprintf(r->unit, sizeof r->unit, "ec2agent-%s-%zu.service", r->id, (size_t) (a - r->actions));
+        snprintf(description, sizeof description, "ec2agent rule %s: %s", r->rule_name, s->argv[0]);
+        k = sd_bus_message_new_method_call(r->engine->bus, &m, "org.freedesktop.systemd1",
+                                           "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                           "StartTransientUnit");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "ss", r->unit, "fail");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)", "Description", "s", description, "Type",
+                                          "s", "oneshot", "CollectMode", "s", "inactive-or-failed",
+                                          "TimeoutStartUSec", "t", USEC_INFINITY, "TimeoutStopUSec", "t",
+                                          (uint64_t) KILL_AFTER_USEC);
+        /* stopped before the agent at shutdown, so the agent sees how the step ended */
+        if (k >= 0 && sd_pid_get_unit(0, &own) >= 0)
+                k = sd_bus_message_append(m, "(sv)", "After", "as", 1, own);
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'r', "sv");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "s", "Environment");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'v', "as");
+        if (k >= 0)
+                k = sd_bus_message_append_strv(m, env);
+        if (k >= 0)
+                k = sd_bus_message_close_container(m);
+        if (k >= 0)
+                k = sd_bus_message_close_container(m);
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'r', "sv");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "s", "ExecStart");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'a', "(sasb)");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'r', "sasb");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "s", s->argv[0]);
+        if (k >= 0)
+                k = sd_bus_message_append_strv(m, s->argv);
+        if (k >= 0)
+                k = sd_bus_message_append(m, "b", 0);
+        for (int i = 0; i < 4 && k >= 0; i++) /* the struct, the array, the variant, the property */
+                k = sd_bus_message_close_container(m);
+        if (k >= 0)
+                k = sd_bus_message_close_container(m); /* the properties */
+        if (k >= 0)
+                k = sd_bus_message_append(m, "a(sa(sv))", 0);
+        if (k >= 0)
+                k = sd_bus_call_async(r->engine->bus, &r->slot, m, on_transient_reply, r, 0);
+        return k;
+}
+
+/* Forks the step in its own process group, its output read line by line into the log. */
+static int fork_start(Run *r, const Step *s, char **env) {
         int pipefd[2];
         pid_t pid;
 
-        /* the agent's environment, less what the step must not inherit, plus the event */
-        for (char **v = environ; v && *v; v++)
-                if (!startswith(*v, "NOTIFY_SOCKET=") && !startswith(*v, "WATCHDOG_") &&
-                    !startswith(*v, "EC2AGENT_"))
-                        (void) strv_extend(&env, *v);
-        char *extra[4] = {};
-        if (asprintf(&extra[0], "EC2AGENT_EVENT=%s", r->type) < 0 ||
-            asprintf(&extra[1], "EC2AGENT_RULE=%s", r->rule_name) < 0 ||
-            asprintf(&extra[2], "EC2AGENT_DEADLINE=%s", format_rfc3339(deadline, r->deadline)) < 0 ||
-            asprintf(&extra[3], "EC2AGENT_DETAIL=%s", detail ?: "{}") < 0) {
-                free(detail);
-                for (int i = 0; i < 4; i++)
-                        free(extra[i]);
-                return action_finish(r, ACTION_FAILED, "out of memory");
-        }
-        free(detail);
-        for (int i = 0; i < 4; i++) {
-                (void) strv_extend(&env, extra[i]);
-                free(extra[i]);
-        }
         if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return action_finish(r, ACTION_FAILED, "pipe: %s", strerror(errno));
+                return -errno;
         pid = fork();
         if (pid < 0) {
+                int k = -errno;
                 safe_close(pipefd[0]);
                 safe_close(pipefd[1]);
-                return action_finish(r, ACTION_FAILED, "fork: %s", strerror(errno));
+                return k;
         }
         if (pid == 0) {
                 sigset_t none;
@@ -714,8 +860,21 @@ static void exec_step_start(Run *r, Action *a) {
         if (sd_event_add_io(r->engine->event, &r->out, r->out_fd, EPOLLIN, on_output, r) < 0 ||
             sd_event_add_child(r->engine->event, &r->child, pid, WEXITED, on_child, r) < 0) {
                 (void) kill(-pid, SIGKILL);
-                return action_finish(r, ACTION_FAILED, "cannot watch the process");
+                return -ENOMEM;
         }
+        return 0;
+}
+
+static void exec_step_start(Run *r, Action *a) {
+        bool transient = r->engine->bus != NULL;
+        _cleanup_strv_free_ char **env = NULL;
+        int k;
+
+        if (exec_environment(r, !transient, &env) < 0)
+                return action_finish(r, ACTION_FAILED, "out of memory");
+        k = transient ? transient_start(r, a, env) : fork_start(r, step_of(r, a), env);
+        if (k < 0)
+                action_finish(r, ACTION_FAILED, "cannot start %s: %s", step_of(r, a)->argv[0], strerror(-k));
 }
 
 /* ---- the sequence ---- */
@@ -734,6 +893,15 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) s;
         (void) usec;
         r->timeout = sd_event_source_disable_unref(r->timeout);
+        if (r->unit[0] && !r->stopping_stale) {
+                /* StopUnit: SIGTERM to the unit's cgroup, SIGKILL after its TimeoutStopUSec (5 s);
+                 * the start job is cancelled, the stop job's end ends the action. */
+                r->timed_out = true;
+                int k = transient_stop(r);
+                if (k < 0)
+                        action_finish(r, ACTION_TIMED_OUT, "cannot stop %s: %s", r->unit, strerror(-k));
+                return 0;
+        }
         if (r->pid > 0) {
                 /* SIGTERM to the whole process group, SIGKILL 5 s later; the exit ends the action. */
                 r->timed_out = true;
