@@ -8,6 +8,7 @@
 
 #include "ec2agent/cli.h"
 #include "ec2agent/config.h"
+#include "ec2agent/generator.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
 #include "ec2agent/manager.h"
@@ -318,10 +319,35 @@ static void print_usage(FILE *f) {
         fprintf(f, "  ec2agent --version | --help\n\nSee 'ec2agent help COMMAND' for details.\n");
 }
 
+/* Called as ec2agent-generator by systemd: NORMAL_DIR [EARLY_DIR LATE_DIR] (systemd.generator(7)),
+ * after an optional --config PATH for tests. Never fails the boot over a bad configuration. */
+static int generator_main(int argc, char **argv) {
+        const char *config = NULL;
+        int k;
+
+        if (argc >= 3 && strcmp(argv[1], "--config") == 0) {
+                config = argv[2];
+                argc -= 2;
+                argv += 2;
+        }
+        if (argc < 2 || argc > 4) {
+                fprintf(stderr,
+                        "usage: ec2agent-generator [--config PATH] NORMAL_DIR [EARLY_DIR LATE_DIR]\n");
+                return EXIT_USAGE;
+        }
+        k = generator_run(argv[1], config);
+        if (k < 0)
+                log_error_errno(k, "ec2agent-generator: cannot write the unit ordering: %m");
+        return k < 0 ? EXIT_FAILURE : 0;
+}
+
 int main(int argc, char **argv) {
         const char *lvl = getenv("EC2AGENT_LOG_LEVEL");
         int level = lvl ? log_level_from_string(lvl) : LOG_INFO;
         log_setup(level < 0 ? LOG_INFO : level);
+
+        if (strcmp(program_invocation_short_name, "ec2agent-generator") == 0)
+                return generator_main(argc, argv);
 
         if (argc < 2) {
                 print_usage(stderr);

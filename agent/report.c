@@ -21,6 +21,7 @@
 #include "ec2agent/json.h"
 #include "ec2agent/kernel.h"
 #include "ec2agent/log.h"
+#include "ec2agent/fs.h"
 #include "ec2agent/report.h"
 
 #define REPORT_MAX_FILE (8U * 1024U * 1024U)
@@ -239,7 +240,7 @@ static int gather(const ReportOptions *o, Report *r) {
                 add_file(r, name, path);
         }
         add_file(r, "meminfo.txt", "/proc/meminfo");
-        add_file(r, "mountinfo.txt", "/proc/self/mountinfo");
+        add_file(r, "mountinfo.txt", mountinfo_default());
         add_filesystems(r);
         add_pstore(r, o->pstore_path, "pstore");
         if (strcmp(o->pstore_path, "/sys/fs/pstore") == 0)

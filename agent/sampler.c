@@ -1,9 +1,9 @@
 /* sampler.c — takes the samples every collection_interval_s: memory, CPU, pressure, filesystems.
  *
  * Each sample goes into the series store under its SPEC §7 name (disk metrics keyed by mount
- * point) for the rules and the publisher. /proc/self/mountinfo is watched (it raises EPOLLPRI on
- * every mount change, fs/proc_namespace.c mounts_poll): a watched filesystem that was read-write
- * and is now read-only raises fs-readonly at once. */
+ * point) for the rules and the publisher. The instance's mountinfo (PID 1's) is watched (it raises EPOLLPRI
+ * on every mount change, fs/proc_namespace.c mounts_poll): a watched filesystem that was read-write and is
+ * now read-only raises fs-readonly at once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -199,7 +199,7 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, v
         s->emit = emit;
         s->userdata = userdata;
         if (!(s->mounts = calloc(MAX_MOUNTS, sizeof(MountEntry))) ||
-            !(s->mountinfo_path = strdup(opts->mountinfo_path ?: "/proc/self/mountinfo")) ||
+            !(s->mountinfo_path = strdup(opts->mountinfo_path ?: mountinfo_default())) ||
             !(s->sysfs = strdup(opts->sysfs ?: "/sys")))
                 return -ENOMEM;
         for (char **f = opts->filesystems; f && *f; f++)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "ec2agent/fs.h"
 
@@ -37,6 +38,10 @@ static bool has_option(const char *opts, const char *opt) {
                 p = c ? c + 1 : NULL;
         }
         return false;
+}
+
+const char *mountinfo_default(void) {
+        return access("/proc/1/mountinfo", R_OK) == 0 ? "/proc/1/mountinfo" : "/proc/self/mountinfo";
 }
 
 size_t mountinfo_parse(const char *text, size_t len, MountEntry *ret, size_t max) {

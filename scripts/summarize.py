@@ -1,6 +1,7 @@
 """Counts the test cases of the given meson build directories and prints "N passed, N failed".
 
-Unit tests speak TAP (one "ok"/"not ok" line per case); the integration suite leaves a JUnit file.
+Unit tests speak TAP (one "ok"/"not ok" line per case); the integration and system suites leave
+JUnit files.
 A test program that died without its TAP lines counts as one failure. Exit status 1 on any failure.
 """
 import json
@@ -8,16 +9,21 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+# meson test's logs: the unit and integration suites, then the system suite run on its own
+LOGS = ("testlog", "systemlog")
+
 
 def count(build):
     passed = failed = skipped = 0
-    log = Path(build) / "meson-logs" / "testlog.json"
-    if not log.exists():
+    logs = [Path(build) / "meson-logs" / (name + ".json") for name in LOGS]
+    if not logs[0].exists():
         return 0, 1, 0
-    for line in log.read_text().splitlines():
+    lines = [l for log in logs if log.exists() for l in log.read_text().splitlines()]
+    for line in lines:
         t = json.loads(line)
-        if t["name"].endswith("integration"):
-            junit = Path(build) / "tests" / "integration.xml"
+        suite_name = t["name"].rsplit(" ", 1)[-1]
+        if suite_name in ("integration", "system"):
+            junit = Path(build) / "tests" / (suite_name + ".xml")
             if not junit.exists():
                 failed += 1
                 continue

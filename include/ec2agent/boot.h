@@ -17,7 +17,9 @@ typedef struct PreviousBoot {
         char crash_log[256]; /* the summary of its pstore crash record, "" when none */
 } PreviousBoot;
 
-/* Reads the kernel's boot id (/proc/sys/kernel/random/boot_id) as 32 hex digits. */
+/* This boot's id as 32 hex digits: $EC2AGENT_BOOT_ID when valid (the unit passes systemd's %b: in a
+ * container, the container's boot, which the sandbox's fresh /proc hides behind the kernel's),
+ * else the kernel's /proc/sys/kernel/random/boot_id. */
 int boot_id_get(char ret[static BOOT_ID_LEN + 1]);
 
 /* Judges the previous boot from the state directory and records this boot. On the first

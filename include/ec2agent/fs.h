@@ -24,6 +24,11 @@ typedef struct MountEntry {
  * Returns the number filled. Pure. */
 size_t mountinfo_parse(const char *text, size_t len, MountEntry *ret, size_t max);
 
+/* The instance's mount table: PID 1's. The agent's own mount namespace is sandboxed
+ * (ProtectSystem=strict shows every mount read-only in it), so /proc/self/mountinfo would tell
+ * about the sandbox; it is the fallback where /proc/1 cannot be read. */
+const char *mountinfo_default(void);
+
 /* True for a "real" filesystem, the "*" of metrics.filesystems: backed by a block device
  * (a /dev/ source), not a read-only image (squashfs, iso9660). */
 bool mount_is_real(const MountEntry *m);

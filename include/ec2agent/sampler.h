@@ -27,7 +27,7 @@ typedef struct Sampler Sampler;
 typedef struct SamplerOptions {
         unsigned interval_s;
         char **filesystems;         /* mount points, or "*" */
-        const char *mountinfo_path; /* "/proc/self/mountinfo" */
+        const char *mountinfo_path; /* NULL: mountinfo_default() */
         const char *sysfs;          /* "/sys" */
 } SamplerOptions;
 

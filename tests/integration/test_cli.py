@@ -1,6 +1,7 @@
 """The command line: usage errors, help, version, check-config, run refusing bad input."""
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -130,3 +131,39 @@ def test_shipped_configuration_and_the_drain_dropin(agent, tmp_path):
     shutil.copy(SOURCE / "data/50-drain.json.example", etc / "config.d" / "50-drain.json")
     r = agent.run_cli("check-config", "--config", str(etc / "config.json"))
     assert r.returncode == 0 and "valid (1 rule)" in r.stdout, r.stderr
+
+
+def test_generator_orders_the_agent_before_the_drained_units(agent, tmp_path):
+    """Called as ec2agent-generator, the binary writes a drop-in that makes the units the rules stop
+    or restart stop before the agent at shutdown; a bad configuration writes nothing and never
+    fails the boot."""
+    gen = tmp_path / "ec2agent-generator"
+    gen.symlink_to(BIN)
+    conf = tmp_path / "config.json"
+    conf.write_text(json.dumps({"rules": [
+        {"name": "drain", "on": ["spot-interruption"],
+         "do": [{"stop": ["nginx.service", "app.service"]}, {"exec": ["/bin/true"]}]},
+        {"name": "mem", "when": {"metric": "mem_used_percent", "above": 90, "for_s": 60},
+         "do": [{"restart": ["app.service", "worker@1.service"]}]},
+    ]}))
+    out = tmp_path / "normal"
+    out.mkdir()
+    r = subprocess.run([str(gen), "--config", str(conf), str(out), str(out), str(out)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    dropin = (out / "ec2agent.service.d" / "50-drained-units.conf").read_text()
+    assert "[Unit]\nBefore=nginx.service app.service worker@1.service\n" in dropin
+
+    conf.write_text('{"rules": [{"name": "x", "on": ["spot-interruption"], "do": [{"stop": []}]}], "bogus": 1}')
+    out2 = tmp_path / "normal2"
+    out2.mkdir()
+    r = subprocess.run([str(gen), "--config", str(conf), str(out2)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0
+    assert "no ordering written" in r.stderr
+    assert not (out2 / "ec2agent.service.d").exists()
+
+    conf.write_text('{}')  # no rule stops a unit: no drop-in
+    r = subprocess.run([str(gen), "--config", str(conf), str(out2)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and not (out2 / "ec2agent.service.d").exists()
+    r = subprocess.run([str(gen)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 64 and "usage" in r.stderr

@@ -10,6 +10,17 @@ static void test_boot_id(void) {
         char id[BOOT_ID_LEN + 1];
         ASSERT_INT(boot_id_get(id), 0);
         ASSERT_INT(strlen(id), 32);
+        /* systemd's %b through the unit's environment wins, dashed or not; garbage does not */
+        setenv("EC2AGENT_BOOT_ID", "0f6b4b3b-7c1e-4e7f-9d51-0a0f2a8f3a11", 1);
+        ASSERT_INT(boot_id_get(id), 0);
+        ASSERT_STR(id, "0f6b4b3b7c1e4e7f9d510a0f2a8f3a11");
+        setenv("EC2AGENT_BOOT_ID", C, 1);
+        ASSERT_INT(boot_id_get(id), 0);
+        ASSERT_STR(id, C);
+        setenv("EC2AGENT_BOOT_ID", "%b", 1);
+        ASSERT_INT(boot_id_get(id), 0);
+        ASSERT_TRUE(strcmp(id, C) != 0 && strlen(id) == 32);
+        unsetenv("EC2AGENT_BOOT_ID");
 }
 
 static void test_sequence(void) {

@@ -1,0 +1,195 @@
+"""The package as operators use it: installed with apt into a Debian 12 rootfs standing in for an
+AMI, booted with real systemd. The unit is active at boot and sandboxed, `ec2agent status` answers
+inside, a spot notice from the fake IMDS on the host stops a real service through D-Bus and runs an
+exec step as a transient unit, and a poweroff stops the drained units before the agent and leaves
+the clean-shutdown mark the next boot reports."""
+import json
+import shutil
+import sys
+
+import pytest
+
+from machine import Machine, build_deb, log, wait_for, SOURCE
+
+sys.path.insert(0, str(SOURCE / "tests"))
+from fakes.imds import FakeImds  # noqa: E402
+
+APP = """[Unit]
+Description=Stand-in application (stops gracefully on SIGTERM)
+
+[Service]
+StateDirectory=app
+ExecStart=/bin/bash -c 'echo running >/var/lib/app/state; trap "echo graceful >/var/lib/app/state; exit 0" TERM; while :; do sleep 0.1 & wait $!; done'
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+# Takes a second to stop: without the generator's ordering the agent would be gone before it.
+SLOW = """[Unit]
+Description=Stand-in worker that takes a second to stop
+
+[Service]
+StateDirectory=worker
+ExecStart=/bin/sleep infinity
+ExecStop=/bin/bash -c 'sleep 1; date +%%s.%%N >/var/lib/worker/stopped'
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+HOOK = """#!/bin/sh
+{ echo "EVENT=$EC2AGENT_EVENT"; echo "RULE=$EC2AGENT_RULE"; echo "DEADLINE=$EC2AGENT_DEADLINE"; cat /proc/self/cgroup; } >/var/lib/drain-hook.out
+"""
+
+
+def config(imds_url):
+    return {
+        "imds": {"endpoint": imds_url},
+        "metrics": {"enabled": False},
+        "rules": [
+            {"name": "drain",
+             "on": ["spot-interruption", "asg-terminate", "maintenance:instance-retirement",
+                    "maintenance:instance-stop"],
+             "do": [{"stop": ["app.service"], "timeout_s": 30},
+                    {"exec": ["/usr/local/bin/drain-hook"], "timeout_s": 30},
+                    {"complete_lifecycle_action": {"hook": "ec2agent-drain"}}]},
+            {"name": "slow-hook", "on": ["rebalance-recommendation"],
+             "do": [{"exec": ["/bin/sleep", "600"], "timeout_s": 2}]},
+            {"name": "worker-memory",
+             "when": {"metric": "mem_used_percent", "above": 99.9, "for_s": 3600},
+             "do": [{"restart": ["worker.service"]}]},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def imds():
+    f = FakeImds().start()
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory, imds):
+    tmp = tmp_path_factory.mktemp("ami")
+    deb = build_deb(tmp / "deb")
+    log("image: base rootfs + %s" % deb.name)
+    m = Machine.from_base(tmp / "rootfs")
+    m.install_deb(deb)
+    m.write("/etc/systemd/system/app.service", APP)
+    m.write("/etc/systemd/system/worker.service", SLOW)
+    m.write("/usr/local/bin/drain-hook", HOOK, 0o755)
+    m.write("/etc/ec2agent/config.d/50-test.json", json.dumps(config(imds.url), indent=2))
+    r = m.chroot("systemctl", "enable", "app.service", "worker.service")
+    assert r.returncode == 0, r.stderr
+    r = m.chroot("ec2agent", "check-config")
+    assert r.returncode == 0, r.stdout + r.stderr
+    log("image ready")
+    state = m.boot()
+    log("booted: %s" % state)
+    yield m
+    m.halt()
+    shutil.rmtree(m.root, ignore_errors=True)
+
+
+def test_unit_active_at_boot_and_sandboxed(machine):
+    show = machine.show("ec2agent.service", "ActiveState", "SubState", "Type", "NRestarts", "Before",
+                        "UnitFileState")
+    assert show["ActiveState"] == "active" and show["SubState"] == "running", show
+    assert show["Type"] == "notify" and show["NRestarts"] == "0"
+    assert show["UnitFileState"] == "enabled"  # dh_installsystemd enabled it
+    # ec2agent-generator ordered the agent before the units its rules stop or restart
+    assert {"app.service", "worker.service"} <= set(show["Before"].split())
+
+    r = machine.run("systemd-analyze", "security", "ec2agent.service", "--no-pager")
+    line = [l for l in r.stdout.splitlines() if "Overall exposure level" in l][0]
+    exposure = float(line.split(":")[1].split()[0])
+    log("systemd-analyze security: %s" % line.strip())
+    assert exposure <= 2.0
+
+    pid = machine.show("ec2agent.service", "MainPID")["MainPID"]
+    caps = dict(l.split(":\t") for l in machine.run("cat", "/proc/%s/status" % pid).stdout.splitlines()
+                if l.startswith("Cap"))
+    # no capability but CAP_SYSLOG (which nspawn itself withholds from the container)
+    assert int(caps["CapBnd"], 16) & ~(1 << 34) == 0 and int(caps["CapEff"], 16) & ~(1 << 34) == 0
+
+    status = machine.status()
+    assert status["agent"]["pid"] == int(pid)
+    assert status["instance"]["instance_id"] == "i-0abc1234def567890"  # the host's fake IMDS
+    assert status["health"] in ("ok", "warning")
+    human = machine.run("ec2agent", "status")
+    assert human.returncode in (0, 1) and "i-0abc1234def567890" in human.stdout
+
+
+def test_spot_notice_drains_real_units(machine, imds):
+    assert machine.run("systemctl", "is-active", "app.service").stdout.strip() == "active"
+    imds.set("spot/instance-action", json.dumps({"action": "terminate", "time": "2099-01-01T00:02:00Z"}))
+
+    wait_for(lambda: machine.run("systemctl", "is-active", "app.service").stdout.strip() == "inactive",
+             timeout=20, what="app.service stopped by the drain")
+    assert machine.path("/var/lib/app/state").read_text().strip() == "graceful"
+
+    def finished():
+        acts = machine.status()["actions"]
+        return acts if acts and all(a["state"] not in ("pending", "running") for a in acts) else None
+    actions = wait_for(finished, timeout=20, what="the drain to finish")
+    by_step = {a["step"]: a for a in actions}
+    assert by_step["stop"]["target"] == "app.service" and by_step["stop"]["state"] == "done"
+    assert by_step["exec"]["state"] == "done", by_step["exec"]
+    assert by_step["complete_lifecycle_action"]["state"] == "skipped"  # a spot notice
+
+    # the exec step ran as a transient unit of its own, outside the agent's sandbox and cgroup
+    out = machine.path("/var/lib/drain-hook.out").read_text()
+    assert "EVENT=spot-interruption" in out and "RULE=drain" in out
+    assert "DEADLINE=2099-01-01T00:02:00Z" in out
+    cgroup = [l for l in out.splitlines() if l.startswith("0::")][0]
+    assert "/system.slice/ec2agent-" in cgroup and cgroup.endswith(".service"), cgroup
+    assert "ec2agent.service" not in cgroup
+    unit = cgroup.rsplit("/", 1)[1]
+    # collected by systemd once it ended (CollectMode=inactive-or-failed)
+    assert machine.run("systemctl", "is-active", unit).stdout.strip() in ("inactive", "unknown")
+
+    r = machine.run("ec2agent", "events", "--json")
+    types = [json.loads(l)["type"] for l in r.stdout.splitlines()]
+    assert "spot-interruption" in types and "rule-fired" in types
+    assert types.count("action-done") == 3
+    assert machine.status()["health"] == "critical"
+
+
+def test_exec_step_stopped_at_its_timeout(machine, imds):
+    imds.set("events/recommendations/rebalance", json.dumps({"noticeTime": "2099-01-01T00:00:00Z"}))
+
+    def slow():
+        acts = [a for a in machine.status()["actions"] if a["rule"] == "slow-hook"]
+        return acts if acts and acts[0]["state"] not in ("pending", "running") else None
+    act = wait_for(slow, timeout=30, what="the slow exec step to end")[0]
+    assert act["state"] == "timed-out" and "stopped at the timeout" in act["error"], act
+    r = machine.run("systemctl", "list-units", "--all", "--plain", "--no-legend", "ec2agent-*")
+    cmdlines = machine.run("sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null").stdout
+    assert "/bin/sleep\x00600" not in cmdlines  # killed, nothing left running
+    assert "activ" not in r.stdout.replace("inactive", ""), r.stdout
+    imds.delete("events/recommendations/rebalance")
+
+
+def test_poweroff_stops_drained_units_first_and_leaves_a_clean_mark(machine, imds):
+    imds.delete("spot/instance-action")
+    first_boot = machine.status()["kernel"]["boot_id"]
+    machine.poweroff()
+    log("powered off")
+    mark = machine.path("/var/lib/ec2agent/clean-shutdown")
+    assert mark.read_text().strip() == first_boot
+    stopped = machine.path("/var/lib/worker/stopped")
+    # worker.service took a second to stop, and the agent still outlived it
+    assert stopped.stat().st_mtime <= mark.stat().st_mtime
+
+    machine.boot()
+    status = wait_for(lambda: machine.status(), what="status after the second boot")
+    prev = status["kernel"]["previous_boot"]
+    assert prev["boot_id"] == first_boot and prev["clean_shutdown"] is True
+    r = machine.run("ec2agent", "events", "--type", "previous-boot-crash", "--json")
+    assert r.returncode == 0 and r.stdout.strip() == ""
+    show = machine.show("ec2agent.service", "ActiveEnterTimestampMonotonic")
+    init = machine.show("init.scope", "ActiveEnterTimestampMonotonic")
+    log("boot -> READY=1: %.0f ms" % ((int(show["ActiveEnterTimestampMonotonic"]) -
+                                        int(init["ActiveEnterTimestampMonotonic"])) / 1000))
