@@ -362,8 +362,18 @@ int manager_start(Manager *m) {
         } else
                 log_info("IMDS is disabled: no identity, notices or instance-profile credentials.");
 
+        _cleanup_free_ SeriesWatch *watches = calloc(m->config->n_rules + 1, sizeof(SeriesWatch));
+        if (!watches)
+                return log_oom();
         SamplerOptions so = { .interval_s = m->config->metrics_collection_interval_s,
-                              .filesystems = m->config->metrics_filesystems };
+                              .filesystems = m->config->metrics_filesystems,
+                              .series_capacity = publish_ring_samples(m->config),
+                              .watches = watches };
+        for (size_t i = 0; i < m->config->n_rules; i++) {
+                const Rule *ru = &m->config->rules[i];
+                if (ru->metric)
+                        watches[so.n_watches++] = (SeriesWatch){ ru->metric, ru->above, ru->threshold };
+        }
         r = sampler_new(m->event, &so, collector_emit, m, &m->sampler);
         if (r < 0)
                 return log_error_errno(r, "Cannot start sampling: %m");

@@ -5,6 +5,7 @@
  * src/import/curl-util.c does. Completions are collected after every socket_action and
  * dispatched from a deferred source, so a callback never runs inside http_submit(). */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
 
@@ -208,11 +209,22 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+/* Debian's libcurl brings libssh2, whose init (run by curl_global_init) loads every OpenSSL engine
+ * and algorithm: 1.5 MB resident for SCP and SFTP, which the agent never speaks (CURLOPT_PROTOCOLS_STR
+ * is http,https). libssh2 initializes its crypto only on its first init, so a first one without it,
+ * found at run time, leaves curl's without it too. Other builds of libcurl: nothing to do. */
+static void libssh2_init_without_crypto(void) {
+        int (*init)(int) = (int (*)(int)) dlsym(RTLD_DEFAULT, "libssh2_init");
+        if (init)
+                (void) init(0x0001 /* LIBSSH2_INIT_NO_CRYPTO */);
+}
+
 int http_new(sd_event *event, Http **ret) {
         static bool curl_ready = false;
         Http *h;
 
         if (!curl_ready) {
+                libssh2_init_without_crypto();
                 if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                         return -EIO;
                 curl_ready = true;

@@ -1,6 +1,7 @@
 /* main.c — the ec2agent command line: run, status, events, check-config, help. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,6 +98,9 @@ static int cmd_run(int argc, char **argv) {
         if (optind < argc)
                 return usage_error("run", "unexpected argument '%s'", argv[optind]);
 
+        /* One malloc arena: the daemon is one thread, but libcurl resolves host names (the AWS
+         * endpoints) on threads of its own, and each would get an arena that keeps its pages. */
+        (void) mallopt(M_ARENA_MAX, 1);
         r = load_config_or_report(config_path, &config);
         if (r != 0)
                 return r;

@@ -34,7 +34,7 @@ struct Sampler {
         bool have_cpu_prev, have_cpu;
         CpuTicks cpu_prev;
         double cpu;
-        Filesystem fs[MAX_FILESYSTEMS];
+        Filesystem *fs; /* the watched filesystems, n_fs of them */
         size_t n_fs;
         MountEntry *mounts; /* scratch for mountinfo */
 };
@@ -49,15 +49,19 @@ static bool wanted(const Sampler *s, const MountEntry *m) {
 /* Re-reads mountinfo: the watched filesystems, and read-only transitions among them. */
 static void mounts_refresh(Sampler *s) {
         _cleanup_free_ char *text = NULL;
-        size_t len, n;
-        Filesystem next[MAX_FILESYSTEMS];
-        size_t n_next = 0;
+        _cleanup_free_ Filesystem *next = NULL;
+        size_t len, n, n_next = 0, max = strv_length(s->filesystems);
 
         if (read_file_bounded(s->mountinfo_path, 4 * 1024 * 1024, &text, &len) < 0)
                 return;
         n = mountinfo_parse(text, len, s->mounts, MAX_MOUNTS);
+        for (size_t i = 0; i < n; i++)
+                max += wanted(s, &s->mounts[i]);
+        max = MIN(max, (size_t) MAX_FILESYSTEMS);
+        if (!(next = calloc(MAX(max, (size_t) 1), sizeof(Filesystem))))
+                return (void) log_oom();
         /* Later entries over-mount earlier ones at the same point: the last one is what is seen. */
-        for (size_t i = n; i-- > 0 && n_next < MAX_FILESYSTEMS;) {
+        for (size_t i = n; i-- > 0 && n_next < max;) {
                 const MountEntry *m = &s->mounts[i];
                 bool dup = false;
                 if (!wanted(s, m))
@@ -95,7 +99,7 @@ static void mounts_refresh(Sampler *s) {
                 }
         }
         /* Named mount points that are not mounted stay listed, so status says so. */
-        for (char **p = s->filesystems; p && *p && n_next < MAX_FILESYSTEMS; p++) {
+        for (char **p = s->filesystems; p && *p && n_next < max; p++) {
                 bool found = strcmp(*p, "*") == 0;
                 for (size_t j = 0; j < n_next && !found; j++)
                         found = strcmp(next[j].mount.mount_point, *p) == 0;
@@ -105,13 +109,38 @@ static void mounts_refresh(Sampler *s) {
                         snprintf(f->mount.mount_point, sizeof f->mount.mount_point, "%s", *p);
                 }
         }
-        memcpy(s->fs, next, n_next * sizeof *next);
+        free(s->fs);
+        s->fs = TAKE_PTR(next);
         s->n_fs = n_next;
 }
 
 static void add(Sampler *s, const char *name, const char *key, usec_t now, double v) {
         if (series_add(&s->series, name, key, now, v) < 0)
                 log_oom();
+}
+
+/* Reads the usage of every watched filesystem, and records it in the series when RECORD. */
+static void filesystems_collect(Sampler *s, usec_t now, bool record) {
+        for (size_t i = 0; i < s->n_fs; i++) {
+                Filesystem *f = &s->fs[i];
+                char p[3 * FS_PATH_MAX];
+                if (!f->mounted || fs_usage(f->mount.mount_point, &f->usage) < 0) {
+                        f->have_usage = false;
+                        continue;
+                }
+                f->have_usage = true;
+                if (!record)
+                        continue;
+                /* the key carries the disk metrics' dimensions: path, device, fstype */
+                snprintf(p, sizeof p, "%s\t%s\t%s", f->mount.mount_point, f->mount.source, f->mount.fstype);
+                add(s, "disk_used_percent", p, now, f->usage.used_percent);
+                add(s, "disk_used", p, now, (double) f->usage.used);
+                add(s, "disk_free", p, now, (double) f->usage.free);
+                add(s, "disk_total", p, now, (double) f->usage.total);
+                add(s, "disk_inodes_used", p, now, (double) f->usage.inodes_used);
+                add(s, "disk_inodes_free", p, now, (double) f->usage.inodes_free);
+                add(s, "disk_inodes_total", p, now, (double) f->usage.inodes_total);
+        }
 }
 
 void sampler_collect(Sampler *s) {
@@ -149,24 +178,7 @@ void sampler_collect(Sampler *s) {
                 s->cpu_prev = cpu;
                 s->have_cpu_prev = true;
         }
-        for (size_t i = 0; i < s->n_fs; i++) {
-                Filesystem *f = &s->fs[i];
-                char p[3 * FS_PATH_MAX];
-                if (!f->mounted || fs_usage(f->mount.mount_point, &f->usage) < 0) {
-                        f->have_usage = false;
-                        continue;
-                }
-                /* the key carries the disk metrics' dimensions: path, device, fstype */
-                snprintf(p, sizeof p, "%s\t%s\t%s", f->mount.mount_point, f->mount.source, f->mount.fstype);
-                f->have_usage = true;
-                add(s, "disk_used_percent", p, now, f->usage.used_percent);
-                add(s, "disk_used", p, now, (double) f->usage.used);
-                add(s, "disk_free", p, now, (double) f->usage.free);
-                add(s, "disk_total", p, now, (double) f->usage.total);
-                add(s, "disk_inodes_used", p, now, (double) f->usage.inodes_used);
-                add(s, "disk_inodes_free", p, now, (double) f->usage.inodes_free);
-                add(s, "disk_inodes_total", p, now, (double) f->usage.inodes_total);
-        }
+        filesystems_collect(s, now, true);
 }
 
 static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -181,8 +193,10 @@ static int on_mounts(sd_event_source *src, int fd, uint32_t revents, void *userd
         (void) src;
         (void) fd;
         (void) revents;
+        /* A new or remounted filesystem shows in status at once; samples keep their interval (a
+         * node that starts containers changes its mounts many times a minute). */
         mounts_refresh(s);
-        sampler_collect(s); /* a new or remounted filesystem shows at once */
+        filesystems_collect(s, 0, false);
         return 0;
 }
 
@@ -198,7 +212,8 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, v
         s->opts = *opts;
         s->emit = emit;
         s->userdata = userdata;
-        if (!(s->mounts = calloc(MAX_MOUNTS, sizeof(MountEntry))) ||
+        if (series_store_init(&s->series, opts->series_capacity, opts->watches, opts->n_watches) < 0 ||
+            !(s->mounts = calloc(MAX_MOUNTS, sizeof(MountEntry))) ||
             !(s->mountinfo_path = strdup(opts->mountinfo_path ?: mountinfo_default())) ||
             !(s->sysfs = strdup(opts->sysfs ?: "/sys")))
                 return -ENOMEM;
@@ -238,6 +253,7 @@ Sampler *sampler_free(Sampler *s) {
         strv_free(s->filesystems);
         free(s->mountinfo_path);
         free(s->sysfs);
+        free(s->fs);
         free(s->mounts);
         free(s);
         return NULL;

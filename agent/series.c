@@ -1,7 +1,13 @@
-/* series.c — samples in time windows: what metric rules (for_s) and the publisher read. */
+/* series.c — samples in time windows: what metric rules (for_s) and the publisher read.
+ *
+ * A ring of the newest samples per series serves the publisher (its intervals). Metric rules'
+ * windows may be days long, so they do not read the ring: each series follows every watched
+ * condition as samples arrive (the newest sample that missed it), which takes O(1) memory. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ec2agent/series.h"
@@ -13,6 +19,38 @@ static Series *find(const SeriesStore *s, const char *name, const char *key) {
         return NULL;
 }
 
+int series_store_init(SeriesStore *s, size_t capacity, const SeriesWatch *watches, size_t n) {
+        s->capacity = capacity;
+        if (n == 0)
+                return 0;
+        if (!(s->watches = calloc(n, sizeof *watches)))
+                return -ENOMEM;
+        memcpy(s->watches, watches, n * sizeof *watches);
+        s->n_watches = n;
+        return 0;
+}
+
+static bool meets(double v, bool above, double threshold) {
+        return above ? v > threshold : v < threshold; /* NaN meets neither */
+}
+
+static Series *series_new(const SeriesStore *s, const char *name, const char *key) {
+        size_t capacity = s->capacity ?: SERIES_DEFAULT_CAPACITY;
+        Series *x;
+
+        if (capacity > (SIZE_MAX - sizeof(Series)) / sizeof(Sample) ||
+            !(x = calloc(1, sizeof(Series) + capacity * sizeof(Sample))))
+                return NULL;
+        if (s->n_watches && !(x->watch = calloc(s->n_watches, sizeof(WatchState)))) {
+                free(x);
+                return NULL;
+        }
+        x->capacity = capacity;
+        snprintf(x->name, sizeof x->name, "%s", name);
+        snprintf(x->key, sizeof x->key, "%s", key);
+        return x;
+}
+
 int series_add(SeriesStore *s, const char *name, const char *key, usec_t at, double value) {
         Series *x = find(s, name, key ?: "");
         if (!x) {
@@ -20,22 +58,29 @@ int series_add(SeriesStore *s, const char *name, const char *key, usec_t at, dou
                 if (!n)
                         return -ENOMEM;
                 s->series = n;
-                if (!(x = calloc(1, sizeof(Series))))
+                if (!(x = series_new(s, name, key ?: "")))
                         return -ENOMEM;
-                snprintf(x->name, sizeof x->name, "%s", name);
-                snprintf(x->key, sizeof x->key, "%s", key ?: "");
                 s->series[s->n++] = x;
         }
+        if (x->count == 0)
+                x->first_at = at;
         x->ring[x->head] = (Sample){ .at = at, .value = value };
-        x->head = (x->head + 1) % SERIES_CAPACITY;
-        if (x->count < SERIES_CAPACITY)
+        x->head = (x->head + 1) % x->capacity;
+        if (x->count < x->capacity)
                 x->count++;
+        for (size_t w = 0; w < s->n_watches; w++) {
+                if (strcmp(s->watches[w].name, name) != 0)
+                        continue;
+                x->watch[w].newest_met = meets(value, s->watches[w].above, s->watches[w].threshold);
+                if (!x->watch[w].newest_met)
+                        x->watch[w].last_miss = at;
+        }
         return 0;
 }
 
 /* The I-th newest sample (0: the newest). */
 static const Sample *nth_newest(const Series *x, size_t i) {
-        return &x->ring[(x->head + SERIES_CAPACITY - 1 - i) % SERIES_CAPACITY];
+        return &x->ring[(x->head + x->capacity - 1 - i) % x->capacity];
 }
 
 const Sample *series_last(const SeriesStore *s, const char *name, const char *key) {
@@ -43,29 +88,31 @@ const Sample *series_last(const SeriesStore *s, const char *name, const char *ke
         return x && x->count ? nth_newest(x, 0) : NULL;
 }
 
-static bool holds(const Series *x, bool above, double threshold, usec_t window, usec_t slack, usec_t now) {
-        if (x->count == 0)
-                return false;
+/* Every sample of X since NOW − WINDOW met watch W, X was sampled since then (within SLACK), and
+ * is sampled still: a filesystem unmounted at 99 % holds nothing. */
+static bool holds(const Series *x, size_t w, usec_t window, usec_t slack, usec_t now) {
         usec_t start = now > window ? now - window : 0;
-        const Sample *oldest = nth_newest(x, x->count - 1);
-        if (window > 0 && oldest->at > start + slack)
+
+        if (x->count == 0 || !x->watch[w].newest_met || nth_newest(x, 0)->at + 2 * slack < now)
+                return false;
+        if (window == 0)
+                return true;
+        if (x->first_at > start + slack)
                 return false; /* not sampled long enough to know */
-        for (size_t i = 0; i < x->count; i++) {
-                const Sample *p = nth_newest(x, i);
-                if (i > 0 && p->at < start)
-                        break;
-                if (above ? !(p->value > threshold) : !(p->value < threshold))
-                        return false;
-        }
-        return true;
+        return x->watch[w].last_miss < start;
 }
 
 bool series_holds(const SeriesStore *s, const char *name, bool above, double threshold, usec_t window,
                   usec_t slack, usec_t now) {
-        for (size_t i = 0; i < s->n; i++)
-                if (strcmp(s->series[i]->name, name) == 0 &&
-                    holds(s->series[i], above, threshold, window, slack, now))
-                        return true;
+        for (size_t w = 0; w < s->n_watches; w++) {
+                const SeriesWatch *sw = &s->watches[w];
+                if (strcmp(sw->name, name) != 0 || sw->above != above || sw->threshold != threshold)
+                        continue;
+                for (size_t i = 0; i < s->n; i++)
+                        if (strcmp(s->series[i]->name, name) == 0 &&
+                            holds(s->series[i], w, window, slack, now))
+                                return true;
+        }
         return false;
 }
 
@@ -87,8 +134,11 @@ size_t series_stats(const Series *x, usec_t from, usec_t to, Stats *ret) {
 }
 
 void series_store_done(SeriesStore *s) {
-        for (size_t i = 0; i < s->n; i++)
+        for (size_t i = 0; i < s->n; i++) {
+                free(s->series[i]->watch);
                 free(s->series[i]);
+        }
         free(s->series);
+        free(s->watches);
         *s = (SeriesStore){};
 }

@@ -63,8 +63,8 @@ struct Kmsg {
         uint64_t saved_seq;
         usec_t boot_realtime; /* realtime at kernel time 0 */
 
-        Window windows[MAX_WINDOWS];
-        size_t n_windows;
+        Window *windows; /* open burst windows: grown as they open, freed when none is */
+        size_t n_windows, n_windows_alloc;
         usec_t next_close_ts;
 
         KmsgMatch oom_context;
@@ -277,6 +277,10 @@ static void windows_expire(Kmsg *k, usec_t ts, usec_t mono) {
                 else
                         i++;
         }
+        if (k->n_windows == 0) { /* a storm's windows (up to 90 KB) go back once it is over */
+                k->windows = mfree(k->windows);
+                k->n_windows_alloc = 0;
+        }
         windows_recompute(k);
 }
 
@@ -297,6 +301,16 @@ static bool window_absorb(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
                         if (k->windows[i].first_ts < k->windows[oldest].first_ts)
                                 oldest = i;
                 window_close(k, oldest);
+        }
+        if (k->n_windows == k->n_windows_alloc) {
+                size_t n = MIN(MAX(2 * k->n_windows_alloc, (size_t) 4), (size_t) MAX_WINDOWS);
+                Window *grown = reallocarray(k->windows, n, sizeof(Window));
+                if (!grown) { /* reported, not aggregated */
+                        log_oom();
+                        return false;
+                }
+                k->windows = grown;
+                k->n_windows_alloc = n;
         }
         Window *w = &k->windows[k->n_windows++];
         *w = (Window){ .klass = m->klass,
@@ -507,6 +521,7 @@ Kmsg *kmsg_free(Kmsg *k) {
         safe_close(k->fd);
         sd_event_unref(k->event);
         buf_done(&k->stream);
+        free(k->windows);
         free(k->path);
         free(k->state_dir);
         free(k->boot_id);

@@ -28,6 +28,10 @@ const char *publish_unit(const char *metric);
 int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
                        bool high_resolution);
 
+/* The samples a series must keep for the publisher: the interval running and the one before it,
+ * and a few for the timer's lateness. */
+size_t publish_ring_samples(const Config *config);
+
 int publisher_new(sd_event *event, Http *http, const Config *config, const SeriesStore *series,
                   const char *state_dir, const PublishEnv *env, Publisher **ret);
 /* Moves what is still queued in memory to the spool (nothing is lost at a stop), then frees. */

@@ -29,6 +29,9 @@ typedef struct SamplerOptions {
         char **filesystems;         /* mount points, or "*" */
         const char *mountinfo_path; /* NULL: mountinfo_default() */
         const char *sysfs;          /* "/sys" */
+        size_t series_capacity;     /* samples kept a series; 0: the default */
+        const SeriesWatch *watches; /* the conditions of metric rules (series_store_init) */
+        size_t n_watches;
 } SamplerOptions;
 
 /* Samples at once, then every INTERVAL on EVENT, and watches mountinfo for remounts.

@@ -6,24 +6,47 @@
 
 #include "util.h"
 
-#define SERIES_CAPACITY 720 /* two hours at the default 10 s interval */
+/* Samples kept per series when the store is not told otherwise (series_store_init). */
+#define SERIES_DEFAULT_CAPACITY 32
 
 typedef struct Sample {
         usec_t at; /* realtime */
         double value;
 } Sample;
 
+/* A condition a metric rule waits on: NAME above (or below) THRESHOLD. Its for_s may span days,
+ * far more than the ring holds, so each series follows it as samples arrive. */
+typedef struct SeriesWatch {
+        const char *name; /* not owned: the configuration's */
+        bool above;
+        double threshold;
+} SeriesWatch;
+
+typedef struct WatchState {
+        usec_t last_miss; /* the newest sample that did not meet the watch; 0: none yet */
+        bool newest_met;  /* the newest sample did */
+} WatchState;
+
 typedef struct Series {
-        char name[48]; /* a SPEC §7 metric name */
-        char key[768]; /* what tells series of one name apart: "" or "path\tdevice\tfstype" */
-        Sample ring[SERIES_CAPACITY];
-        size_t head, count;
+        char name[48];     /* a SPEC §7 metric name */
+        char key[768];     /* what tells series of one name apart: "" or "path\tdevice\tfstype" */
+        usec_t first_at;   /* the oldest sample ever added */
+        WatchState *watch; /* one per watch of the store */
+        size_t capacity, head, count;
+        Sample ring[]; /* the newest CAPACITY samples */
 } Series;
 
 typedef struct SeriesStore {
         Series **series;
         size_t n;
+        size_t capacity; /* 0: SERIES_DEFAULT_CAPACITY */
+        SeriesWatch *watches;
+        size_t n_watches;
 } SeriesStore;
+
+/* Sets what S keeps: CAPACITY samples a series (0: the default) and the N conditions WATCHES
+ * (copied; their names are not). Call before the first series_add. Returns 0 or -ENOMEM. */
+int series_store_init(SeriesStore *s, size_t capacity, const SeriesWatch *watches, size_t n);
 
 /* Appends a sample to the series NAME/KEY (created on first use). Returns 0 or -ENOMEM. */
 int series_add(SeriesStore *s, const char *name, const char *key, usec_t at, double value);
@@ -33,7 +56,9 @@ const Sample *series_last(const SeriesStore *s, const char *name, const char *ke
 
 /* True when some series called NAME (any key) held the condition — value above (or below)
  * THRESHOLD — in every sample of the last WINDOW before NOW, and has been sampled for that long
- * (its oldest sample is at most SLACK younger than NOW − WINDOW). WINDOW 0: the newest sample. */
+ * (its first sample is at most SLACK younger than NOW − WINDOW), and its newest sample is at most
+ * two SLACKs old. WINDOW 0: the newest sample.
+ * The condition must be one of the store's watches (series_store_init); any other is false. */
 bool series_holds(const SeriesStore *s, const char *name, bool above, double threshold, usec_t window,
                   usec_t slack, usec_t now);
 

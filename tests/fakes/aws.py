@@ -90,7 +90,7 @@ class FakeAws:
     def __init__(self, port=0, keys=None):
         self.lock = threading.Lock()
         self.keys = dict(keys or DEFAULT_KEYS)
-        self.requests = []      # accepted: dicts with action, params, service, region, gzip, bytes, t
+        self.requests = []      # accepted: dicts with action, params, service, region, gzip, bytes, form_bytes, t
         self.rejected = []      # signature failures: dicts with why
         self.script = []        # queued (status, body) answers, consumed one per request
         self.delay = 0.0
@@ -165,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         record = {"action": action, "params": params, "service": info["service"], "region": info["region"],
-                  "access_key": info["access_key"], "gzip": gz, "bytes": len(body), "t": time.time(),
+                  "access_key": info["access_key"], "gzip": gz, "bytes": len(body), "form_bytes": len(text), "t": time.time(),
                   "status": scripted[0] if scripted else 200}
         with aws.lock:
             aws.requests.append(record)

@@ -160,6 +160,26 @@ def test_storm_is_aggregated_with_exact_counts(klog):
     assert (p["source"], p["count"]) == ("nvme2n1", 5003)
 
 
+def test_storm_over_more_devices_than_open_windows(klog):
+    """300 devices failing at once: windows grow as they open, past the 256 kept open the oldest
+    is closed early, and no record is lost or counted twice."""
+    klog.start()
+    k = klog.klog
+    t0 = k.now_us()
+    lines = ["3,%d,%d,-;I/O error, dev sd%d, sector 8 op 0x1:(WRITE) flags 0x800\n" % (50000 + 2 * d + i, t0 + d * 1000 + i, d)
+             for d in range(300) for i in range(2)]
+    lines.append("6,60000,%d,-;random: the clock moves on past the window\n" % (t0 + 61_000_000))
+    k.write_many(lines)
+    wait_for(lambda: len(events(klog, "io-error")) >= 600, 10, what="every window closed")
+    io = events(klog, "io-error")
+    first = sorted(e["detail"]["device"] for e in io if not e["detail"].get("aggregated"))
+    follow = sorted((e["detail"]["source"], e["detail"]["count"]) for e in io if e["detail"].get("aggregated"))
+    assert first == sorted("sd%d" % d for d in range(300))
+    assert follow == sorted(("sd%d" % d, 2) for d in range(300))
+    (p,) = [p for p in klog.status()[1]["kernel"]["problems"] if p["class"] == "io-error"]
+    assert p["count"] == 600
+
+
 def test_burst_window_follows_kernel_time_not_arrival(klog):
     """A replayed buffer aggregates as it happened: records 2 minutes apart are two events."""
     klog.start()

@@ -79,6 +79,10 @@ def test_put_metric_data_is_signed_and_complete(publishing, aws):
         assert d["resolution"] is None
     per_request = [len(datums(r)) for r in reqs]
     assert max(per_request) <= 1000
+    # gzip above 10 KiB, as botocore does; the form repeats itself, so it shrinks well
+    assert all(r["gzip"] == (r["form_bytes"] > 10240) for r in reqs), [(r["gzip"], r["form_bytes"]) for r in reqs]
+    assert all(r["bytes"] * 4 < r["form_bytes"] for r in reqs if r["gzip"])
+    assert any(r["gzip"] for r in reqs)
     doc = a.status()[1]["cloudwatch"]
     assert doc["published_datapoints"] > 0 and doc["last_error"] is None and doc["last_publish_at"]
 

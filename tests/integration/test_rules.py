@@ -225,6 +225,21 @@ def test_metric_rule_with_window_and_cooldown(agent_factory, tmp_path):
     assert count.read_text() == "metric\n"         # once, inside the cooldown
 
 
+def test_metric_rule_window_longer_than_the_sample_ring(agent_factory, tmp_path):
+    """for_s may be days: the window is followed sample by sample, not read from the ring the
+    publisher keeps (here 6 samples at 1 s: 2 publish intervals and 4 spare)."""
+    fired = tmp_path / "fired"
+    s = script(tmp_path, "m.sh", 'date +%%s.%%N > %s\n' % fired)
+    a = agent_factory(config={"imds": {"enabled": False}, "kmsg": {"enabled": False},
+                              "metrics": {"enabled": False, "collection_interval_s": 1, "publish_interval_s": 1},
+                              "rules": [{"name": "mem", "when": {"metric": "mem_total", "above": 0, "for_s": 9},
+                                         "do": [{"exec": [s]}]}]})
+    started = time.time()
+    a.start()
+    wait_for(lambda: written(fired), 20, what="a metric rule with a 9 s window")
+    assert float(fired.read_text()) - started >= 8  # 9 s less the slack of one sample interval
+
+
 def test_sigkill_in_the_middle_of_a_drain_resumes_it(ruled, imds, tmp_path):
     log = tmp_path / "log"
     first = script(tmp_path, "first.sh", "echo first >> %s\n" % log)

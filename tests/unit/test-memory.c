@@ -128,28 +128,58 @@ static void test_instance_store(void) {
 }
 
 static void test_series(void) {
+        static const SeriesWatch watches[] = {
+                { "mem_used_percent", true, 95 },  { "mem_used_percent", false, 95 },
+                { "mem_used_percent", true, 10 },  { "swap_used_percent", true, 0 },
+                { "disk_used_percent", true, 95 },
+        };
         SeriesStore s = {};
         usec_t t0 = 1000 * USEC_PER_SEC, step = 10 * USEC_PER_SEC;
+        ASSERT_INT(series_store_init(&s, 8, watches, ELEMENTSOF(watches)), 0);
         for (int i = 0; i < 40; i++) /* 400 s of samples, above 95 from the 10th on */
                 ASSERT_INT(series_add(&s, "mem_used_percent", NULL, t0 + i * step, i < 10 ? 50 : 97), 0);
         usec_t now = t0 + 39 * step;
+        /* the windows reach far past the 8 samples of the ring */
         ASSERT_TRUE(series_holds(&s, "mem_used_percent", true, 95, 290 * USEC_PER_SEC, step, now));
         ASSERT_FALSE(series_holds(&s, "mem_used_percent", true, 95, 310 * USEC_PER_SEC, step, now));
         ASSERT_TRUE(series_holds(&s, "mem_used_percent", true, 95, 0, step, now));
         ASSERT_FALSE(series_holds(&s, "mem_used_percent", false, 95, 0, step, now));
+        ASSERT_TRUE(series_holds(&s, "mem_used_percent", true, 10, 390 * USEC_PER_SEC, step, now));
         /* not sampled long enough: a window longer than the history */
         ASSERT_FALSE(series_holds(&s, "mem_used_percent", true, 10, 3600 * USEC_PER_SEC, step, now));
+        /* a condition no rule watches is never met */
+        ASSERT_FALSE(series_holds(&s, "mem_used_percent", true, 90, 0, step, now));
         ASSERT_FALSE(series_holds(&s, "swap_used_percent", true, 0, 0, step, now));
+        /* a window of days: one miss anywhere in it breaks it, however long ago */
+        for (int i = 40; i < 40 + 8640 * 2; i++) /* two days at 10 s */
+                ASSERT_INT(series_add(&s, "mem_used_percent", NULL, t0 + i * step, i == 5000 ? 90 : 97), 0);
+        now = t0 + (40 + 8640 * 2 - 1) * step;
+        ASSERT_TRUE(series_holds(&s, "mem_used_percent", true, 95, 86400 * USEC_PER_SEC, step, now));
+        ASSERT_FALSE(series_holds(&s, "mem_used_percent", true, 95, 2 * 86400 * USEC_PER_SEC - 1000 * step,
+                                  step, now));
         /* any key of the name: one filesystem of two */
         ASSERT_INT(series_add(&s, "disk_used_percent", "/", now, 40), 0);
         ASSERT_INT(series_add(&s, "disk_used_percent", "/data", now, 99), 0);
         ASSERT_TRUE(series_holds(&s, "disk_used_percent", true, 95, 0, step, now));
+        /* ... but not once it is no longer sampled (unmounted) */
+        ASSERT_FALSE(series_holds(&s, "disk_used_percent", true, 95, 0, step, now + 3 * step));
         ASSERT_NEAR(series_last(&s, "disk_used_percent", "/")->value, 40, 0);
-        /* the ring keeps the newest SERIES_CAPACITY samples */
-        for (int i = 0; i < SERIES_CAPACITY + 5; i++)
+        /* the ring keeps the newest samples: the publisher's statistics see those */
+        for (int i = 0; i < 13; i++)
                 ASSERT_INT(series_add(&s, "cpu_usage_active", NULL, t0 + i * step, i), 0);
-        ASSERT_NEAR(series_last(&s, "cpu_usage_active", NULL)->value, SERIES_CAPACITY + 4, 0);
+        ASSERT_NEAR(series_last(&s, "cpu_usage_active", NULL)->value, 12, 0);
+        Stats st;
+        ASSERT_INT(series_stats(s.series[s.n - 1], 0, USEC_INFINITY, &st), 8);
+        ASSERT_NEAR(st.min, 5, 0);
+        ASSERT_NEAR(st.max, 12, 0);
         series_store_done(&s);
+
+        SeriesStore d = {}; /* not initialized: the default ring, no watches */
+        for (int i = 0; i < SERIES_DEFAULT_CAPACITY + 5; i++)
+                ASSERT_INT(series_add(&d, "cpu_usage_active", NULL, t0 + i * step, i), 0);
+        ASSERT_INT(series_stats(d.series[0], 0, USEC_INFINITY, &st), SERIES_DEFAULT_CAPACITY);
+        ASSERT_FALSE(series_holds(&d, "cpu_usage_active", true, 0, 0, step, t0));
+        series_store_done(&d);
 }
 
 TAP_MAIN(T(test_memory_debian12), T(test_memory_ubuntu1804_with_swap), T(test_cpu_and_psi),
