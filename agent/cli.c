@@ -289,9 +289,10 @@ static void render_agent(Out *o, const cJSON *doc) {
                      str_or(r, "target", ""), str_or(r, "state", "?"));
                 label = "";
         }
-        line(o, "Agent", "%s, pid %.0f, up %.0f s%s%s", str_or(a, "version", "?"),
-             json_get_number(a, "pid", 0), json_get_number(a, "uptime_s", 0),
-             json_get_string(a, "state_error") ? "; state: " : "", str_or(a, "state_error", ""));
+        line(o, "Agent", "%s, pid %.0f, up %.0f s", str_or(a, "version", "?"), json_get_number(a, "pid", 0),
+             json_get_number(a, "uptime_s", 0));
+        if (json_get_string(a, "state_error")) /* events reach the system journal only */
+                line(o, "", "%s", json_get_string(a, "state_error"));
 }
 
 void cli_render_status(FILE *f, const cJSON *doc, bool color, unsigned width, usec_t now) {

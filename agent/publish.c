@@ -595,6 +595,17 @@ static void aggregate(Publisher *p, usec_t now) {
                 return; /* dimensions would miss InstanceId: wait, the samples keep */
         if (p->done_until == 0)
                 p->done_until = end; /* from the first complete interval after start */
+        if (p->done_until > end + p->interval) {
+                /* The wall clock went back: go on from the new time, not from the old one an hour hence. */
+                log_notice("The wall clock went back by %llu s; metrics go on from the new time.",
+                           (unsigned long long) ((p->done_until - end) / USEC_PER_SEC));
+                p->done_until = p->counter_start = end;
+        }
+        /* ... or forward (NTP fixing a clock at boot, a resume): no samples are older than the ring. */
+        usec_t held =
+                publish_ring_samples(p->config) * p->config->metrics_collection_interval_s * USEC_PER_SEC;
+        if (end > p->done_until + held)
+                p->done_until = (end - held) / p->interval * p->interval;
         for (usec_t from = p->done_until; from + p->interval <= end; from += p->interval) {
                 for (size_t i = 0; i < p->series->n; i++) {
                         const Series *x = p->series->series[i];
@@ -664,8 +675,10 @@ int publisher_new(sd_event *event, Http *http, const Config *config, const Serie
         p->offset = id[0] ? h % p->interval : (usec_t) (random_unit() * (double) p->interval);
         p->counter_start = now_usec(CLOCK_REALTIME) / p->interval * p->interval;
 
-        r = sd_event_add_time_relative(event, &p->tick, CLOCK_REALTIME, p->interval / 10, USEC_PER_MSEC * 10,
-                                       on_tick, p);
+        /* Monotonic: a relative wall-clock timer would wait an hour after the clock went back an hour.
+         * The interval boundaries are wall-clock ones, computed anew at every tick. */
+        r = sd_event_add_time_relative(event, &p->tick, CLOCK_MONOTONIC, p->interval / 10,
+                                       USEC_PER_MSEC * 10, on_tick, p);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(p->tick, "publish");

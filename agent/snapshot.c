@@ -4,6 +4,7 @@
  * Health and reasons are judged last, from the document itself (health.c). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,11 +18,12 @@
 static bool add_agent(Manager *m, cJSON *doc) {
         cJSON *a = cJSON_AddObjectToObject(doc, "agent");
         usec_t up = now_usec(CLOCK_MONOTONIC) - m->started_mono;
-        char journal_error[128] = "";
+        char journal_error[PATH_MAX + 128] = "";
 
+        /* the reason first: a narrow terminal cuts the path, not the cause */
         if (m->journal_error)
-                snprintf(journal_error, sizeof journal_error, "%s/%s: %s", m->state_dir, JOURNAL_FILE,
-                         strerror(-m->journal_error));
+                snprintf(journal_error, sizeof journal_error, "%s: cannot write %s/%s",
+                         strerror(-m->journal_error), m->state_dir, JOURNAL_FILE);
         return a && cJSON_AddStringToObject(a, "version", EC2AGENT_VERSION) &&
                cJSON_AddNumberToObject(a, "pid", getpid()) &&
                json_add_time(a, "started_at", m->started_at) &&

@@ -22,11 +22,27 @@ from fakes.aws import FakeAws  # noqa: E402
 from fakes.imds import FakeImds  # noqa: E402
 
 BIN = os.environ.get("EC2AGENT_BIN", str(SOURCE / "build" / "ec2agent"))
+# scripts/valgrind: every agent and command under memcheck, one log per process in this directory;
+# waits grow by SLOW (a valgrind'ed agent is ~20 times slower, not wrong).
+VALGRIND = os.environ.get("EC2AGENT_VALGRIND")
+SLOW = 8 if VALGRIND else 1
+
+
+def command(*args):
+    if not VALGRIND:
+        return [BIN, *args]
+    return ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+            "--errors-for-leak-kinds=definite,indirect", "--child-silent-after-fork=yes",
+            "--log-file=%s/vg-%%p.log" % VALGRIND, BIN, *args]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "timing: asserts a duration; left out under valgrind")
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
     """Polls PREDICATE until it returns a true value (returned) or TIMEOUT passes (fails)."""
-    end = time.monotonic() + timeout
+    end = time.monotonic() + timeout * SLOW
     while True:
         v = predicate()
         if v:
@@ -111,7 +127,7 @@ class Agent:
     def run_cli(self, *args, timeout=20, env=None):
         e = self.env()
         e.update(env or {})
-        return subprocess.run([BIN, *args], env=e, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(command(*args), env=e, capture_output=True, text=True, timeout=timeout * SLOW)
 
     def start(self, wait_ready=True, args=()):
         if self.notify:
@@ -122,7 +138,7 @@ class Agent:
         env["NOTIFY_SOCKET"] = str(notify_path)
         self.stderr = open(self.stderr_path, "a")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([BIN, "run", "--config", str(self.config_path), *args], env=env,
+        self.proc = subprocess.Popen(command("run", "--config", str(self.config_path), *args), env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr)
         if wait_ready:
             wait_for(lambda: self.notify.seen("READY=1") or self.proc.poll() is not None, 10, what="READY=1")
@@ -144,7 +160,7 @@ class Agent:
             return self.proc.returncode if self.proc else None
         t0 = time.monotonic()
         self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout)
+        rc = self.proc.wait(timeout * SLOW)
         self.stop_seconds = time.monotonic() - t0
         return rc
 
