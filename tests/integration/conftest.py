@@ -109,6 +109,10 @@ class Agent:
             empty = self.dir / "kmsg-none"
             empty.touch()
             config = dict(config, kmsg={"path": str(empty)})
+        if isinstance(config, dict) and "filesystems" not in config.get("metrics", {}):
+            # Nor the host's "/" (the default): a machine whose disk is 85 % full would turn every
+            # test's health to warning, at 95 % to critical. /dev holds device nodes, no data: 0 %.
+            config = dict(config, metrics=dict(config.get("metrics", {}), filesystems=["/dev"]))
         self.config_path.write_text(json.dumps(config) if not isinstance(config, str) else config)
 
     def env(self):
