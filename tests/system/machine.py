@@ -19,6 +19,9 @@ CACHE = Path(os.environ.get("EC2AGENT_ROOTFS_CACHE", "/var/cache/ec2agent-test")
 BASE = CACHE / "bookworm-minbase"
 MIRROR = os.environ.get("EC2AGENT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 NSPAWN = ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit"]
+# Booted as an EC2 VM runs the agent: nspawn withholds CAP_SYSLOG and /dev/kmsg from a container,
+# a VM has both. With them the agent's own sandbox is what decides whether it reads the kernel log.
+AS_A_VM = ["--capability=CAP_SYSLOG", "--bind-ro=/dev/kmsg"]
 
 
 T0 = time.monotonic()
@@ -92,7 +95,7 @@ class Machine:
     def boot(self, timeout=90):
         self.boots += 1
         self.console = open(self.root.parent / ("console-%d.log" % self.boots), "w")
-        self.proc = subprocess.Popen(NSPAWN + ["-D", str(self.root), "--boot", "--pipe"],
+        self.proc = subprocess.Popen(NSPAWN + AS_A_VM + ["-D", str(self.root), "--boot", "--pipe"],
                                      stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT)
         end = time.monotonic() + timeout
         while time.monotonic() < end and self.pid is None:

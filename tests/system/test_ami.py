@@ -1,8 +1,10 @@
 """The package as operators use it: installed with apt into a Debian 12 rootfs standing in for an
 AMI, booted with real systemd. The unit is active at boot and sandboxed, `ec2agent status` answers
-inside, a spot notice from the fake IMDS on the host stops a real service through D-Bus and runs an
-exec step as a transient unit, and a poweroff stops the drained units before the agent and leaves
-the clean-shutdown mark the next boot reports."""
+inside, it reads the kernel log and reaches AWS (signed calls to the fake endpoint, by host name)
+from its sandbox, a spot notice from the fake IMDS on the host stops a real service through D-Bus
+and runs an exec step as a transient unit, an Auto Scaling termination completes the lifecycle
+action, and a poweroff stops the drained units before the agent and leaves the clean-shutdown
+mark the next boot reports."""
 import json
 import shutil
 import sys
@@ -12,7 +14,10 @@ import pytest
 from machine import Machine, build_deb, log, wait_for, SOURCE
 
 sys.path.insert(0, str(SOURCE / "tests"))
+from fakes.aws import FakeAws  # noqa: E402
 from fakes.imds import FakeImds  # noqa: E402
+
+CAP_SYSLOG = 1 << 34
 
 APP = """[Unit]
 Description=Stand-in application (stops gracefully on SIGTERM)
@@ -43,10 +48,12 @@ HOOK = """#!/bin/sh
 """
 
 
-def config(imds_url):
+def config(imds_url, aws_port):
+    aws = "http://aws.test:%d" % aws_port  # a name: the sandbox must resolve it (/etc/hosts)
     return {
         "imds": {"endpoint": imds_url},
-        "metrics": {"enabled": False},
+        "aws": {"endpoints": {"cloudwatch": aws, "autoscaling": aws}},
+        "metrics": {"collection_interval_s": 1, "publish_interval_s": 2},
         "rules": [
             {"name": "drain",
              "on": ["spot-interruption", "asg-terminate", "maintenance:instance-retirement",
@@ -66,12 +73,21 @@ def config(imds_url):
 @pytest.fixture(scope="module")
 def imds():
     f = FakeImds().start()
+    f.set("tags/instance/aws:autoscaling:groupName", "web-asg")
+    f.set("autoscaling/target-lifecycle-state", "InService")
     yield f
     f.stop()
 
 
 @pytest.fixture(scope="module")
-def machine(tmp_path_factory, imds):
+def aws():
+    f = FakeAws().start()
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory, imds, aws):
     tmp = tmp_path_factory.mktemp("ami")
     deb = build_deb(tmp / "deb")
     log("image: base rootfs + %s" % deb.name)
@@ -80,7 +96,9 @@ def machine(tmp_path_factory, imds):
     m.write("/etc/systemd/system/app.service", APP)
     m.write("/etc/systemd/system/worker.service", SLOW)
     m.write("/usr/local/bin/drain-hook", HOOK, 0o755)
-    m.write("/etc/ec2agent/config.d/50-test.json", json.dumps(config(imds.url), indent=2))
+    m.write("/etc/ec2agent/config.d/50-test.json", json.dumps(config(imds.url, aws.port), indent=2))
+    hosts = m.path("/etc/hosts")  # minbase has none (netbase brings it)
+    m.write("/etc/hosts", (hosts.read_text() if hosts.exists() else "127.0.0.1 localhost\n") + "127.0.0.1 aws.test\n")
     r = m.chroot("systemctl", "enable", "app.service", "worker.service")
     assert r.returncode == 0, r.stderr
     r = m.chroot("ec2agent", "check-config")
@@ -111,15 +129,29 @@ def test_unit_active_at_boot_and_sandboxed(machine):
     pid = machine.show("ec2agent.service", "MainPID")["MainPID"]
     caps = dict(l.split(":\t") for l in machine.run("cat", "/proc/%s/status" % pid).stdout.splitlines()
                 if l.startswith("Cap"))
-    # no capability but CAP_SYSLOG (which nspawn itself withholds from the container)
-    assert int(caps["CapBnd"], 16) & ~(1 << 34) == 0 and int(caps["CapEff"], 16) & ~(1 << 34) == 0
+    # one capability, CAP_SYSLOG, and it is effective: the kernel log is read with it
+    assert {k: int(caps[k], 16) for k in ("CapBnd", "CapPrm", "CapEff")} == \
+        {"CapBnd": CAP_SYSLOG, "CapPrm": CAP_SYSLOG, "CapEff": CAP_SYSLOG}, caps
 
     status = machine.status()
+    # /dev/kmsg read through the sandbox (PrivateDevices=, DeviceAllow=, dmesg_restrict=1)
+    assert status["kernel"]["kmsg"]["path"] == "/dev/kmsg" and status["kernel"]["kmsg"]["records"] > 0
     assert status["agent"]["pid"] == int(pid)
     assert status["instance"]["instance_id"] == "i-0abc1234def567890"  # the host's fake IMDS
     assert status["health"] in ("ok", "warning")
     human = machine.run("ec2agent", "status")
     assert human.returncode in (0, 1) and "i-0abc1234def567890" in human.stdout
+
+
+def test_metrics_reach_aws_from_the_sandbox(machine, aws):
+    """PutMetricData from inside the sandbox, to an endpoint named in /etc/hosts, signed with the
+    instance profile's keys from IMDS: name resolution, TCP and SigV4 all work under the unit's
+    RestrictAddressFamilies= and system-call filter."""
+    put = wait_for(lambda: aws.accepted("PutMetricData"), timeout=30, what="PutMetricData from the container")[0]
+    assert put["service"] == "monitoring" and put["region"] == "eu-west-1"
+    assert put["access_key"] == "ASIAFAKEIMDSKEY00001" and put["params"]["Namespace"] == "CWAgent"
+    assert aws.rejected == []
+    wait_for(lambda: machine.status()["cloudwatch"]["published_datapoints"] > 0, what="published in status")
 
 
 def test_spot_notice_drains_real_units(machine, imds):
@@ -170,6 +202,28 @@ def test_exec_step_stopped_at_its_timeout(machine, imds):
     assert "/bin/sleep\x00600" not in cmdlines  # killed, nothing left running
     assert "activ" not in r.stdout.replace("inactive", ""), r.stdout
     imds.delete("events/recommendations/rebalance")
+
+
+def test_asg_termination_completes_the_lifecycle_action(machine, imds, aws):
+    """The same drain on an Auto Scaling termination, and then CompleteLifecycleAction: the group
+    from the instance's tag, the instance's own id, CONTINUE, signed from the sandbox."""
+    imds.set("autoscaling/target-lifecycle-state", "Terminated")
+    done = wait_for(lambda: aws.accepted("CompleteLifecycleAction"), timeout=30, what="CompleteLifecycleAction")[0]
+    p = done["params"]
+    assert (p["Version"], p["AutoScalingGroupName"], p["LifecycleHookName"], p["InstanceId"],
+            p["LifecycleActionResult"]) == ("2011-01-01", "web-asg", "ec2agent-drain", "i-0abc1234def567890",
+                                            "CONTINUE")
+    assert done["service"] == "autoscaling" and done["access_key"] == "ASIAFAKEIMDSKEY00001"
+    assert aws.rejected == []
+
+    def finished():
+        acts = [a for a in machine.status()["actions"] if a["event"] == "asg-terminate"]
+        return acts if acts and all(a["state"] not in ("pending", "running") for a in acts) else None
+    acts = wait_for(finished, timeout=20, what="the termination drain to finish")
+    assert [(a["step"], a["state"]) for a in acts] == [("stop", "done"), ("exec", "done"),
+                                                       ("complete_lifecycle_action", "done")]
+    assert "EVENT=asg-terminate" in machine.path("/var/lib/drain-hook.out").read_text()
+    imds.set("autoscaling/target-lifecycle-state", "InService")
 
 
 def test_poweroff_stops_drained_units_first_and_leaves_a_clean_mark(machine, imds):
