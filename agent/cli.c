@@ -255,6 +255,10 @@ static void render_kernel(Out *o, const cJSON *doc) {
              : *taint ? taint
                       : "no",
              json_get_number(k, "uptime_s", 0) / 86400, cJSON_IsNumber(load) ? load->valuedouble : 0.0);
+        /* the cause before the path: a narrow terminal cuts the path, not the cause */
+        if (json_get_string(get(k, "kmsg"), "error"))
+                line(o, "", "kernel events are off: %s: %s", json_get_string(get(k, "kmsg"), "error"),
+                     str_or(get(k, "kmsg"), "path", "?"));
         cJSON_ArrayForEach (p, get(k, "problems"))
                 line(o, "", "%s x%.0f, last %s: %s", str_or(p, "class", "?"), json_get_number(p, "count", 0),
                      str_or(p, "at", "?"), str_or(p, "message", ""));

@@ -401,9 +401,12 @@ int manager_start(Manager *m) {
                 r = kmsg_new(m->event, &o, collector_emit, m, &m->kmsg);
                 if (r == -ENOMEM)
                         return log_oom();
-                if (r < 0) /* the agent is still useful without it: say so and go on */
+                if (r < 0) {
+                        /* the agent is still useful without it: say so, here and in status, and go on */
+                        m->kmsg_error = r;
                         log_warning_errno(r, "Cannot read the kernel log %s, kernel events are off: %m",
                                           m->config->kmsg_path);
+                }
         }
 
         r = status_server_new(m->event, m->socket_path, render_status, m, &m->status);

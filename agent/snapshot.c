@@ -79,6 +79,14 @@ static bool add_kernel(Manager *m, cJSON *doc) {
                 return false;
         if (!json_add_string_or_null(p, "crash_log", pb->crash_log[0] ? pb->crash_log : NULL))
                 return false;
+        /* an unreadable kernel log is no kernel event at all: status must say so (a readable one
+         * replaces this with its counters, kmsg_status) */
+        if (m->kmsg_error) {
+                cJSON *e = cJSON_AddObjectToObject(k, "kmsg");
+                if (!e || !cJSON_AddStringToObject(e, "path", m->config->kmsg_path) ||
+                    !cJSON_AddStringToObject(e, "error", strerror(-m->kmsg_error)))
+                        return false;
+        }
         /* "350735.47 234388.90" and "0.08 0.03 0.01 1/231 4242": read when asked, cheap. */
         _cleanup_free_ char *uptime = NULL, *loadavg = NULL;
         if (read_file_bounded("/proc/uptime", 256, &uptime, NULL) >= 0 &&

@@ -28,8 +28,9 @@ typedef struct Manager {
         PreviousBoot previous_boot;
 
         Http *http;
-        Imds *imds; /* NULL when IMDS is disabled */
-        Kmsg *kmsg; /* NULL when the kernel log is off or unreadable */
+        Imds *imds;     /* NULL when IMDS is disabled */
+        Kmsg *kmsg;     /* NULL when the kernel log is off or unreadable */
+        int kmsg_error; /* why it is unreadable (a negative errno), 0 otherwise */
         Sampler *sampler;
         Publisher *publisher; /* NULL when metrics are off */
         sd_bus *bus;          /* the system bus, NULL without systemd */

@@ -249,8 +249,12 @@ def klog_cpu(pid):
 def test_missing_kernel_log_is_not_fatal(agent_factory, tmp_path):
     a = agent_factory(config={"kmsg": {"path": str(tmp_path / "nope")}, "imds": {"enabled": False}})
     a.start()
-    assert a.status()[0] == 0
+    rc, doc = a.status()
+    assert rc == 0                                 # SPEC §5 health: not a reason of its own
     assert "Cannot read the kernel log" in a.log()
+    # ... but status says it: kernel events are off
+    assert doc["kernel"]["kmsg"] == {"path": str(tmp_path / "nope"), "error": "No such file or directory"}
+    assert "kernel events are off: No such file or directory: /tmp/" in a.run_cli("status").stdout
 
 
 def test_pstore_records_are_previous_boot_crashes(agent_factory, tmp_path):
