@@ -224,14 +224,10 @@ typedef struct KmsgSeq {
 
 static int visit_kmsg_seq(const cJSON *event, void *userdata) {
         KmsgSeq *k = userdata;
-        const cJSON *seq =
-                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(event, "detail"),
-                                                 "seq"); /* only kernel log events carry one */
-        const char *boot = json_get_string(event, "boot_id");
+        uint64_t seq;
 
-        if (boot && strcmp(boot, k->boot_id) == 0 && cJSON_IsNumber(seq) && seq->valuedouble >= 0 &&
-            (!k->known || (uint64_t) seq->valuedouble > k->seq)) {
-                k->seq = (uint64_t) seq->valuedouble;
+        if (kmsg_event_seq(event, k->boot_id, &seq) && (!k->known || seq > k->seq)) {
+                k->seq = seq;
                 k->known = true;
         }
         return 0;

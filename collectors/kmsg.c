@@ -98,21 +98,32 @@ static void cursor_save(Kmsg *k) {
                 k->saved_seq = k->cursor_seq;
 }
 
+/* SEQ, a record's sequence number, when O (the cursor file, or an event) is of boot BOOT_ID:
+ * another boot's sequence numbers mean nothing now. */
+static bool seq_of_boot(const cJSON *o, const cJSON *seq, const char *boot_id, uint64_t *ret) {
+        const char *boot = json_get_string(o, "boot_id");
+
+        if (!boot || strcmp(boot, boot_id) != 0 || !cJSON_IsNumber(seq) || seq->valuedouble < 0)
+                return false;
+        *ret = (uint64_t) seq->valuedouble;
+        return true;
+}
+
+bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret) {
+        const cJSON *detail = cJSON_GetObjectItemCaseSensitive(event, "detail");
+        return seq_of_boot(event, cJSON_GetObjectItemCaseSensitive(detail, "seq"), boot_id, ret);
+}
+
 static void cursor_load(Kmsg *k, const KmsgOptions *opts) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_json_ cJSON *j = NULL;
-        const cJSON *seq;
+        uint64_t seq;
 
         if (k->state_dir && (path = path_join(k->state_dir, CURSOR_FILE)) &&
-            read_file_bounded(path, 4096, &text, NULL) >= 0 && (j = cJSON_Parse(text))) {
-                seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
-                /* another boot's sequence numbers mean nothing now */
-                if (json_get_string(j, "boot_id") &&
-                    strcmp(json_get_string(j, "boot_id"), k->boot_id) == 0 && cJSON_IsNumber(seq) &&
-                    seq->valuedouble >= 0) {
-                        k->cursor_seq = k->saved_seq = (uint64_t) seq->valuedouble;
-                        k->cursor_known = true;
-                }
+            read_file_bounded(path, 4096, &text, NULL) >= 0 && (j = cJSON_Parse(text)) &&
+            seq_of_boot(j, cJSON_GetObjectItemCaseSensitive(j, "seq"), k->boot_id, &seq)) {
+                k->cursor_seq = k->saved_seq = seq;
+                k->cursor_known = true;
         }
         /* An event is written before the cursor is saved: a crash between the two leaves the cursor
          * behind the events, and the record must not make its event twice. */

@@ -90,6 +90,10 @@ typedef struct KmsgOptions {
 
 typedef void (*KmsgEmit)(Event *e, void *userdata);
 
+/* The sequence number of the kernel record EVENT (a line of events.jsonl) was made from, when
+ * it is a kernel log event of boot BOOT_ID. Returns false for any other event. */
+bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret);
+
 typedef struct Kmsg Kmsg;
 
 int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *userdata, Kmsg **ret);

@@ -1,4 +1,5 @@
 /* test-kmsg.c — the record parser, and the classifier line by line over the fixture corpus. */
+#include "ec2agent/json.h"
 #include "ec2agent/kmsg.h"
 #include "tap.h"
 
@@ -182,4 +183,35 @@ static void test_other_fields(void) {
         ASSERT_STR(m.where, "net/sched/sch_generic.c:477");
 }
 
-TAP_MAIN(T(test_parse_record), T(test_corpus), T(test_oom_fields), T(test_other_fields))
+/* Lines of events.jsonl: only a kernel log event of this boot names a record. */
+static void test_event_seq(void) {
+        static const char boot[] = "0f6b4b3b7c1e4e7f9d510a0f2a8f3a11";
+        static const struct {
+                const char *line;
+                bool found;
+                uint64_t seq;
+        } cases[] = {
+                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"type\":\"fs-error\","
+                  "\"detail\":{\"seq\":4242,\"line\":\"EXT4-fs error\"}}",
+                  true, 4242 },
+                { "{\"boot_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"type\":\"fs-error\",\"detail\":{"
+                  "\"seq\":9}}",
+                  false, 0 },
+                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"type\":\"spot-interruption\","
+                  "\"detail\":{\"action\":\"terminate\"}}",
+                  false, 0 },
+                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":-1}}", false, 0 },
+                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":\"7\"}}", false,
+                  0 },
+                { "{\"detail\":{\"seq\":7}}", false, 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_json_ cJSON *e = cJSON_Parse(cases[i].line);
+                uint64_t seq = 0;
+                ASSERT_TRUE(e != NULL);
+                ASSERT_INT(kmsg_event_seq(e, boot, &seq), cases[i].found);
+                ASSERT_INT(seq, cases[i].seq); /* not written when not found */
+        }
+}
+
+TAP_MAIN(T(test_parse_record), T(test_corpus), T(test_oom_fields), T(test_other_fields), T(test_event_seq))
