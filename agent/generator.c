@@ -70,7 +70,7 @@ int generator_run(const char *dir, const char *config_path) {
         k = generator_dropin(config, &text);
         if (k < 0 || !text)
                 return k;
-        if (asprintf(&dropin, "%s/" GENERATOR_DROPIN_DIR, dir) < 0)
+        if (!(dropin = path_join(dir, GENERATOR_DROPIN_DIR)))
                 return -ENOMEM;
         if (mkdir(dropin, 0755) < 0 && errno != EEXIST)
                 return -errno;
