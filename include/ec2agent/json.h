@@ -19,3 +19,17 @@ const char *json_get_string(const cJSON *obj, const char *key);
 double json_get_number(const cJSON *obj, const char *key, double def);
 /* Replaces OBJ[KEY] with ITEM (taken over; freed on failure). Returns 0 or -ENOMEM. */
 int json_replace(cJSON *obj, const char *key, cJSON *item);
+
+/* State files (the state directory's *.json): one way to read them and one way to give up on them.
+ *
+ * state_load_json() reads DIR/NAME (at most MAX bytes) and parses it as a JSON object into *RET.
+ * Returns 1 with *RET set when loaded; 0 with *RET NULL when the file does not exist (a first
+ * start); -EBADMSG with *RET NULL when it is not a JSON object (torn, truncated, hand-edited):
+ * the file is then set aside as NAME.corrupt with a warning, so the caller starts empty but the
+ * operator is told and the bytes are kept for the post-mortem. Other read errors are returned as
+ * negative errno (logged at warning) and the file is left where it is. */
+int state_load_json(const char *dir, const char *name, size_t max, cJSON **ret);
+
+/* Renames DIR/NAME to DIR/NAME.corrupt (replacing an older one) and logs a warning naming WHY.
+ * For a loader that parsed the JSON but found its shape wrong. Returns 0 or negative errno. */
+int state_set_aside(const char *dir, const char *name, const char *why);

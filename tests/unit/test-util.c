@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "ec2agent/json.h"
 #include "ec2agent/util.h"
 #include "tap.h"
 
@@ -145,5 +146,33 @@ static void test_strings(void) {
         ASSERT_TRUE(v[2] == NULL);
 }
 
+/* A state file is loaded, absent, or set aside as NAME.corrupt: never fatal, never silently empty. */
+static void test_state_files(void) {
+        char dir[] = "/tmp/test-util-state-XXXXXX";
+        _cleanup_free_ char *aside = NULL;
+        cJSON *j = NULL;
+        struct stat st;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        ASSERT_INT(state_load_json(dir, "s.json", 4096, &j), 0);
+        ASSERT_TRUE(j == NULL);
+        ASSERT_INT(write_file_atomic(dir, "s.json", "{\"a\":1}", 7, 0600), 0);
+        ASSERT_INT(state_load_json(dir, "s.json", 4096, &j), 1);
+        ASSERT_INT(json_get_number(j, "a", 0), 1);
+        cJSON_Delete(j);
+        for (int i = 0; i < 3; i++) {
+                static const char *const bad[] = { "{\"a\":", "[1]", "{\"a\":1}{\"a\":1}{\"a\":1}" };
+                ASSERT_INT(write_file_atomic(dir, "s.json", bad[i], strlen(bad[i]), 0600), 0);
+                ASSERT_INT(state_load_json(dir, "s.json", i == 2 ? 8 : 4096, &j), -EBADMSG);
+                ASSERT_TRUE(j == NULL);
+                aside = path_join(dir, "s.json.corrupt");
+                ASSERT_INT(stat(aside, &st), 0);
+                ASSERT_INT(unlink(aside), 0);
+                aside = mfree(aside);
+                ASSERT_INT(state_load_json(dir, "s.json", 4096, &j), 0);
+        }
+        ASSERT_INT(rmdir(dir), 0);
+}
+
 TAP_MAIN(T(test_rfc3339_roundtrip), T(test_rfc3339_forms), T(test_rfc3339_invalid), T(test_duration),
-         T(test_parse_u64), T(test_buf_bounded), T(test_files), T(test_strings))
+         T(test_parse_u64), T(test_buf_bounded), T(test_files), T(test_strings), T(test_state_files))
