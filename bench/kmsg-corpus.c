@@ -33,30 +33,37 @@ static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
-/* "[ 123.456]", "[Mon Jan  1 12:00:00 2023]", "[ T123]", "[ C0]", "[12345.678901]" at S:
- * returns the byte after "] " or S when S starts with none of these. */
+/* "[ 123.456]", "[Mon Jan  1 12:00:00 2023]" (any language), "[  +0.005106]" (dmesg -H),
+ * "[ T123]", "[ C0]" at S, or "123.456] " with its '[' lost in a copy: returns the byte after
+ * "] " or S when S starts with none of these. */
 static const char *skip_bracket_stamp(const char *s) {
-        const char *p = s + 1, *close;
-        if (s[0] != '[' || !(close = strchr(s, ']')) || close - s > 40)
+        const char *p = s + (s[0] == '['), *close = strchr(s, ']');
+        if (!close || close - s > 40 || close == p)
                 return s;
         while (*p == ' ')
                 p++;
         if (p == close)
                 return s;
-        if (is_digit(*p)) { /* monotonic seconds */
+        if (s[0] != '[') { /* only "123.456]" */
                 for (const char *q = p; q < close; q++)
+                        if (!is_digit(*q) && *q != '.')
+                                return s;
+                if (!memchr(p, '.', (size_t) (close - p)))
+                        return s;
+        } else if (is_digit(*p) || *p == '+') { /* monotonic seconds, or dmesg -H deltas */
+                for (const char *q = p + 1; q < close; q++)
                         if (!is_digit(*q) && *q != '.')
                                 return s;
         } else if ((*p == 'T' || *p == 'C') && is_digit(p[1])) { /* CONFIG_PRINTK_CALLER */
                 for (const char *q = p + 1; q < close; q++)
                         if (!is_digit(*q))
                                 return s;
-        } else { /* dmesg -T: "Mon Jan  1 12:00:00 2023" */
-                static const char *const days[] = { "Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun " };
-                bool day = false;
-                for (size_t i = 0; i < ELEMENTSOF(days); i++)
-                        day = day || strncmp(p, days[i], 4) == 0;
-                if (!day || !memchr(p, ':', (size_t) (close - p)))
+        } else { /* dmesg -T: "Mon Jan  1 12:00:00 2023", in the locale's words: has HH:MM:SS */
+                bool clock = false;
+                for (const char *q = p; q + 8 <= close && !clock; q++)
+                        clock = is_digit(q[0]) && is_digit(q[1]) && q[2] == ':' && is_digit(q[3]) &&
+                                is_digit(q[4]) && q[5] == ':' && is_digit(q[6]) && is_digit(q[7]);
+                if (!clock)
                         return s;
         }
         p = close + 1;
