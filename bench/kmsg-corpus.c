@@ -1,6 +1,7 @@
 /* kmsg-corpus.c — scores the classifier on real kernel reports: recall and false events per class.
  *
- * Usage: kmsg-corpus [-v] [--min-recall R] DIR_OR_FILE...
+ * Usage: kmsg-corpus [-v] [-t] [--min-recall R] DIR_OR_FILE...
+ * -v lists every classified line, -t every line's text as classified.
  * A report is one file (DIR/ *.log, read in name order): header lines "# source: …",
  * "# kernel: …", "# arch: …", "# expect: CLASS… | none", other "#" lines are comments, every
  * other line is a kernel log line as someone posted it. The line's prefix — a dmesg stamp
@@ -50,23 +51,26 @@ static const char *skip_bracket_stamp(const char *s) {
                                 return s;
                 if (!memchr(p, '.', (size_t) (close - p)))
                         return s;
-        } else if (is_digit(*p) || *p == '+') { /* monotonic seconds, or dmesg -H deltas */
-                for (const char *q = p + 1; q < close; q++)
-                        if (!is_digit(*q) && *q != '.')
-                                return s;
         } else if ((*p == 'T' || *p == 'C') && is_digit(p[1])) { /* CONFIG_PRINTK_CALLER */
                 for (const char *q = p + 1; q < close; q++)
                         if (!is_digit(*q))
                                 return s;
-        } else { /* dmesg -T: "Mon Jan  1 12:00:00 2023", in the locale's words: has HH:MM:SS */
+        } else {
+                /* monotonic seconds, or dmesg -H deltas "+0.005106" */
+                bool seconds = is_digit(*p) || *p == '+';
+                for (const char *q = p + 1; q < close && seconds; q++)
+                        seconds = is_digit(*q) || *q == '.';
+                seconds = seconds && memchr(p, '.', (size_t) (close - p)); /* not "[0000000c] *pgd=" */
+                /* dmesg -T "Mon Jan  1 12:00:00 2023" in any locale, or an ISO time: HH:MM:SS */
                 bool clock = false;
-                for (const char *q = p; q + 8 <= close && !clock; q++)
+                for (const char *q = p; q + 8 <= close && !clock && !seconds; q++)
                         clock = is_digit(q[0]) && is_digit(q[1]) && q[2] == ':' && is_digit(q[3]) &&
                                 is_digit(q[4]) && q[5] == ':' && is_digit(q[6]) && is_digit(q[7]);
-                if (!clock)
+                if (!seconds && !clock)
                         return s;
         }
         p = close + 1;
+        p += *p == ':'; /* talosctl: "[2024-04-16T18:19:30.92Z]: " */
         return *p == ' ' ? p + 1 : p;
 }
 
@@ -120,8 +124,11 @@ static const char *skip_kmsg_header(const char *s, unsigned *level) {
         return p + 1;
 }
 
-/* "kern  :err   : " (dmesg -x). */
+/* "kern  :err   : " (dmesg -x), "kern:    info: " (talosctl dmesg, after "NODE: "). */
 static const char *skip_dmesg_x(const char *s) {
+        const char *k = strstr(s, ": kern:");
+        if (k && k - s < 48 && !memchr(s, ' ', (size_t) (k - s)))
+                s = k + 2;
         if (strncmp(s, "kern", 4) != 0)
                 return s;
         const char *p = s + 4;
@@ -130,6 +137,8 @@ static const char *skip_dmesg_x(const char *s) {
         if (*p != ':')
                 return s;
         p++;
+        while (*p == ' ')
+                p++;
         while (*p >= 'a' && *p <= 'z')
                 p++;
         while (*p == ' ')
@@ -209,7 +218,7 @@ static int parse_expect(Report *r, const char *v, unsigned lineno) {
         return 0;
 }
 
-static int score_report(Report *r, bool verbose) {
+static int score_report(Report *r, bool verbose, bool show_text) {
         FILE *f = fopen(r->path, "re");
         char *line = NULL;
         size_t cap = 0;
@@ -237,6 +246,8 @@ static int score_report(Report *r, bool verbose) {
                         continue;
                 }
                 const char *s = corpus_strip(line, &level);
+                if (show_text)
+                        printf("  %s:%u <%u> %s\n", r->path, lineno, level, s);
                 if (!*s)
                         continue;
                 rec.facility = 0;
@@ -307,7 +318,7 @@ int main(int argc, char **argv) {
         static Report reports[MAX_REPORTS];
         size_t n = 0;
         double min_recall = 0;
-        bool verbose = false;
+        bool verbose = false, show_text = false;
         unsigned expected[_KMSG_CLASS_MAX] = { 0 }, found[_KMSG_CLASS_MAX] = { 0 },
                  falses[_KMSG_CLASS_MAX] = { 0 };
         unsigned tot_expected = 0, tot_found = 0, tot_false = 0, negatives = 0;
@@ -316,10 +327,12 @@ int main(int argc, char **argv) {
         for (i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "-v") == 0)
                         verbose = true;
+                else if (strcmp(argv[i], "-t") == 0)
+                        show_text = true;
                 else if (strcmp(argv[i], "--min-recall") == 0 && i + 1 < argc)
                         min_recall = strtod(argv[++i], NULL);
                 else if (argv[i][0] == '-') {
-                        fprintf(stderr, "usage: kmsg-corpus [-v] [--min-recall R] DIR_OR_FILE...\n");
+                        fprintf(stderr, "usage: kmsg-corpus [-v] [-t] [--min-recall R] DIR_OR_FILE...\n");
                         return 64;
                 } else if (collect(argv[i], paths, &n) < 0) {
                         fprintf(stderr, "%s: cannot read: %s\n", argv[i], strerror(errno));
@@ -327,7 +340,7 @@ int main(int argc, char **argv) {
                 }
         }
         if (n == 0) {
-                fprintf(stderr, "usage: kmsg-corpus [-v] [--min-recall R] DIR_OR_FILE...\n");
+                fprintf(stderr, "usage: kmsg-corpus [-v] [-t] [--min-recall R] DIR_OR_FILE...\n");
                 return 64;
         }
 
@@ -335,7 +348,7 @@ int main(int argc, char **argv) {
                 Report *r = &reports[k];
                 bool any = false;
                 r->path = paths[k];
-                if (score_report(r, verbose) < 0)
+                if (score_report(r, verbose, show_text) < 0)
                         return 64;
                 for (int c = 1; c < _KMSG_CLASS_MAX; c++) {
                         if (!kmsg_class_to_string((KmsgClass) c))
