@@ -4,13 +4,14 @@
  * -v lists every classified line, -t every line's text as classified.
  * A report is one file (DIR/ *.log, read in name order): header lines "# source: …",
  * "# kernel: …", "# arch: …", "# expect: CLASS… | none", other "#" lines are comments, every
- * other line is a kernel log line as someone posted it. The line's prefix — a dmesg stamp
- * "[ 123.456]" or "[Mon Jan  1 …]", a caller id "[ T123]", a syslog or journalctl header ending
- * in "kernel: " (or syslogd's wall " kernel:"), a CI clock "16:03:51 ", "<4>", "kern  :err   : ", a
- * /dev/kmsg "6,123,456,-;" header — is stripped, control bytes and the backslash are written as \xNN as the
- * kernel does, and the text is classified as a facility-0 record. Per class, a report that expects it and
- * has a line of it is found; a class found in a report that does not expect it is a false event. Exit 1 when
- * there is a false event or the total recall is below R (default 0), 64 on usage or read errors. */
+ * other line is a kernel log line as someone posted it. The line's prefix is stripped: a dmesg
+ * stamp "[ 123.456]", "[  +0.005106]" or "[Mon Jan  1 …]", a caller id "[ T123]", a syslog or
+ * journalctl header ending in "kernel: " (or syslogd's wall " kernel:"), a CI clock
+ * "16:03:51 ", "<4>", "kern  :err   : " (dmesg -x, talosctl), a /dev/kmsg "6,123,456,-;" header.
+ * Control bytes and the backslash are then written as \xNN as the kernel does, and the text is
+ * classified as a facility-0 record. Per class, a report that expects it and has a line of it is
+ * found; a class found in a report that does not expect it is a false event. Exit 1 when there
+ * is a false event or the total recall is below R (default 0), 64 on usage or read errors. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -227,8 +228,9 @@ static int score_report(Report *r, bool verbose, bool show_text) {
         char text[KMSG_MAX_RECORD + 1];
 
         if (!f) {
-                fprintf(stderr, "%s: %s\n", r->path, strerror(errno));
-                return -errno;
+                int r_errno = errno;
+                fprintf(stderr, "%s: %s\n", r->path, strerror(r_errno));
+                return -r_errno;
         }
         while ((len = getline(&line, &cap, f)) >= 0) {
                 unsigned level;
@@ -334,9 +336,12 @@ int main(int argc, char **argv) {
                 else if (argv[i][0] == '-') {
                         fprintf(stderr, "usage: kmsg-corpus [-v] [-t] [--min-recall R] DIR_OR_FILE...\n");
                         return 64;
-                } else if (collect(argv[i], paths, &n) < 0) {
-                        fprintf(stderr, "%s: cannot read: %s\n", argv[i], strerror(errno));
-                        return 64;
+                } else {
+                        int r = collect(argv[i], paths, &n);
+                        if (r < 0) {
+                                fprintf(stderr, "%s: cannot read: %s\n", argv[i], strerror(-r));
+                                return 64;
+                        }
                 }
         }
         if (n == 0) {
