@@ -45,21 +45,48 @@ static bool cur_i64(Cursor *c, int64_t *ret) {
         return true;
 }
 
-/* Copies from the cursor up to (not including) the first of STOP or the end, at most MAX-1. */
+/* The longest head of S (N bytes) that fits MAX-1 bytes and ends at a character boundary of the
+ * text (TEXT-CONTRACT.md): never inside a UTF-8 sequence or a "\xNN" escape. */
+static size_t char_cut(const char *s, size_t n, size_t max) {
+        size_t k;
+
+        if (n < max)
+                return n;
+        k = max - 1;
+        while (k > 0 && ((unsigned char) s[k] & 0xc0) == 0x80) /* s[k] continues a character */
+                k--;
+        for (size_t j = k > 3 ? k - 3 : 0; j < k; j++)
+                if (s[j] == '\\' && s[j + 1] == 'x') { /* an escape that the cut would split */
+                        k = j;
+                        break;
+                }
+        return k;
+}
+
+static void copy_span(const char *s, size_t n, char *dst, size_t max) {
+        size_t k = char_cut(s, n, max);
+        memcpy(dst, s, k);
+        dst[k] = 0;
+}
+
+/* Copies from the cursor up to (not including) the first of STOP or the end, cut to fit MAX. */
 static void cur_word(Cursor *c, const char *stop, char *dst, size_t max) {
         size_t n = 0;
         while (c->p + n < c->end && !strchr(stop, c->p[n]))
                 n++;
-        size_t k = MIN(n, max - 1);
-        memcpy(dst, c->p, k);
-        dst[k] = 0;
+        copy_span(c->p, n, dst, max);
         c->p += n;
 }
 
-static void copy_span(const char *s, size_t n, char *dst, size_t max) {
-        size_t k = MIN(n, max - 1);
-        memcpy(dst, s, k);
-        dst[k] = 0;
+/* The last occurrence of LIT in [P, END), or NULL. */
+static const char *find_last(const char *p, const char *end, const char *lit) {
+        size_t l = strlen(lit);
+        const char *last = NULL, *f;
+        while ((f = memmem(p, (size_t) (end - p), lit, l))) {
+                last = f;
+                p = f + 1;
+        }
+        return last;
 }
 
 /* "KEY:123kB" anywhere after the cursor → *RET. */
@@ -83,19 +110,17 @@ typedef void (*Extract)(const char *line, Cursor *c, KmsgMatch *m, const char *a
  * pgtables and oom_score_adj since 5.10). The name may hold spaces and parentheses. */
 static void ex_oom_victim(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
         uint64_t pid;
-        Cursor rest = *c;
         const char *open, *close;
 
         m->cgroup_oom = arg != NULL;
         if (cur_u64(c, &pid))
                 m->pid = (int64_t) pid;
+        /* The name may hold ") total-vm:" itself: the kernel's is the last one (numbers follow). */
         open = memchr(c->p, '(', (size_t) (c->end - c->p));
-        if (cur_find(&rest, " total-vm:")) {
-                close = rest.p - strlen(" total-vm:");
-                while (close > c->p && *close != ')')
-                        close--;
-                if (open && close > open)
-                        copy_span(open + 1, (size_t) (close - open - 1), m->process, sizeof m->process);
+        close = find_last(c->p, c->end, ") total-vm:");
+        if (open && close && close > open) {
+                copy_span(open + 1, (size_t) (close - open - 1), m->process, sizeof m->process);
+                c->p = close;
         }
         (void) field_u64(c, "total-vm:", &m->total_vm_kb);
         (void) field_u64(c, "anon-rss:", &m->anon_rss_kb);
@@ -114,12 +139,15 @@ static void ex_oom_summary(const char *line, Cursor *c, KmsgMatch *m, const char
         (void) arg;
         if (cur_find(&d, "constraint="))
                 cur_word(&d, ",", m->constraint, sizeof m->constraint);
+        /* a cgroup path may hold ",task=": the kernel's is the last one, and ends the path */
+        const char *task = find_last(c->p, c->end, ",task=");
         d = *c;
-        if (cur_find(&d, "task_memcg="))
-                cur_word(&d, ",", m->cgroup, sizeof m->cgroup);
-        d = *c;
-        if (cur_find(&d, ",task="))
+        if (cur_find(&d, "task_memcg=") && task && task >= d.p)
+                copy_span(d.p, (size_t) (task - d.p), m->cgroup, sizeof m->cgroup);
+        if (task) {
+                d = (Cursor){ task + 6, c->end };
                 cur_word(&d, ",", m->process, sizeof m->process);
+        }
 }
 
 /* "Out of memory: Kill process 1234 (stress) score 900 or sacrifice child" (before 5.1: the
@@ -134,14 +162,6 @@ static void ex_oom_task_in(const char *line, Cursor *c, KmsgMatch *m, const char
         (void) arg;
         cur_word(c, " ", m->cgroup, sizeof m->cgroup);
         copy_span("CONSTRAINT_MEMCG", 16, m->constraint, sizeof m->constraint);
-}
-
-/* "stress invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0" */
-static void ex_oom_invoked(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
-        (void) arg;
-        const char *at = memmem(c->p, (size_t) (c->end - c->p), " invoked oom-killer:", 20);
-        if (at)
-                copy_span(c->p, (size_t) (at - c->p), m->process, sizeof m->process);
 }
 
 /* The device between ARG (default "(device ") and ')' or ':' — "EXT4-fs error (device nvme1n1):",
@@ -203,7 +223,7 @@ static void ex_nvme_cmd(const char *line, Cursor *c, KmsgMatch *m, const char *a
 
 /* "INFO: task jbd2/nvme1n1-8:245 blocked for more than 120 seconds." (kernel/hung_task.c) */
 static void ex_hung_task(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
-        const char *b = memmem(c->p, (size_t) (c->end - c->p), " blocked for more than ", 23);
+        const char *b = find_last(c->p, c->end, " blocked for more than ");
         const char *colon = b;
         uint64_t v;
         (void) arg;
@@ -270,25 +290,6 @@ static void ex_warning(const char *line, Cursor *c, KmsgMatch *m, const char *ar
         }
 }
 
-/* "nginx[1234]: segfault at 0 ip 00007f… sp 00007ff… error 4 in libc.so.6[7f…+178000]"
- * (arch/x86/mm/fault.c show_signal_msg) and "traps: nginx[1234] general protection fault
- * ip:… sp:… error:0 in libc.so.6[…]" (arch/x86/kernel/traps.c). C is at the line start. */
-static void ex_segfault(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
-        Cursor d = *c;
-        uint64_t pid;
-        (void) arg;
-        const char *lb = memchr(d.p, '[', (size_t) (d.end - d.p));
-        if (!lb)
-                return;
-        copy_span(d.p, (size_t) (lb - d.p), m->process, sizeof m->process);
-        d.p = lb + 1;
-        if (cur_u64(&d, &pid))
-                m->pid = (int64_t) pid;
-        if (cur_find(&d, " in "))
-                cur_word(&d, "[ ", m->where, sizeof m->where);
-        copy_span(m->process, strlen(m->process), m->source, sizeof m->source);
-}
-
 /* "NETDEV WATCHDOG: eth0 (ena): transmit queue 3 timed out" (net/sched/sch_generic.c) */
 static void ex_netdev_watchdog(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
         (void) arg;
@@ -308,102 +309,256 @@ static void ex_pci_source(const char *line, Cursor *c, KmsgMatch *m, const char 
                 m->source[n - 1] = 0;
 }
 
+/* ---- records that begin with a task name ----
+ *
+ * The kernel reports user-space crashes, and a few other things, as kernel records that begin
+ * with the task's name ("comm": 1 to 15 bytes, any byte but NUL, TASK_COMM_LEN - 1) and often end
+ * with a mapped file name: both are the user's. A program may be named "Killed process " or
+ * "EXT4-fs (sda1", so these formats are matched before the table, on the structure the kernel
+ * prints around the name, and such a record is a segfault or nothing: never another class. */
+
+#define COMM_MAX_RAW 15
+
+static bool has_at(const char *p, const char *end, const char *lit) {
+        size_t l = strlen(lit);
+        return (size_t) (end - p) >= l && memcmp(p, lit, l) == 0;
+}
+
+/* The user-space crash formats: the text after "COMM[PID]" starts with TAIL. */
+typedef struct UserCrash {
+        const char *tail;
+        const char *format;
+} UserCrash;
+
+static const UserCrash user_crashes[] = {
+        /* arch/x86/mm/fault.c show_signal_msg, 2.6.32-6.x: "%s[%d]: segfault at %lx ip %px sp %px
+         * error %lx" + print_vma_addr " in %s[%lx+%lx]" (6.x: "[%lx,%lx+%lx]", then " likely on CPU
+         * %d (core %d, socket %d)") */
+        { ": segfault at ", "segfault (x86 fault.c show_signal_msg)" },
+        /* arch/x86/kernel/traps.c do_trap / do_general_protection: "%s[%d] trap %s ip:%lx sp:%lx
+         * error:%lx" and "%s[%d] general protection fault ip:…" under pr_fmt "traps: " (3.x+);
+         * 2.6.32 has no prefix and says "general protection ip:" */
+        { " trap ", "trap (x86 traps.c do_trap)" },
+        { " general protection ", "general protection (x86 traps.c)" },
+        /* arch/x86/kernel/signal.c signal_fault: "%s[%d] bad frame in %s frame:%p ip:%lx sp:%lx
+         * orax:%lx" */
+        { " bad frame in ", "bad frame (x86 signal.c signal_fault)" },
+        /* arch/arm64/kernel/traps.c arm64_show_signal (4.18+): "%s[%d]: unhandled exception: …";
+         * arch/arm64/mm/fault.c (before 4.18): "%s[%d]: unhandled %s (%d) at 0x%08lx, esr 0x%03x";
+         * arch/riscv/kernel/traps.c do_trap: "%s[%d]: unhandled signal %d code 0x%x at 0x…";
+         * arch/powerpc/kernel/traps.c (before 4.17): "%s[%d]: unhandled signal %d at %lx nip …" */
+        { ": unhandled ", "unhandled (arm64/riscv/powerpc traps.c)" },
+};
+
+static void user_crash_fields(const char *t, const char *comm_end, uint64_t pid, const char *after,
+                              const char *end, KmsgMatch *m) {
+        copy_span(t, (size_t) (comm_end - t), m->process, sizeof m->process);
+        m->pid = (int64_t) pid;
+        Cursor d = { after, end };
+        if (cur_find(&d, " in "))
+                cur_word(&d, "[", m->where, sizeof m->where);
+        copy_span(m->process, strlen(m->process), m->source, sizeof m->source);
+}
+
+/* "[PID]" at P: returns the text after ']' with *PID, or NULL. */
+static const char *bracket_pid(const char *p, const char *end, uint64_t *pid) {
+        Cursor c = { p + 1, end };
+        if (!cur_u64(&c, pid) || c.p - p > 11 || c.p >= end || *c.p != ']')
+                return NULL;
+        return c.p + 1;
+}
+
+/* Claims a record that begins at T with a task name at S (T or after "traps: "): returns true with *RET
+ * set (KMSG_SEGFAULT, KMSG_OOM_CONTEXT or KMSG_NONE), or false when the record is not one. One
+ * pass over the first 15 raw bytes: at every character that could end the name, the kernel's
+ * text that follows a name is tried. A name may hold '[', digits, ' ' and ':' itself, so the
+ * first place where the whole structure holds wins; no name can hold the structure entire. */
+static bool claim_from(const char *t, const char *s, const char *end, KmsgMatch *m, KmsgClass *ret,
+                       bool *other_ret) {
+        const char *after;
+        bool other = false;
+        uint64_t pid;
+        size_t raw = 0;
+
+        for (const char *p = s; p < end && raw <= COMM_MAX_RAW; raw++) {
+                if (p > s) /* S..P is a possible name of RAW bytes */
+                        switch (*p) {
+                        case '[':
+                                if (!(after = bracket_pid(p, end, &pid)))
+                                        break;
+                                for (size_t i = 0; i < ELEMENTSOF(user_crashes); i++)
+                                        if (has_at(after, end, user_crashes[i].tail)) {
+                                                *m = (KmsgMatch){ .klass = KMSG_SEGFAULT,
+                                                                  .format = user_crashes[i].format };
+                                                user_crash_fields(s, p, pid,
+                                                                  after + strlen(user_crashes[i].tail), end,
+                                                                  m);
+                                                return (*ret = KMSG_SEGFAULT), true;
+                                        }
+                                /* "COMM[PID]" then anything else: vsyscall, memfd_create, … */
+                                other = other || after == end || *after == ':' || *after == ' ';
+                                break;
+                        case ':':
+                                /* arch/arm/mm/fault.c __do_user_fault: "%s: unhandled page fault (%d)
+                                 * at 0x%08lx, code 0x%03x" */
+                                if (has_at(p, end, ": unhandled page fault (")) {
+                                        *m = (KmsgMatch){ .klass = KMSG_SEGFAULT,
+                                                          .format = "unhandled page fault (arm fault.c)" };
+                                        copy_span(s, (size_t) (p - s), m->process, sizeof m->process);
+                                        copy_span(m->process, strlen(m->process), m->source,
+                                                  sizeof m->source);
+                                        return (*ret = KMSG_SEGFAULT), true;
+                                }
+                                /* mm/page_alloc.c warn_alloc: "%s: page allocation failure…",
+                                 * "%s: vmalloc…" */
+                                other = other || has_at(p, end, ": page allocation failure") ||
+                                        has_at(p, end, ": vmalloc");
+                                break;
+                        case ' ':
+                                /* mm/oom_kill.c dump_header: "%s invoked oom-killer: gfp_mask=…" */
+                                if (s == t && has_at(p, end, " invoked oom-killer: ")) {
+                                        *m = (KmsgMatch){ .klass = KMSG_OOM_CONTEXT,
+                                                          .format = "oom invoked" };
+                                        copy_span(t, (size_t) (p - t), m->process, sizeof m->process);
+                                        return (*ret = KMSG_OOM_CONTEXT), true;
+                                }
+                                /* "%s (%d)…": kernel/exit.c stack depth, fs/drop_caches.c, arm's
+                                 * "undefined instruction", … */
+                                if (p + 1 < end && p[1] == '(') {
+                                        Cursor c = { p + 2, end };
+                                        other = other ||
+                                                (cur_u64(&c, &pid) && c.p < end && *c.p == ')' &&
+                                                 (c.p + 1 == end || c.p[1] == ':' || c.p[1] == ' '));
+                                }
+                                break;
+                        }
+                /* the next character: "\xNN" is one raw byte, U+FFFD at least one */
+                if (*p == '\\' && end - p > 3 && p[1] == 'x')
+                        p += 4;
+                else if ((unsigned char) *p == 0xef && end - p > 2 && (unsigned char) p[1] == 0xbf &&
+                         (unsigned char) p[2] == 0xbd)
+                        p += 3;
+                else
+                        p++;
+        }
+        *other_ret = *other_ret || other;
+        return false;
+}
+
+static bool classify_user(const char *t, const char *end, KmsgMatch *m, KmsgClass *ret) {
+        bool other = has_at(t, end, "traps: "); /* x86 traps.c, with no trap it prints: nothing */
+        if ((other && claim_from(t, t + 7, end, m, ret, &other)) || claim_from(t, t, end, m, ret, &other))
+                return true;
+        if (other)
+                return (*ret = KMSG_NONE), true;
+        return false;
+}
+
 typedef struct Rule {
         KmsgClass klass;
         const char *prefix; /* anchored at the start of the text; "" for none */
         const char *needle; /* must follow the prefix; NULL for none */
         Extract extract;
         const char *arg;
-        const char *format; /* a name for the row */
+        const char *format;             /* a name for the row */
+        bool (*check)(const Cursor *c); /* the structure after the prefix, NULL: none */
 } Rule;
+
+/* The prefix is followed by a number ("Killed process 1234 (…", never "Killed process [12]…"). */
+static bool check_digit(const Cursor *c) {
+        return c->p < c->end && *c->p >= '0' && *c->p <= '9';
+}
 
 /* Read top to bottom; the first match wins. */
 static const Rule rules[] = {
         /* mm/oom_kill.c, mm/memcontrol.c */
-        { KMSG_OOM_KILL, "Out of memory: Killed process ", NULL, ex_oom_victim, NULL, "oom victim (5.1+)" },
+        { KMSG_OOM_KILL, "Out of memory: Killed process ", NULL, ex_oom_victim, NULL, "oom victim (5.1+)",
+          NULL },
         { KMSG_OOM_KILL, "Memory cgroup out of memory: Killed process ", NULL, ex_oom_victim, "",
-          "memcg oom victim (5.1+)" },
-        { KMSG_OOM_KILL, "Killed process ", NULL, ex_oom_victim, NULL, "oom victim (before 5.1)" },
-        { KMSG_OOM_CONTEXT, "oom-kill:", NULL, ex_oom_summary, NULL, "oom summary (4.19+)" },
+          "memcg oom victim (5.1+)", NULL },
+        { KMSG_OOM_KILL, "Killed process ", NULL, ex_oom_victim, NULL, "oom victim (before 5.1)",
+          check_digit },
+        { KMSG_OOM_CONTEXT, "oom-kill:", NULL, ex_oom_summary, NULL, "oom summary (4.19+)", NULL },
         { KMSG_OOM_CONTEXT, "Out of memory: Kill process ", NULL, ex_oom_select, "CONSTRAINT_NONE",
-          "oom select (before 5.1)" },
+          "oom select (before 5.1)", NULL },
         { KMSG_OOM_CONTEXT, "Memory cgroup out of memory: Kill process ", NULL, ex_oom_select,
-          "CONSTRAINT_MEMCG", "memcg oom select (before 5.1)" },
+          "CONSTRAINT_MEMCG", "memcg oom select (before 5.1)", NULL },
         { KMSG_OOM_CONTEXT, "Task in ", " killed as a result of limit of ", ex_oom_task_in, NULL,
-          "memcg task in (before 4.19)" },
-        { KMSG_OOM_CONTEXT, "", " invoked oom-killer: ", ex_oom_invoked, NULL, "oom invoked" },
+          "memcg task in (before 4.19)", NULL },
 
         /* fs/ext4/super.c, fs/jbd2, fs/xfs, fs/btrfs: read-only first, then errors */
         { KMSG_FS_READONLY, "EXT4-fs (", "Remounting filesystem read-only", ex_paren_device, "(",
-          "ext4 remount ro" },
-        { KMSG_FS_READONLY, "BTRFS ", "forced readonly", ex_paren_device, NULL, "btrfs forced ro" },
-        { KMSG_FS_ERROR, "EXT4-fs error (device ", NULL, ex_paren_device, NULL, "ext4 error" },
-        { KMSG_FS_ERROR, "EXT4-fs (", "I/O error", ex_paren_device, "(", "ext4 I/O error" },
+          "ext4 remount ro", NULL },
+        { KMSG_FS_READONLY, "BTRFS ", "forced readonly", ex_paren_device, NULL, "btrfs forced ro", NULL },
+        { KMSG_FS_ERROR, "EXT4-fs error (device ", NULL, ex_paren_device, NULL, "ext4 error", NULL },
+        { KMSG_FS_ERROR, "EXT4-fs (", "I/O error", ex_paren_device, "(", "ext4 I/O error", NULL },
         { KMSG_FS_ERROR, "EXT4-fs (", "error count since last fsck", ex_paren_device, "(",
-          "ext4 error count" },
-        { KMSG_FS_ERROR, "Aborting journal on device ", NULL, ex_jbd2, NULL, "jbd2 abort" },
-        { KMSG_FS_ERROR, "JBD2: ", "IO error", ex_jbd2, " on ", "jbd2 io error" },
-        { KMSG_FS_ERROR, "XFS (", "orruption", ex_paren_device, "(", "xfs corruption" },
-        { KMSG_FS_ERROR, "XFS (", "I/O error", ex_paren_device, "(", "xfs I/O error" },
-        { KMSG_FS_ERROR, "XFS (", "Filesystem has been shut down", ex_paren_device, "(", "xfs shutdown" },
-        { KMSG_FS_ERROR, "XFS (", "xfs_do_force_shutdown", ex_paren_device, "(", "xfs forced shutdown" },
-        { KMSG_FS_ERROR, "BTRFS error (device ", NULL, ex_paren_device, NULL, "btrfs error" },
-        { KMSG_FS_ERROR, "BTRFS critical (device ", NULL, ex_paren_device, NULL, "btrfs critical" },
-        { KMSG_FS_ERROR, "BTRFS: error (device ", NULL, ex_paren_device, NULL, "btrfs error (old)" },
+          "ext4 error count", NULL },
+        { KMSG_FS_ERROR, "Aborting journal on device ", NULL, ex_jbd2, NULL, "jbd2 abort", NULL },
+        { KMSG_FS_ERROR, "JBD2: ", "IO error", ex_jbd2, " on ", "jbd2 io error", NULL },
+        { KMSG_FS_ERROR, "XFS (", "orruption", ex_paren_device, "(", "xfs corruption", NULL },
+        { KMSG_FS_ERROR, "XFS (", "I/O error", ex_paren_device, "(", "xfs I/O error", NULL },
+        { KMSG_FS_ERROR, "XFS (", "Filesystem has been shut down", ex_paren_device, "(", "xfs shutdown",
+          NULL },
+        { KMSG_FS_ERROR, "XFS (", "xfs_do_force_shutdown", ex_paren_device, "(", "xfs forced shutdown",
+          NULL },
+        { KMSG_FS_ERROR, "BTRFS error (device ", NULL, ex_paren_device, NULL, "btrfs error", NULL },
+        { KMSG_FS_ERROR, "BTRFS critical (device ", NULL, ex_paren_device, NULL, "btrfs critical", NULL },
+        { KMSG_FS_ERROR, "BTRFS: error (device ", NULL, ex_paren_device, NULL, "btrfs error (old)", NULL },
         { KMSG_FS_ERROR, "BTRFS: Transaction aborted", NULL, ex_paren_device, NULL,
-          "btrfs transaction aborted" },
+          "btrfs transaction aborted", NULL },
 
         /* block/blk-core.c (prefix per kernel version), fs/buffer.c, drivers/nvme/host */
         { KMSG_IO_ERROR, "blk_update_request: ", " error, dev ", ex_blk_error, NULL,
-          "blk_update_request (before 5.19)" },
+          "blk_update_request (before 5.19)", NULL },
         { KMSG_IO_ERROR, "print_req_error: ", " error, dev ", ex_blk_error, NULL,
-          "print_req_error (4.17-4.20)" },
-        { KMSG_IO_ERROR, "I/O error, dev ", NULL, ex_blk_error, NULL, "blk error (5.19+)" },
-        { KMSG_IO_ERROR, "critical ", " error, dev ", ex_blk_error, NULL, "blk critical error" },
-        { KMSG_IO_ERROR, "timeout error, dev ", NULL, ex_blk_error, NULL, "blk timeout" },
-        { KMSG_IO_ERROR, "Buffer I/O error on dev ", NULL, ex_blk_error, NULL, "buffer I/O error" },
-        { KMSG_IO_ERROR, "nvme ", " timeout", ex_word_colon, NULL, "nvme timeout" },
-        { KMSG_IO_ERROR, "nvme ", "controller is down", ex_word_colon, NULL, "nvme controller down" },
-        { KMSG_IO_ERROR, "nvme ", "Abort status", ex_word_colon, NULL, "nvme abort" },
-        { KMSG_IO_ERROR, "nvme", ": I/O Cmd(", ex_nvme_cmd, NULL, "nvme I/O error (5.19+)" },
+          "print_req_error (4.17-4.20)", NULL },
+        { KMSG_IO_ERROR, "I/O error, dev ", NULL, ex_blk_error, NULL, "blk error (5.19+)", NULL },
+        { KMSG_IO_ERROR, "critical ", " error, dev ", ex_blk_error, NULL, "blk critical error", NULL },
+        { KMSG_IO_ERROR, "timeout error, dev ", NULL, ex_blk_error, NULL, "blk timeout", NULL },
+        { KMSG_IO_ERROR, "Buffer I/O error on dev ", NULL, ex_blk_error, NULL, "buffer I/O error", NULL },
+        { KMSG_IO_ERROR, "nvme ", " timeout", ex_word_colon, NULL, "nvme timeout", NULL },
+        { KMSG_IO_ERROR, "nvme ", "controller is down", ex_word_colon, NULL, "nvme controller down", NULL },
+        { KMSG_IO_ERROR, "nvme ", "Abort status", ex_word_colon, NULL, "nvme abort", NULL },
+        { KMSG_IO_ERROR, "nvme", ": I/O Cmd(", ex_nvme_cmd, NULL, "nvme I/O error (5.19+)", NULL },
 
         /* kernel/hung_task.c, kernel/watchdog.c, kernel/rcu/tree_stall.h */
-        { KMSG_HUNG_TASK, "INFO: task ", " blocked for more than ", ex_hung_task, NULL, "hung task" },
-        { KMSG_SOFT_LOCKUP, "watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup" },
+        { KMSG_HUNG_TASK, "INFO: task ", " blocked for more than ", ex_hung_task, NULL, "hung task", NULL },
+        { KMSG_SOFT_LOCKUP, "watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup",
+          NULL },
         { KMSG_SOFT_LOCKUP, "NMI watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL,
-          "soft lockup (old)" },
-        { KMSG_SOFT_LOCKUP, "BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup (older)" },
+          "soft lockup (old)", NULL },
+        { KMSG_SOFT_LOCKUP, "BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup (older)", NULL },
         { KMSG_SOFT_LOCKUP, "watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
-          "hard lockup" },
+          "hard lockup", NULL },
         { KMSG_SOFT_LOCKUP, "NMI watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
-          "hard lockup (old)" },
-        { KMSG_RCU_STALL, "rcu: INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall" },
-        { KMSG_RCU_STALL, "INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall (before 4.20)" },
+          "hard lockup (old)", NULL },
+        { KMSG_RCU_STALL, "rcu: INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall", NULL },
+        { KMSG_RCU_STALL, "INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall (before 4.20)",
+          NULL },
 
         /* arch/x86/mm/fault.c, arch/x86/kernel/dumpstack.c and traps.c, lib/bug.c, kernel/panic.c */
-        { KMSG_KERNEL_OOPS, "BUG: kernel NULL pointer dereference", NULL, ex_oops, NULL,
-          "null deref (5.0+)" },
-        { KMSG_KERNEL_OOPS, "BUG: unable to handle ", NULL, ex_oops, NULL, "page fault" },
-        { KMSG_KERNEL_OOPS, "Oops: ", NULL, ex_oops, NULL, "oops" },
-        { KMSG_KERNEL_OOPS, "general protection fault", NULL, ex_oops, NULL, "general protection fault" },
-        { KMSG_KERNEL_OOPS, "kernel BUG at ", NULL, ex_oops, NULL, "kernel BUG" },
-        { KMSG_KERNEL_OOPS, "Kernel panic - not syncing: ", NULL, ex_oops, NULL, "panic" },
-        { KMSG_KERNEL_OOPS, "BUG: ", NULL, ex_oops, NULL, "BUG" },
-        { KMSG_KERNEL_WARNING, "WARNING: CPU: ", " at ", ex_warning, NULL, "warning" },
-
-        /* user-space crashes the kernel reports */
-        { KMSG_SEGFAULT, "traps: ", " in ", ex_segfault, NULL, "trap" },
-        { KMSG_SEGFAULT, "", "]: segfault at ", ex_segfault, NULL, "segfault" },
+        { KMSG_KERNEL_OOPS, "BUG: kernel NULL pointer dereference", NULL, ex_oops, NULL, "null deref (5.0+)",
+          NULL },
+        { KMSG_KERNEL_OOPS, "BUG: unable to handle ", NULL, ex_oops, NULL, "page fault", NULL },
+        { KMSG_KERNEL_OOPS, "Oops: ", NULL, ex_oops, NULL, "oops", NULL },
+        { KMSG_KERNEL_OOPS, "general protection fault", NULL, ex_oops, NULL, "general protection fault",
+          NULL },
+        { KMSG_KERNEL_OOPS, "kernel BUG at ", NULL, ex_oops, NULL, "kernel BUG", NULL },
+        { KMSG_KERNEL_OOPS, "Kernel panic - not syncing: ", NULL, ex_oops, NULL, "panic", NULL },
+        { KMSG_KERNEL_OOPS, "BUG: ", NULL, ex_oops, NULL, "BUG", NULL },
+        { KMSG_KERNEL_WARNING, "WARNING: CPU: ", " at ", ex_warning, NULL, "warning", NULL },
 
         /* net/sched/sch_generic.c, drivers/net/ethernet/amazon/ena */
-        { KMSG_NET_ERROR, "NETDEV WATCHDOG: ", NULL, ex_netdev_watchdog, NULL, "netdev watchdog" },
+        { KMSG_NET_ERROR, "NETDEV WATCHDOG: ", NULL, ex_netdev_watchdog, NULL, "netdev watchdog", NULL },
         { KMSG_NET_ERROR, "ena ", "Found a Tx that wasn't completed on time", ex_pci_source, NULL,
-          "ena tx timeout" },
-        { KMSG_NET_ERROR, "ena ", "TX hasn't completed", ex_pci_source, NULL, "ena tx stall" },
-        { KMSG_NET_ERROR, "ena ", "Keep alive watchdog timeout", ex_pci_source, NULL, "ena keep-alive" },
-        { KMSG_NET_ERROR, "ena ", "Trigger reset is on", ex_pci_source, NULL, "ena reset" },
+          "ena tx timeout", NULL },
+        { KMSG_NET_ERROR, "ena ", "TX hasn't completed", ex_pci_source, NULL, "ena tx stall", NULL },
+        { KMSG_NET_ERROR, "ena ", "Keep alive watchdog timeout", ex_pci_source, NULL, "ena keep-alive",
+          NULL },
+        { KMSG_NET_ERROR, "ena ", "Trigger reset is on", ex_pci_source, NULL, "ena reset", NULL },
         { KMSG_NET_ERROR, "ena ", "Device reset completed successfully", ex_pci_source, NULL,
-          "ena reset done" },
+          "ena reset done", NULL },
 };
 
 static const char *const class_names[_KMSG_CLASS_MAX] = {
@@ -430,12 +585,17 @@ KmsgClass kmsg_classify(const KmsgRecord *rec, KmsgMatch *ret) {
 
         if (rec->facility != 0 || n == 0)
                 return KMSG_NONE;
+        KmsgClass user;
+        if (classify_user(t, t + n, ret, &user))
+                return user;
         for (size_t i = 0; i < ELEMENTSOF(rules); i++) {
                 const Rule *r = &rules[i];
                 size_t pl = strlen(r->prefix);
                 if (pl > n || (pl > 0 && (t[0] != r->prefix[0] || memcmp(t, r->prefix, pl) != 0)))
                         continue;
                 Cursor c = { t + pl, t + n };
+                if (r->check && !r->check(&c))
+                        continue;
                 if (r->needle) {
                         Cursor f = c;
                         if (!cur_find(&f, r->needle))
