@@ -191,12 +191,11 @@ static void ex_jbd2(const char *line, Cursor *c, KmsgMatch *m, const char *arg) 
                 *dash = 0;
 }
 
-/* The device after "dev " up to ',' and the sector after "sector " — block/blk-core.c
+/* The device after ARG (default "dev ") up to ',' and the sector after "sector " — block/blk-core.c
  * blk_print_req_error: "I/O error, dev nvme1n1, sector 2048 op 0x1:(WRITE) flags 0x800 …". */
 static void ex_blk_error(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
         Cursor d = { line, c->end };
-        (void) arg;
-        if (cur_find(&d, "dev "))
+        if (cur_find(&d, arg ?: "dev "))
                 cur_word(&d, ", ", m->source, sizeof m->source);
         if (cur_find(&d, "sector "))
                 (void) cur_u64(&d, &m->sector);
@@ -270,9 +269,52 @@ static void ex_constant_source(const char *line, Cursor *c, KmsgMatch *m, const 
         copy_span(arg, strlen(arg), m->source, sizeof m->source);
 }
 
+/* The die counter of an oops banner, "… [#2] SMP PTI" → source "#2" (SPEC §6: each oops is its
+ * own source). Lines before the banner ("BUG: unable to handle …") have none. */
+static void die_counter(const char *line, const char *end, KmsgMatch *m) {
+        const char *h = find_last(line, end, "[#");
+        uint64_t n;
+        if (!h)
+                return;
+        Cursor d = { h + 2, end };
+        if (cur_u64(&d, &n) && d.p < end && *d.p == ']')
+                snprintf(m->source, sizeof m->source, "#%llu", (unsigned long long) n);
+}
+
+/* "WARNING: at kernel/softirq.c:159 local_bh_enable_ip+0x7b/0xa0() (Not tainted)" (kernel/panic.c
+ * warn_slowpath_common, 2.6.32-3.10): grouped by file:line, as the newer format. */
+static void ex_warning_at(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
+        (void) arg;
+        cur_word(c, " ", m->where, sizeof m->where);
+        copy_span(m->where, strlen(m->where), m->source, sizeof m->source);
+}
+
+/* 6.x netdev_crit(): "r8125 0000:22:04.0 eth4: NETDEV WATCHDOG: CPU: 3: transmit queue 0 timed out
+ * 5010 ms": the interface is the last word of the driver/bus/interface prefix. */
+static void ex_netdev_prefixed(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
+        const char *at = memmem(line, (size_t) (c->end - line), ": NETDEV WATCHDOG: ", 19);
+        const char *w = at;
+        (void) arg;
+        if (!at)
+                return;
+        while (w > line && w[-1] != ' ')
+                w--;
+        copy_span(w, (size_t) (at - w), m->source, sizeof m->source);
+}
+
+/* 2.6.32 XFS: 'Filesystem "dm-3": XFS internal error …' (fs/xfs/support/debug.c xfs_fs_cmn_err),
+ * 'xfs_force_shutdown(dm-3,0x8) called from line …' and 'I/O error in filesystem ("sdb1") …'
+ * (fs/xfs/xfs_rw.c): the device between ARG and the next '"', ',' or ')'. */
+static void ex_after(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
+        Cursor s = { line, c->end };
+        if (cur_find(&s, arg))
+                cur_word(&s, "\",) ", m->source, sizeof m->source);
+}
+
 /* Oopses: the reason is the line itself ("kernel BUG at mm/slub.c:4025!" → "mm/slub.c:4025"). */
 static void ex_oops(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
         (void) arg;
+        die_counter(line, c->end, m);
         cur_word(c, "!", m->where, sizeof m->where);
 }
 
@@ -457,108 +499,297 @@ static bool classify_user(const char *t, const char *end, KmsgMatch *m, KmsgClas
 typedef struct Rule {
         KmsgClass klass;
         const char *prefix; /* anchored at the start of the text; "" for none */
+        size_t prefix_len;
         const char *needle; /* must follow the prefix; NULL for none */
         Extract extract;
         const char *arg;
         const char *format;             /* a name for the row */
         bool (*check)(const Cursor *c); /* the structure after the prefix, NULL: none */
+        unsigned flags;
 } Rule;
+
+enum {
+        RULE_NEEDLE_ANY_CASE = 1 << 0, /* the kernel changed the needle's case between versions */
+};
 
 /* The prefix is followed by a number ("Killed process 1234 (…", never "Killed process [12]…"). */
 static bool check_digit(const Cursor *c) {
         return c->p < c->end && *c->p >= '0' && *c->p <= '9';
 }
 
+/* x86 die() before 6.x (arch/x86/kernel/dumpstack.c __die_header): "%s: %04lx [#%d]%s%s%s%s%s",
+ * the trap's name in lower case: "divide error: 0000 [#1] SMP", "invalid opcode: 0000 [#1] SMP PTI",
+ * "stack segment: 0000 [#1]", "double fault: 0000 [#1]", … (6.x prefixes "Oops: "). */
+static bool check_x86_die(const Cursor *c) {
+        const char *p = c->p;
+        while (p < c->end && p - c->p < 40 && ((*p >= 'a' && *p <= 'z') || *p == ' '))
+                p++;
+        if (p == c->p || !has_at(p, c->end, ": ") || c->end - p < 10)
+                return false;
+        for (int i = 2; i < 6; i++)
+                if (!strchr("0123456789abcdef", p[i]) || p[i] == 0)
+                        return false;
+        return has_at(p + 6, c->end, " [#");
+}
+
+/* XFS superblock read and validate failures (fs/xfs/xfs_mount.c xfs_readsb, "SB validate failed
+ * with error %d."): only EIO and the corruption codes (EFSCORRUPTED = EUCLEAN 117, EFSBADCRC =
+ * EBADMSG 74) are errors; EINVAL (22) is a feature mismatch. 3.x printed them positive. */
+static bool check_xfs_sb_error(const Cursor *c) {
+        Cursor d = *c;
+        int64_t e;
+        if (!cur_find(&d, " with error "))
+                return false;
+        if (d.p < d.end && *d.p == '-')
+                d.p++;
+        return cur_i64(&d, &e) && (e == 5 || e == 117 || e == 74);
+}
+
+/* netdev_printk(): "%s %s %s%s: " — driver, bus id, interface — then "NETDEV WATCHDOG: " (6.x). */
+static bool check_netdev_prefix(const Cursor *c) {
+        const char *p = c->p;
+        for (int words = 0; words < 3; words++) {
+                const char *sp = memchr(p, ' ', (size_t) MIN(c->end - p, 64));
+                if (!sp || sp == p)
+                        return false;
+                if (sp[-1] == ':')
+                        return has_at(sp - 1, c->end, ": NETDEV WATCHDOG: ");
+                p = sp + 1;
+        }
+        return false;
+}
+
+#define ROW(k, pre, nee, ex, a, fmt)                                                                    \
+        {                                                                                               \
+                .klass = k, .prefix = pre, .prefix_len = sizeof(pre) - 1, .needle = nee, .extract = ex, \
+                .arg = a, .format = fmt                                                                 \
+        }
+#define ROWX(k, pre, nee, ex, a, fmt, chk, fl)                                                          \
+        {                                                                                               \
+                .klass = k, .prefix = pre, .prefix_len = sizeof(pre) - 1, .needle = nee, .extract = ex, \
+                .arg = a, .format = fmt, .check = chk, .flags = fl                                      \
+        }
+
 /* Read top to bottom; the first match wins. */
 static const Rule rules[] = {
         /* mm/oom_kill.c, mm/memcontrol.c */
-        { KMSG_OOM_KILL, "Out of memory: Killed process ", NULL, ex_oom_victim, NULL, "oom victim (5.1+)",
-          NULL },
-        { KMSG_OOM_KILL, "Memory cgroup out of memory: Killed process ", NULL, ex_oom_victim, "",
-          "memcg oom victim (5.1+)", NULL },
-        { KMSG_OOM_KILL, "Killed process ", NULL, ex_oom_victim, NULL, "oom victim (before 5.1)",
-          check_digit },
-        { KMSG_OOM_CONTEXT, "oom-kill:", NULL, ex_oom_summary, NULL, "oom summary (4.19+)", NULL },
-        { KMSG_OOM_CONTEXT, "Out of memory: Kill process ", NULL, ex_oom_select, "CONSTRAINT_NONE",
-          "oom select (before 5.1)", NULL },
-        { KMSG_OOM_CONTEXT, "Memory cgroup out of memory: Kill process ", NULL, ex_oom_select,
-          "CONSTRAINT_MEMCG", "memcg oom select (before 5.1)", NULL },
-        { KMSG_OOM_CONTEXT, "Task in ", " killed as a result of limit of ", ex_oom_task_in, NULL,
-          "memcg task in (before 4.19)", NULL },
+        ROW(KMSG_OOM_KILL, "Out of memory: Killed process ", NULL, ex_oom_victim, NULL, "oom victim (5.1+)"),
+        ROW(KMSG_OOM_KILL, "Memory cgroup out of memory: Killed process ", NULL, ex_oom_victim, "",
+            "memcg oom victim (5.1+)"),
+        ROWX(KMSG_OOM_KILL, "Killed process ", NULL, ex_oom_victim, NULL, "oom victim (before 5.1)",
+             check_digit, 0),
+        ROW(KMSG_OOM_CONTEXT, "oom-kill:", NULL, ex_oom_summary, NULL, "oom summary (4.19+)"),
+        ROW(KMSG_OOM_CONTEXT, "Out of memory: Kill process ", NULL, ex_oom_select, "CONSTRAINT_NONE",
+            "oom select (before 5.1)"),
+        ROW(KMSG_OOM_CONTEXT, "Memory cgroup out of memory: Kill process ", NULL, ex_oom_select,
+            "CONSTRAINT_MEMCG", "memcg oom select (before 5.1)"),
+        ROW(KMSG_OOM_CONTEXT, "Task in ", " killed as a result of limit of ", ex_oom_task_in, NULL,
+            "memcg task in (before 4.19)"),
 
         /* fs/ext4/super.c, fs/jbd2, fs/xfs, fs/btrfs: read-only first, then errors */
-        { KMSG_FS_READONLY, "EXT4-fs (", "Remounting filesystem read-only", ex_paren_device, "(",
-          "ext4 remount ro", NULL },
-        { KMSG_FS_READONLY, "BTRFS ", "forced readonly", ex_paren_device, NULL, "btrfs forced ro", NULL },
-        { KMSG_FS_ERROR, "EXT4-fs error (device ", NULL, ex_paren_device, NULL, "ext4 error", NULL },
-        { KMSG_FS_ERROR, "EXT4-fs (", "I/O error", ex_paren_device, "(", "ext4 I/O error", NULL },
-        { KMSG_FS_ERROR, "EXT4-fs (", "error count since last fsck", ex_paren_device, "(",
-          "ext4 error count", NULL },
-        { KMSG_FS_ERROR, "Aborting journal on device ", NULL, ex_jbd2, NULL, "jbd2 abort", NULL },
-        { KMSG_FS_ERROR, "JBD2: ", "IO error", ex_jbd2, " on ", "jbd2 io error", NULL },
-        { KMSG_FS_ERROR, "XFS (", "orruption", ex_paren_device, "(", "xfs corruption", NULL },
-        { KMSG_FS_ERROR, "XFS (", "I/O error", ex_paren_device, "(", "xfs I/O error", NULL },
-        { KMSG_FS_ERROR, "XFS (", "Filesystem has been shut down", ex_paren_device, "(", "xfs shutdown",
-          NULL },
-        { KMSG_FS_ERROR, "XFS (", "xfs_do_force_shutdown", ex_paren_device, "(", "xfs forced shutdown",
-          NULL },
-        { KMSG_FS_ERROR, "BTRFS error (device ", NULL, ex_paren_device, NULL, "btrfs error", NULL },
-        { KMSG_FS_ERROR, "BTRFS critical (device ", NULL, ex_paren_device, NULL, "btrfs critical", NULL },
-        { KMSG_FS_ERROR, "BTRFS: error (device ", NULL, ex_paren_device, NULL, "btrfs error (old)", NULL },
-        { KMSG_FS_ERROR, "BTRFS: Transaction aborted", NULL, ex_paren_device, NULL,
-          "btrfs transaction aborted", NULL },
+        ROW(KMSG_FS_READONLY, "EXT4-fs (", "Remounting filesystem read-only", ex_paren_device, "(",
+            "ext4 remount ro"),
+        ROW(KMSG_FS_READONLY, "BTRFS ", "forced readonly", ex_paren_device, NULL, "btrfs forced ro"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs error (device ", NULL, ex_paren_device, NULL, "ext4 error"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "I/O error", ex_paren_device, "(", "ext4 I/O error"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "error count since last fsck", ex_paren_device, "(",
+            "ext4 error count"),
+        /* fs/ext4/super.c ext4_msg(KERN_ERR) at mount (3.x-6.x): group descriptors, journal load */
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): ext4_check_descriptors: ", ex_paren_device, "(",
+            "ext4 descriptors (super.c ext4_check_descriptors)"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): group descriptors corrupted", ex_paren_device, "(",
+            "ext4 group descriptors corrupted (super.c)"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): can't read group descriptor", ex_paren_device, "(",
+            "ext4 group descriptor read (super.c)"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): error loading journal", ex_paren_device, "(",
+            "ext4 journal load (super.c ext4_load_journal)"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): failed to open journal device", ex_paren_device, "(",
+            "ext4 journal device (super.c)"),
+        /* fs/ext4/page-io.c ext4_end_io_rsv_work / ext4_put_io_end (KERN_EMERG, 3.x-6.x) */
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): failed to convert unwritten extents", ex_paren_device, "(",
+            "ext4 unwritten extents (page-io.c)"),
+        /* fs/ext4/page-io.c ext4_end_bio: "EXT4-fs warning (device %s): ext4_end_bio:%d: I/O error %d
+         * writing to inode …" (the error code follows: -5, -19, or a blk_status such as 10) */
+        ROW(KMSG_FS_ERROR, "EXT4-fs warning (device ", "I/O error", ex_paren_device, NULL,
+            "ext4 warning I/O error (page-io.c)"),
+        ROW(KMSG_FS_ERROR, "Aborting journal on device ", NULL, ex_jbd2, NULL, "jbd2 abort"),
+        ROW(KMSG_FS_ERROR, "JBD2: ", "IO error", ex_jbd2, " on ", "jbd2 io error"),
+        /* fs/jbd2/journal.c jbd2_write_superblock: "JBD2: Error %d detected when updating journal
+         * superblock for %s." (4.x+); 3.x "JBD2: I/O error detected when updating journal superblock" */
+        ROW(KMSG_FS_ERROR, "JBD2: ", "detected when updating journal superblock", ex_jbd2, " for ",
+            "jbd2 superblock update (journal.c)"),
+        ROW(KMSG_FS_ERROR, "JBD2: ", "I/O error", ex_jbd2, " for ", "jbd2 I/O error (journal.c)"),
+        /* fs/jbd2/journal.c jbd2_journal_load: "JBD2: recovery failed" (before 5.x), "JBD2: journal
+         * recovery failed"; fs/jbd2/recovery.c "JBD2: Invalid checksum recovering [data ]block %lu in
+         * log" */
+        ROW(KMSG_FS_ERROR, "JBD2: ", "recovery failed", ex_jbd2, " on ", "jbd2 recovery failed (journal.c)"),
+        ROW(KMSG_FS_ERROR, "JBD2: Invalid checksum recovering ", NULL, ex_jbd2, " on ",
+            "jbd2 recovery checksum (recovery.c)"),
+        /* fs/xfs: "XFS (%s): " (xfs_message.c, 3.x+), bare "XFS: " without a mount (and RHEL 6) */
+        ROW(KMSG_FS_ERROR, "XFS (", "orruption", ex_paren_device, "(", "xfs corruption"),
+        ROWX(KMSG_FS_ERROR, "XFS (", "I/O error", ex_paren_device, "(",
+             "xfs I/O error (metadata, log: 'Log I/O Error Detected' before 5.x)", NULL,
+             RULE_NEEDLE_ANY_CASE),
+        ROW(KMSG_FS_ERROR, "XFS (", "Filesystem has been shut down", ex_paren_device, "(", "xfs shutdown"),
+        ROW(KMSG_FS_ERROR, "XFS (", "xfs_do_force_shutdown", ex_paren_device, "(", "xfs forced shutdown"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): Internal error ", ex_paren_device, "(",
+            "xfs internal error (xfs_error.c xfs_error_report)"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): xfs_log_force: error ", ex_paren_device, "(",
+            "xfs log force (xfs_log.c, 3.x-4.x)"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): log mount failed", ex_paren_device, "(",
+            "xfs log mount (xfs_log.c)"),
+        ROW(KMSG_FS_ERROR, "XFS (", "recovery failed", ex_paren_device, "(",
+            "xfs log recovery (xfs_log.c, xfs_mount.c 'log mount/recovery failed')"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): log mount finish failed", ex_paren_device, "(",
+            "xfs log mount finish (xfs_mount.c)"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): Failed to recover ", ex_paren_device, "(",
+            "xfs intent recovery (6.x)"),
+        ROW(KMSG_FS_ERROR, "XFS (", " CRC error detected", ex_paren_device, "(", "xfs metadata CRC (4.x+)"),
+        ROWX(KMSG_FS_ERROR, "XFS (", "): SB validate failed", ex_paren_device, "(",
+             "xfs superblock validate (xfs_mount.c xfs_readsb)", check_xfs_sb_error, 0),
+        ROWX(KMSG_FS_ERROR, "XFS: ", "I/O error", ex_constant_source, "", "xfs I/O error (no device)", NULL,
+             RULE_NEEDLE_ANY_CASE),
+        ROW(KMSG_FS_ERROR, "XFS: ", "orruption", ex_constant_source, "", "xfs corruption (no device)"),
+        ROW(KMSG_FS_ERROR, "XFS: Internal error ", NULL, ex_constant_source, "",
+            "xfs internal error (no device: 2.6.32 RHEL 6, 3.x)"),
+        ROW(KMSG_FS_ERROR, "XFS: ", "Filesystem has been shut down", ex_constant_source, "",
+            "xfs shutdown (no device)"),
+        ROW(KMSG_FS_ERROR, "XFS: ", "xfs_do_force_shutdown", ex_constant_source, "",
+            "xfs forced shutdown (no device)"),
+        ROW(KMSG_FS_ERROR, "XFS: xfs_log_force: error ", NULL, ex_constant_source, "",
+            "xfs log force (no device)"),
+        ROW(KMSG_FS_ERROR, "XFS: ", "recovery failed", ex_constant_source, "",
+            "xfs log recovery (no device)"),
+        ROWX(KMSG_FS_ERROR, "XFS: SB validate failed", NULL, ex_constant_source, "",
+             "xfs superblock validate (no device)", check_xfs_sb_error, 0),
+        /* 2.6.32 fs/xfs/support/debug.c xfs_fs_cmn_err: 'Filesystem "%s": …'; xfs_fsops.c
+         * "xfs_force_shutdown(%s,0x%x) called from line …"; xfs_rw.c xfs_ioerror_alert */
+        ROW(KMSG_FS_ERROR, "Filesystem \"", "\": XFS internal error ", ex_after, "Filesystem \"",
+            "xfs internal error (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "Filesystem \"", "\": Corruption ", ex_after, "Filesystem \"",
+            "xfs corruption (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "Filesystem \"", "\": Log I/O Error Detected", ex_after, "Filesystem \"",
+            "xfs log I/O error (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "xfs_force_shutdown(", ") called from line ", ex_after, "xfs_force_shutdown(",
+            "xfs forced shutdown (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "I/O error in filesystem (\"", NULL, ex_after, "(\"", "xfs I/O error (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "BTRFS error (device ", NULL, ex_paren_device, NULL, "btrfs error"),
+        ROW(KMSG_FS_ERROR, "BTRFS critical (device ", NULL, ex_paren_device, NULL, "btrfs critical"),
+        ROW(KMSG_FS_ERROR, "BTRFS: error (device ", NULL, ex_paren_device, NULL, "btrfs error (old)"),
+        ROW(KMSG_FS_ERROR, "BTRFS: Transaction aborted", NULL, ex_paren_device, NULL,
+            "btrfs transaction aborted"),
+        /* fs/btrfs/inode.c (btrfs_warn_rl): "csum failed root %lld ino %llu off %llu csum …" (4.x+;
+         * info level in 3.x), "direct IO failed ino %llu …"; fs/btrfs/scrub.c "checksum error at …";
+         * 3.x-: "btrfs csum failed ino %llu off %llu csum %u private %llu" */
+        ROW(KMSG_FS_ERROR, "BTRFS warning (device ", "): csum failed ", ex_paren_device, NULL,
+            "btrfs csum failed (inode.c)"),
+        ROW(KMSG_FS_ERROR, "BTRFS info (device ", "): csum failed ", ex_paren_device, NULL,
+            "btrfs csum failed (inode.c, 3.x)"),
+        ROW(KMSG_FS_ERROR, "BTRFS warning (device ", "): direct IO failed ", ex_paren_device, NULL,
+            "btrfs direct IO failed (inode.c)"),
+        ROW(KMSG_FS_ERROR, "BTRFS warning (device ", "): checksum error at ", ex_paren_device, NULL,
+            "btrfs scrub checksum error (scrub.c)"),
+        ROW(KMSG_FS_ERROR, "btrfs csum failed ino ", NULL, ex_constant_source, "",
+            "btrfs csum failed (3.x-)"),
 
         /* block/blk-core.c (prefix per kernel version), fs/buffer.c, drivers/nvme/host */
-        { KMSG_IO_ERROR, "blk_update_request: ", " error, dev ", ex_blk_error, NULL,
-          "blk_update_request (before 5.19)", NULL },
-        { KMSG_IO_ERROR, "print_req_error: ", " error, dev ", ex_blk_error, NULL,
-          "print_req_error (4.17-4.20)", NULL },
-        { KMSG_IO_ERROR, "I/O error, dev ", NULL, ex_blk_error, NULL, "blk error (5.19+)", NULL },
-        { KMSG_IO_ERROR, "critical ", " error, dev ", ex_blk_error, NULL, "blk critical error", NULL },
-        { KMSG_IO_ERROR, "timeout error, dev ", NULL, ex_blk_error, NULL, "blk timeout", NULL },
-        { KMSG_IO_ERROR, "Buffer I/O error on dev ", NULL, ex_blk_error, NULL, "buffer I/O error", NULL },
-        { KMSG_IO_ERROR, "nvme ", " timeout", ex_word_colon, NULL, "nvme timeout", NULL },
-        { KMSG_IO_ERROR, "nvme ", "controller is down", ex_word_colon, NULL, "nvme controller down", NULL },
-        { KMSG_IO_ERROR, "nvme ", "Abort status", ex_word_colon, NULL, "nvme abort", NULL },
-        { KMSG_IO_ERROR, "nvme", ": I/O Cmd(", ex_nvme_cmd, NULL, "nvme I/O error (5.19+)", NULL },
+        ROW(KMSG_IO_ERROR, "blk_update_request: ", " error, dev ", ex_blk_error, NULL,
+            "blk_update_request (before 5.19)"),
+        ROW(KMSG_IO_ERROR, "print_req_error: ", " error, dev ", ex_blk_error, NULL,
+            "print_req_error (4.17-4.20)"),
+        ROW(KMSG_IO_ERROR, "I/O error, dev ", NULL, ex_blk_error, NULL, "blk error (5.19+)"),
+        ROW(KMSG_IO_ERROR, "critical ", " error, dev ", ex_blk_error, NULL, "blk critical error"),
+        ROW(KMSG_IO_ERROR, "timeout error, dev ", NULL, ex_blk_error, NULL, "blk timeout"),
+        ROW(KMSG_IO_ERROR, "Buffer I/O error on dev ", NULL, ex_blk_error, NULL, "buffer I/O error"),
+        /* fs/ext4/page-io.c ext4_finish_bio (3.x-5.x) and fs/buffer.c (2.6.32-4.x): "Buffer I/O error on
+         * device %s, logical block %llu" */
+        ROW(KMSG_IO_ERROR, "Buffer I/O error on device ", NULL, ex_blk_error, "device ",
+            "buffer I/O error (ext4 page-io.c, 'on device')"),
+        ROW(KMSG_IO_ERROR, "nvme ", " timeout", ex_word_colon, NULL, "nvme timeout"),
+        ROW(KMSG_IO_ERROR, "nvme ", "controller is down", ex_word_colon, NULL, "nvme controller down"),
+        ROW(KMSG_IO_ERROR, "nvme ", "Abort status", ex_word_colon, NULL, "nvme abort"),
+        ROW(KMSG_IO_ERROR, "nvme", ": I/O Cmd(", ex_nvme_cmd, NULL, "nvme I/O error (5.19+)"),
+        /* drivers/nvme/host/pci.c nvme_remove_dead_ctrl "Removing after probe failure status: %d" and
+         * nvme_reset_work "Disabling device after reset failure: %d" (4.x-6.x) */
+        ROW(KMSG_IO_ERROR, "nvme ", ": Removing after probe failure", ex_word_colon, NULL,
+            "nvme removed after probe failure (pci.c)"),
+        ROW(KMSG_IO_ERROR, "nvme ", ": Disabling device after reset failure", ex_word_colon, NULL,
+            "nvme disabled after reset failure (pci.c)"),
 
         /* kernel/hung_task.c, kernel/watchdog.c, kernel/rcu/tree_stall.h */
-        { KMSG_HUNG_TASK, "INFO: task ", " blocked for more than ", ex_hung_task, NULL, "hung task", NULL },
-        { KMSG_SOFT_LOCKUP, "watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup",
-          NULL },
-        { KMSG_SOFT_LOCKUP, "NMI watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL,
-          "soft lockup (old)", NULL },
-        { KMSG_SOFT_LOCKUP, "BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup (older)", NULL },
-        { KMSG_SOFT_LOCKUP, "watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
-          "hard lockup", NULL },
-        { KMSG_SOFT_LOCKUP, "NMI watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
-          "hard lockup (old)", NULL },
-        { KMSG_RCU_STALL, "rcu: INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall", NULL },
-        { KMSG_RCU_STALL, "INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall (before 4.20)",
-          NULL },
+        ROW(KMSG_HUNG_TASK, "INFO: task ", " blocked for more than ", ex_hung_task, NULL, "hung task"),
+        ROW(KMSG_SOFT_LOCKUP, "watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup"),
+        ROW(KMSG_SOFT_LOCKUP, "NMI watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL,
+            "soft lockup (old)"),
+        ROW(KMSG_SOFT_LOCKUP, "BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup (older)"),
+        ROW(KMSG_SOFT_LOCKUP, "watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
+            "hard lockup"),
+        ROW(KMSG_SOFT_LOCKUP, "NMI watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
+            "hard lockup (old)"),
+        /* kernel/watchdog.c 3.x-4.4: WARN(1, "Watchdog detected hard LOCKUP on cpu %d", cpu), no prefix */
+        ROW(KMSG_SOFT_LOCKUP, "Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
+            "hard lockup (3.x WARN)"),
+        /* arch/powerpc/kernel/watchdog.c: 4.13-4.18 "Watchdog CPU:%d Hard LOCKUP", "Watchdog CPU:%d
+         * detected Hard LOCKUP other CPUS:%*pbl"; 4.19+ (pr_fmt "watchdog: ") "CPU %d self-detected hard
+         * LOCKUP @ %pS", "CPU %d detected hard LOCKUP on other CPUs %*pbl" */
+        ROWX(KMSG_SOFT_LOCKUP, "Watchdog CPU:", "hard LOCKUP", ex_lockup, NULL,
+             "hard lockup (powerpc 4.13-4.18)", NULL, RULE_NEEDLE_ANY_CASE),
+        ROWX(KMSG_SOFT_LOCKUP, "watchdog: CPU ", "hard LOCKUP", ex_lockup, NULL,
+             "hard lockup (powerpc 4.19+)", NULL, RULE_NEEDLE_ANY_CASE),
+        ROW(KMSG_RCU_STALL, "rcu: INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall"),
+        ROW(KMSG_RCU_STALL, "INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall (before 4.20)"),
 
-        /* arch/x86/mm/fault.c, arch/x86/kernel/dumpstack.c and traps.c, lib/bug.c, kernel/panic.c */
-        { KMSG_KERNEL_OOPS, "BUG: kernel NULL pointer dereference", NULL, ex_oops, NULL, "null deref (5.0+)",
-          NULL },
-        { KMSG_KERNEL_OOPS, "BUG: unable to handle ", NULL, ex_oops, NULL, "page fault", NULL },
-        { KMSG_KERNEL_OOPS, "Oops: ", NULL, ex_oops, NULL, "oops", NULL },
-        { KMSG_KERNEL_OOPS, "general protection fault", NULL, ex_oops, NULL, "general protection fault",
-          NULL },
-        { KMSG_KERNEL_OOPS, "kernel BUG at ", NULL, ex_oops, NULL, "kernel BUG", NULL },
-        { KMSG_KERNEL_OOPS, "Kernel panic - not syncing: ", NULL, ex_oops, NULL, "panic", NULL },
-        { KMSG_KERNEL_OOPS, "BUG: ", NULL, ex_oops, NULL, "BUG", NULL },
-        { KMSG_KERNEL_WARNING, "WARNING: CPU: ", " at ", ex_warning, NULL, "warning", NULL },
+        /* arch/x86/mm/fault.c, arch/x86/kernel/dumpstack.c and traps.c, lib/bug.c, kernel/panic.c;
+         * the die() banners carry the die counter "[#N]", each oops's source */
+        ROW(KMSG_KERNEL_OOPS, "BUG: kernel NULL pointer dereference", NULL, ex_oops, NULL,
+            "null deref (5.0+)"),
+        ROW(KMSG_KERNEL_OOPS, "BUG: unable to handle ", NULL, ex_oops, NULL, "page fault"),
+        ROW(KMSG_KERNEL_OOPS, "Oops: ", NULL, ex_oops, NULL,
+            "oops (x86 'Oops: [trap: ]%04lx [#N]', powerpc)"),
+        ROW(KMSG_KERNEL_OOPS, "general protection fault", NULL, ex_oops, NULL, "general protection fault"),
+        ROW(KMSG_KERNEL_OOPS, "kernel BUG at ", NULL, ex_oops, NULL, "kernel BUG"),
+        ROW(KMSG_KERNEL_OOPS, "Kernel panic - not syncing: ", NULL, ex_oops, NULL, "panic"),
+        ROW(KMSG_KERNEL_OOPS, "BUG: ", NULL, ex_oops, NULL, "BUG"),
+        /* arch/arm/kernel/traps.c and arch/arm64/kernel/traps.c __die: "Internal error: %s: %x [#%d]"
+         * + PREEMPT SMP ARM/THUMB2 (arm64: "%016x" since 5.x) */
+        ROW(KMSG_KERNEL_OOPS, "Internal error: ", " [#", ex_oops, NULL,
+            "oops (arm/arm64 die 'Internal error')"),
+        /* arch/arm/mm/fault.c __do_kernel_fault, arch/arm64/mm/fault.c die_kernel_fault (and
+         * __do_kernel_fault before 4.19), arch/riscv/mm/fault.c: "Unable to handle kernel %s at
+         * virtual address %08lx"; arm64 also "Unable to handle kernel execute from non-executable
+         * memory …", "Unable to handle kernel paging request …" */
+        ROW(KMSG_KERNEL_OOPS, "Unable to handle kernel ", NULL, ex_oops, NULL,
+            "kernel page fault (arm/arm64/riscv fault.c)"),
+        /* arch/riscv/kernel/traps.c die: "%s [#%d]" with "Oops", "Oops - <cause>", "Kernel BUG" */
+        ROW(KMSG_KERNEL_OOPS, "Oops [#", NULL, ex_oops, NULL, "oops (riscv die)"),
+        ROW(KMSG_KERNEL_OOPS, "Oops - ", " [#", ex_oops, NULL, "oops (riscv die, with cause)"),
+        ROW(KMSG_KERNEL_OOPS, "Kernel BUG [#", NULL, ex_oops, NULL, "kernel BUG (riscv die)"),
+        /* x86 die() before 6.x for traps other than a page fault or a general protection fault */
+        ROWX(KMSG_KERNEL_OOPS, "", NULL, ex_oops, NULL, "oops (x86 die '<trap>: %04lx [#N]', before 6.x)",
+             check_x86_die, 0),
+        ROW(KMSG_KERNEL_WARNING, "WARNING: CPU: ", " at ", ex_warning, NULL, "warning"),
+        /* kernel/panic.c warn_slowpath_common (2.6.32-3.10): "WARNING: at %s:%d %pS()" */
+        ROW(KMSG_KERNEL_WARNING, "WARNING: at ", NULL, ex_warning_at, NULL, "warning (2.6.32-3.10)"),
 
-        /* net/sched/sch_generic.c, drivers/net/ethernet/amazon/ena */
-        { KMSG_NET_ERROR, "NETDEV WATCHDOG: ", NULL, ex_netdev_watchdog, NULL, "netdev watchdog", NULL },
-        { KMSG_NET_ERROR, "ena ", "Found a Tx that wasn't completed on time", ex_pci_source, NULL,
-          "ena tx timeout", NULL },
-        { KMSG_NET_ERROR, "ena ", "TX hasn't completed", ex_pci_source, NULL, "ena tx stall", NULL },
-        { KMSG_NET_ERROR, "ena ", "Keep alive watchdog timeout", ex_pci_source, NULL, "ena keep-alive",
-          NULL },
-        { KMSG_NET_ERROR, "ena ", "Trigger reset is on", ex_pci_source, NULL, "ena reset", NULL },
-        { KMSG_NET_ERROR, "ena ", "Device reset completed successfully", ex_pci_source, NULL,
-          "ena reset done", NULL },
+        /* net/sched/sch_generic.c dev_watchdog, drivers/net/ethernet/amazon/ena */
+        ROW(KMSG_NET_ERROR, "NETDEV WATCHDOG: ", NULL, ex_netdev_watchdog, NULL, "netdev watchdog"),
+        /* 6.x: netdev_crit(dev, "NETDEV WATCHDOG: CPU: %d: transmit queue %u timed out %u ms") */
+        ROWX(KMSG_NET_ERROR, "", NULL, ex_netdev_prefixed, NULL, "netdev watchdog (6.x netdev_crit)",
+             check_netdev_prefix, 0),
+        ROW(KMSG_NET_ERROR, "ena ", "Found a Tx that wasn't completed on time", ex_pci_source, NULL,
+            "ena tx timeout"),
+        ROW(KMSG_NET_ERROR, "ena ", "TX hasn't completed", ex_pci_source, NULL, "ena tx stall"),
+        /* ena_netdev.c check_missing_comp_in_tx_queue: "The number of lost tx completions is above the
+         * threshold (%d > %d). Reset the device" (before 2.8), "Lost TX completions are above the
+         * threshold (%d > %d). Completion transmission timeout: %u." (2.8+) */
+        ROWX(KMSG_NET_ERROR, "ena ", "lost tx completions", ex_pci_source, NULL, "ena lost tx completions",
+             NULL, RULE_NEEDLE_ANY_CASE),
+        /* ena_netdev.c ena_tx_timeout (ndo_tx_timeout): "Transmit time out" */
+        ROW(KMSG_NET_ERROR, "ena ", ": Transmit time out", ex_pci_source, NULL, "ena transmit timeout"),
+        ROW(KMSG_NET_ERROR, "ena ", "Keep alive watchdog timeout", ex_pci_source, NULL, "ena keep-alive"),
+        ROW(KMSG_NET_ERROR, "ena ", "Trigger reset is on", ex_pci_source, NULL, "ena reset"),
+        ROW(KMSG_NET_ERROR, "ena ", "Device reset completed successfully", ex_pci_source, NULL,
+            "ena reset done"),
 };
 
 static const char *const class_names[_KMSG_CLASS_MAX] = {
@@ -590,7 +821,7 @@ KmsgClass kmsg_classify(const KmsgRecord *rec, KmsgMatch *ret) {
                 return user;
         for (size_t i = 0; i < ELEMENTSOF(rules); i++) {
                 const Rule *r = &rules[i];
-                size_t pl = strlen(r->prefix);
+                size_t pl = r->prefix_len;
                 if (pl > n || (pl > 0 && (t[0] != r->prefix[0] || memcmp(t, r->prefix, pl) != 0)))
                         continue;
                 Cursor c = { t + pl, t + n };
@@ -598,7 +829,8 @@ KmsgClass kmsg_classify(const KmsgRecord *rec, KmsgMatch *ret) {
                         continue;
                 if (r->needle) {
                         Cursor f = c;
-                        if (!cur_find(&f, r->needle))
+                        if (r->flags & RULE_NEEDLE_ANY_CASE ? !strcasestr(c.p, r->needle)
+                                                            : !cur_find(&f, r->needle))
                                 continue;
                 }
                 *ret = (KmsgMatch){ .klass = r->klass, .format = r->format };

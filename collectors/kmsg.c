@@ -26,6 +26,7 @@
 #define CONTEXT_LINES      40                 /* lines kept after an oops, warning, lockup or stall */
 #define CONTEXT_USEC       (2 * USEC_PER_SEC) /* … within this much kernel time */
 #define OOM_CONTEXT_USEC   (10 * USEC_PER_SEC)
+#define OOPS_BANNER_USEC   (5 * USEC_PER_SEC) /* an oops's banner follows its first line within */
 #define HOUSEKEEPING_USEC  (5 * USEC_PER_SEC)
 #define FILE_POLL_USEC     (1 * USEC_PER_SEC)
 
@@ -306,6 +307,21 @@ static bool window_absorb(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
                         return true;
                 }
         }
+        /* An oops's first lines ("BUG: unable to handle …") come before its die banner ("Oops: 0002
+         * [#1] SMP"), which alone carries the die counter: the banner names the window those lines
+         * opened, so one oops is one event and each die counter its own source (SPEC §6). */
+        if (m->klass == KMSG_KERNEL_OOPS && m->source[0] == '#')
+                for (size_t i = 0; i < k->n_windows; i++) {
+                        Window *w = &k->windows[i];
+                        if (w->klass == KMSG_KERNEL_OOPS && !w->source[0] &&
+                            rec->ts <= w->last_ts + OOPS_BANNER_USEC) {
+                                snprintf(w->source, sizeof w->source, "%s", m->source);
+                                w->count++;
+                                w->last_ts = MAX(w->last_ts, rec->ts);
+                                snprintf(w->last_line, sizeof w->last_line, "%s", rec->text);
+                                return true;
+                        }
+                }
         if (k->n_windows == MAX_WINDOWS) {
                 size_t oldest = 0;
                 for (size_t i = 1; i < k->n_windows; i++)
