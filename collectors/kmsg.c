@@ -26,7 +26,6 @@
 #define CONTEXT_LINES      40                 /* lines kept after an oops, warning, lockup or stall */
 #define CONTEXT_USEC       (2 * USEC_PER_SEC) /* … within this much kernel time */
 #define OOM_CONTEXT_USEC   (10 * USEC_PER_SEC)
-#define OOPS_BANNER_USEC   (5 * USEC_PER_SEC) /* an oops's banner follows its first line within */
 #define HOUSEKEEPING_USEC  (5 * USEC_PER_SEC)
 #define FILE_POLL_USEC     (1 * USEC_PER_SEC)
 
@@ -295,6 +294,8 @@ static void windows_expire(Kmsg *k, usec_t ts, usec_t mono) {
         }
         windows_recompute(k);
 }
+
+#define OOPS_BANNER_USEC (5 * USEC_PER_SEC) /* an oops's die banner follows its first line within */
 
 /* Returns true when REC belongs to an open window (counted, no event). */
 static bool window_absorb(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
