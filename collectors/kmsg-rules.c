@@ -366,30 +366,53 @@ static bool has_at(const char *p, const char *end, const char *lit) {
         return (size_t) (end - p) >= l && memcmp(p, lit, l) == 0;
 }
 
-/* The user-space crash formats: the text after "COMM[PID]" starts with TAIL. */
+/* powerpc's "%s (%d) at %lx nip " after "COMM[PID]: ": a signal's name in lower case ("segfault",
+ * "bus error", "trace/breakpoint trap"), its number, the address. */
+static bool powerpc_signal(const char *p, const char *end) {
+        const char *q = p;
+        uint64_t v;
+        while (q < end && q - p < 32 && ((*q >= 'a' && *q <= 'z') || *q == ' ' || *q == '/'))
+                q++;
+        if (q - p < 2 || q[-1] != ' ' || q >= end || *q != '(')
+                return false;
+        Cursor c = { q + 1, end };
+        if (!cur_u64(&c, &v) || !has_at(c.p, end, ") at "))
+                return false;
+        c.p += 5;
+        while (c.p < end && *c.p && strchr("0123456789abcdef", *c.p))
+                c.p++;
+        return has_at(c.p, end, " nip ");
+}
+
+/* The user-space crash formats: the text after "COMM[PID]" starts with TAIL, and what follows
+ * the tail passes REST (if any). */
 typedef struct UserCrash {
         const char *tail;
         const char *format;
+        bool (*rest)(const char *p, const char *end);
 } UserCrash;
 
 static const UserCrash user_crashes[] = {
         /* arch/x86/mm/fault.c show_signal_msg, 2.6.32-6.x: "%s[%d]: segfault at %lx ip %px sp %px
          * error %lx" + print_vma_addr " in %s[%lx+%lx]" (6.x: "[%lx,%lx+%lx]", then " likely on CPU
          * %d (core %d, socket %d)") */
-        { ": segfault at ", "segfault (x86 fault.c show_signal_msg)" },
+        { ": segfault at ", "segfault (x86 fault.c show_signal_msg)", NULL },
         /* arch/x86/kernel/traps.c do_trap / do_general_protection: "%s[%d] trap %s ip:%lx sp:%lx
          * error:%lx" and "%s[%d] general protection fault ip:…" under pr_fmt "traps: " (3.x+);
          * 2.6.32 has no prefix and says "general protection ip:" */
-        { " trap ", "trap (x86 traps.c do_trap)" },
-        { " general protection ", "general protection (x86 traps.c)" },
+        { " trap ", "trap (x86 traps.c do_trap)", NULL },
+        { " general protection ", "general protection (x86 traps.c)", NULL },
         /* arch/x86/kernel/signal.c signal_fault: "%s[%d] bad frame in %s frame:%p ip:%lx sp:%lx
          * orax:%lx" */
-        { " bad frame in ", "bad frame (x86 signal.c signal_fault)" },
+        { " bad frame in ", "bad frame (x86 signal.c signal_fault)", NULL },
         /* arch/arm64/kernel/traps.c arm64_show_signal (4.18+): "%s[%d]: unhandled exception: …";
          * arch/arm64/mm/fault.c (before 4.18): "%s[%d]: unhandled %s (%d) at 0x%08lx, esr 0x%03x";
          * arch/riscv/kernel/traps.c do_trap: "%s[%d]: unhandled signal %d code 0x%x at 0x…";
          * arch/powerpc/kernel/traps.c (before 4.17): "%s[%d]: unhandled signal %d at %lx nip …" */
-        { ": unhandled ", "unhandled (arm64/riscv/powerpc traps.c)" },
+        { ": unhandled ", "unhandled (arm64/riscv/powerpc traps.c)", NULL },
+        /* arch/powerpc/kernel/traps.c show_signal_msg (4.17+): "%s[%d]: %s (%d) at %lx nip %lx lr %lx
+         * code %x" with the signal's name: "segfault", "bus error", "illegal instruction", … */
+        { ": ", "signal (powerpc traps.c show_signal_msg, 4.17+)", powerpc_signal },
 };
 
 static void user_crash_fields(const char *t, const char *comm_end, uint64_t pid, const char *after,
@@ -429,7 +452,10 @@ static bool claim_from(const char *t, const char *s, const char *end, KmsgMatch 
                                 if (!(after = bracket_pid(p, end, &pid)))
                                         break;
                                 for (size_t i = 0; i < ELEMENTSOF(user_crashes); i++)
-                                        if (has_at(after, end, user_crashes[i].tail)) {
+                                        if (has_at(after, end, user_crashes[i].tail) &&
+                                            (!user_crashes[i].rest ||
+                                             user_crashes[i].rest(after + strlen(user_crashes[i].tail),
+                                                                  end))) {
                                                 *m = (KmsgMatch){ .klass = KMSG_SEGFAULT,
                                                                   .format = user_crashes[i].format };
                                                 user_crash_fields(s, p, pid,

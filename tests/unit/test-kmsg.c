@@ -291,6 +291,11 @@ static void test_forged_user_names(void) {
                 { "6,%%u,5,-;%s[5548]: unhandled signal 11 code 0x1 at 0x0000000000000000 in "
                   "%s[10000+1000]",
                   KMSG_SEGFAULT },
+                { "6,%%u,5,-;%s[5548]: segfault (11) at 0 nip 10000454 lr 7fff8c2a0c28 code 1 in "
+                  "%s[10000000+10000]",
+                  KMSG_SEGFAULT },
+                { "6,%%u,5,-;%s[5548]: bus error (7) at 7fffa3c40000 nip 10000454 lr 7fff8c2a0c28 code 2",
+                  KMSG_SEGFAULT },
                 { "3,%%u,5,-;%s: unhandled page fault (11) at 0x00000000, code 0x817 (%s)", KMSG_SEGFAULT },
                 { "4,%%u,5,-;%s invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, "
                   "oom_score_adj=0 (%s)",
