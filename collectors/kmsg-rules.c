@@ -5,8 +5,10 @@
  * anchored: "Out of memory" inside some other line is not an OOM kill. Only facility 0 records
  * are classified: the kernel forces LOG_USER on anything user space writes to /dev/kmsg
  * (kernel/printk/printk.c, devkmsg_write). Formats are cited from the kernel source; where they
- * changed between the kernels of Debian 10–13, Ubuntu 18.04–24.04 and Amazon Linux 2/2023
- * (4.14–6.12), every variant has its row. Samples are in tests/fixtures/kmsg/corpus.txt. */
+ * changed between versions (2.6.32 / RHEL 6 to 6.x) or architectures (x86, arm, arm64, powerpc,
+ * riscv), every variant has its row. Records that begin with a task name are matched first, on
+ * the structure around the name, so a name never makes a record another class. Samples are in
+ * tests/fixtures/kmsg/corpus.txt (one per row; tests/fixtures/kmsg/SOURCES says where from). */
 #include <stdio.h>
 #include <string.h>
 
