@@ -316,8 +316,14 @@ static void ex_after(const char *line, Cursor *c, KmsgMatch *m, const char *arg)
 /* Oopses: the reason is the line itself ("kernel BUG at mm/slub.c:4025!" → "mm/slub.c:4025"). */
 static void ex_oops(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
         (void) arg;
-        die_counter(line, c->end, m);
         cur_word(c, "!", m->where, sizeof m->where);
+}
+
+/* die() banners: the oops's reason, and its die counter as the source. Only these rows read a
+ * counter: a "[#N]" elsewhere (in a task name) is not one. */
+static void ex_die(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
+        die_counter(line, c->end, m);
+        ex_oops(line, c, m, arg);
 }
 
 /* "WARNING: CPU: 2 PID: 1234 at net/sched/sch_generic.c:477 dev_watchdog+0x21b/0x220"
@@ -772,15 +778,15 @@ static const Rule rules[] = {
         ROW(KMSG_KERNEL_OOPS, "BUG: kernel NULL pointer dereference", NULL, ex_oops, NULL,
             "null deref (5.0+)"),
         ROW(KMSG_KERNEL_OOPS, "BUG: unable to handle ", NULL, ex_oops, NULL, "page fault"),
-        ROW(KMSG_KERNEL_OOPS, "Oops: ", NULL, ex_oops, NULL,
+        ROW(KMSG_KERNEL_OOPS, "Oops: ", NULL, ex_die, NULL,
             "oops (x86 'Oops: [trap: ]%04lx [#N]', powerpc)"),
-        ROW(KMSG_KERNEL_OOPS, "general protection fault", NULL, ex_oops, NULL, "general protection fault"),
+        ROW(KMSG_KERNEL_OOPS, "general protection fault", NULL, ex_die, NULL, "general protection fault"),
         ROW(KMSG_KERNEL_OOPS, "kernel BUG at ", NULL, ex_oops, NULL, "kernel BUG"),
         ROW(KMSG_KERNEL_OOPS, "Kernel panic - not syncing: ", NULL, ex_oops, NULL, "panic"),
         ROW(KMSG_KERNEL_OOPS, "BUG: ", NULL, ex_oops, NULL, "BUG"),
         /* arch/arm/kernel/traps.c and arch/arm64/kernel/traps.c __die: "Internal error: %s: %x [#%d]"
          * + PREEMPT SMP ARM/THUMB2 (arm64: "%016x" since 5.x) */
-        ROW(KMSG_KERNEL_OOPS, "Internal error: ", " [#", ex_oops, NULL,
+        ROW(KMSG_KERNEL_OOPS, "Internal error: ", " [#", ex_die, NULL,
             "oops (arm/arm64 die 'Internal error')"),
         /* arch/arm/mm/fault.c __do_kernel_fault, arch/arm64/mm/fault.c die_kernel_fault (and
          * __do_kernel_fault before 4.19), arch/riscv/mm/fault.c: "Unable to handle kernel %s at
@@ -789,11 +795,11 @@ static const Rule rules[] = {
         ROW(KMSG_KERNEL_OOPS, "Unable to handle kernel ", NULL, ex_oops, NULL,
             "kernel page fault (arm/arm64/riscv fault.c)"),
         /* arch/riscv/kernel/traps.c die: "%s [#%d]" with "Oops", "Oops - <cause>", "Kernel BUG" */
-        ROW(KMSG_KERNEL_OOPS, "Oops [#", NULL, ex_oops, NULL, "oops (riscv die)"),
-        ROW(KMSG_KERNEL_OOPS, "Oops - ", " [#", ex_oops, NULL, "oops (riscv die, with cause)"),
-        ROW(KMSG_KERNEL_OOPS, "Kernel BUG [#", NULL, ex_oops, NULL, "kernel BUG (riscv die)"),
+        ROW(KMSG_KERNEL_OOPS, "Oops [#", NULL, ex_die, NULL, "oops (riscv die)"),
+        ROW(KMSG_KERNEL_OOPS, "Oops - ", " [#", ex_die, NULL, "oops (riscv die, with cause)"),
+        ROW(KMSG_KERNEL_OOPS, "Kernel BUG [#", NULL, ex_die, NULL, "kernel BUG (riscv die)"),
         /* x86 die() before 6.x for traps other than a page fault or a general protection fault */
-        ROWX(KMSG_KERNEL_OOPS, "", NULL, ex_oops, NULL, "oops (x86 die '<trap>: %04lx [#N]', before 6.x)",
+        ROWX(KMSG_KERNEL_OOPS, "", NULL, ex_die, NULL, "oops (x86 die '<trap>: %04lx [#N]', before 6.x)",
              check_x86_die, 0),
         ROW(KMSG_KERNEL_WARNING, "WARNING: CPU: ", " at ", ex_warning, NULL, "warning"),
         /* kernel/panic.c warn_slowpath_common (2.6.32-3.10): "WARNING: at %s:%d %pS()" */

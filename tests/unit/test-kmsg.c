@@ -393,6 +393,15 @@ static void test_embedded_names(void) {
                             &m),
                    KMSG_OOM_CONTEXT);
         ASSERT_STR(m.process, "Killed process ");
+        /* only a die banner has a die counter: not a task named "x[#9]" */
+        ASSERT_INT(classify("1,1,2,-;BUG: Bad page state in process x[#9]  pfn:1a2b3", &m),
+                   KMSG_KERNEL_OOPS);
+        ASSERT_STR(m.source, "");
+        ASSERT_INT(classify("4,1,2,-;Oops: general protection fault, probably for non-canonical address "
+                            "0xdffffc0000000000: 0000 [#12] PREEMPT SMP KASAN NOPTI",
+                            &m),
+                   KMSG_KERNEL_OOPS);
+        ASSERT_STR(m.source, "#12");
         ASSERT_INT(classify("0,1,2,-;watchdog: BUG: soft lockup - CPU#3 stuck for 23s! [a] [b:1:123]", &m),
                    KMSG_SOFT_LOCKUP);
         ASSERT_STR(m.process, "a] [b:1");
