@@ -360,6 +360,33 @@ static void test_forged_real_record(void) {
                    KMSG_SEGFAULT);
         ASSERT_STR(m.process, "a[1]: segfault");
         ASSERT_INT(m.pid, 42);
+        /* records the kernel (6.18) wrote for programs that renamed themselves (prctl PR_SET_NAME)
+         * to "EXT4-fs (sda1\x1b", "Oops: 0000 [#1]", seven and a half "é" and "\nKilled process"
+         * and segfaulted as nobody */
+        static const char *const real[] = {
+                "6,52403,2070546028,-;EXT4-fs (sda1\\x1b[16979]: segfault at 0 ip 000056268bb4717a sp "
+                "00007fffac4f90c0 error 6 in Killed process [117a,56268bb47000+1000] likely on CPU 1 (core "
+                "1, socket 0)",
+                "6,52405,2070573543,-;Oops: 0000 [#1][16983]: segfault at 0 ip 0000560922a1a17a sp "
+                "00007ffd07ac9de0 error 6 in Killed process [117a,560922a1a000+1000] likely on CPU 1 (core "
+                "1, socket 0)",
+                "6,52407,2070629182,-;"
+                "\\xc3\\xa9\\xc3\\xa9\\xc3\\xa9\\xc3\\xa9\\xc3\\xa9\\xc3\\xa9\\xc3\\xa9\\xc3[16989]: "
+                "segfault at 0 ip 000055d69f3c317a sp 00007ffecd07bc80 error 6 in Killed process "
+                "[117a,55d69f3c3000+1000] likely on CPU 1 (core 1, socket 0)",
+                "6,52409,2070650771,-;\\x0aKilled process[16995]: segfault at 0 ip 00005581c626117a sp "
+                "00007ffc9f09bc50 error 6 in Killed process [117a,5581c6261000+1000] likely on CPU 1 (core "
+                "1, socket 0)",
+        };
+        static const int64_t pids[] = { 16979, 16983, 16989, 16995 };
+        for (size_t i = 0; i < ELEMENTSOF(real); i++) {
+                ASSERT_INT(classify(real[i], &m), KMSG_SEGFAULT);
+                ASSERT_INT(m.pid, pids[i]);
+                ASSERT_STR(m.where, "Killed process ");
+        }
+        ASSERT_INT(classify(real[1], &m), KMSG_SEGFAULT);
+        ASSERT_STR(m.process, "Oops: 0000 [#1]");
+        ASSERT_STR(m.source, "Oops: 0000 [#1]");
         /* a 16-byte "name" is not a task name: this is not a user crash */
         ASSERT_INT(classify("6,1,2,-;0123456789abcdef[1]: segfault at 0", &m), KMSG_NONE);
 }
