@@ -265,3 +265,85 @@ def test_report_text_escapes_control_characters(agent_factory, tmp_path):
     assert r.returncode == 0
     assert b"\x1b" not in r.stdout and b"\x07" not in r.stdout and b"\xc2\x9b" not in r.stdout
     assert b"Oops: \\x1b]0;pwned\\x07 \\x1b[2J \\u009b31m\nnext line\n" in r.stdout
+
+
+# ---- terminal escapes (issue 15 item 4) ----
+
+HOSTILE = "x\x1b]0;pwned\x07\x1b[2J\x9b31m\r\nMAINPID=1\x7fend"   # (cJSON cuts a string at \\u0000)
+
+
+def _serve_once(path, body, count=1):
+    """A fake agent: answers COUNT connections on PATH with BODY (bytes), in a thread."""
+    import socket
+    import threading
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.listen(4)
+    s.settimeout(20)
+
+    def run():
+        for _ in range(count):
+            try:
+                c, _ = s.accept()
+            except OSError:
+                break
+            c.settimeout(5)
+            try:
+                c.recv(256)
+                c.sendall(body)
+            finally:
+                c.close()
+        s.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_status_human_form_escapes_control_characters(agent, tmp_path):
+    doc = {"schema_version": 1, "health": "warning", "reasons": ["oom kill of " + HOSTILE],
+           "agent": {"version": "0.1.0" + HOSTILE, "pid": 1, "uptime_s": 5},
+           "instance": {"on_ec2": True, "instance_id": "i-" + HOSTILE, "instance_type": "t3.micro",
+                        "availability_zone": HOSTILE, "ami_id": "ami-1", "asg_name": HOSTILE},
+           "imds": {"reachable": False, "last_error": HOSTILE, "last_ok_at": None},
+           "notices": {"spot": None, "rebalance": None, "asg_target_lifecycle_state": HOSTILE,
+                       "scheduled": [{"code": HOSTILE, "event_id": HOSTILE, "state": "active",
+                                      "not_before": HOSTILE, "not_after": HOSTILE}]},
+           "memory": {"total_bytes": 1, "available_bytes": 1, "used_percent": 1},
+           "filesystems": [{"path": HOSTILE, "fstype": HOSTILE, "device": HOSTILE, "used_percent": 1}],
+           "kernel": {"oom_kills": 1, "last_oom": {"process": HOSTILE, "pid": 4, "at": HOSTILE},
+                      "taint_flags": HOSTILE, "kmsg": {"error": HOSTILE, "path": HOSTILE},
+                      "problems": [{"class": "kernel-oops", "count": 1, "at": HOSTILE, "message": HOSTILE}],
+                      "previous_boot": {"clean_shutdown": False, "boot_id": HOSTILE}},
+           "cloudwatch": {"enabled": True, "last_error": HOSTILE},
+           "rules": [{"name": HOSTILE, "state": HOSTILE}],
+           "actions": [{"rule": HOSTILE, "step": "exec", "target": HOSTILE, "state": "done"}]}
+    sock = tmp_path / "fake.sock"
+    body = json.dumps(doc).encode()
+    t = _serve_once(sock, body, 2)
+    r = subprocess.run([BIN, "status", "--socket", str(sock)], capture_output=True, timeout=20,
+                       env=dict(agent.env(), COLUMNS="400"))
+    assert r.returncode == 1, r.stderr
+    out = r.stdout
+    for bad in (b"\x1b", b"\x07", b"\x9b", b"\xc2\x9b", b"\r", b"\x7f", b"\x00"):
+        assert bad not in out, (bad, out)
+    assert b"\\x1b]0;pwned\\x07\\x1b[2J\\u009b31m\\x0d\\x0aMAINPID=1\\x7fend" in out
+    assert not any(line.startswith(b"MAINPID") for line in out.split(b"\n"))
+    # the JSON form stays JSON: cJSON escapes, nothing raw either
+    r = subprocess.run([BIN, "status", "--json", "--socket", str(sock)], capture_output=True, timeout=20,
+                       env=agent.env())
+    t.join(5)
+    assert b"\x1b" not in r.stdout and json.loads(r.stdout)["reasons"] == ["oom kill of " + HOSTILE]
+
+
+def test_events_human_form_escapes_control_characters(agent):
+    agent.state.mkdir(parents=True, exist_ok=True)
+    ev = {"at": "2026-11-23T10:02:00Z", "boot_id": "b", "type": "segfault" + HOSTILE, "severity": "warning",
+          "summary": "segfault of " + HOSTILE, "detail": {"message": HOSTILE}}
+    (agent.state / "events.jsonl").write_text(json.dumps(ev) + "\n")
+    r = subprocess.run([BIN, "events"], capture_output=True, timeout=20, env=agent.env())
+    assert r.returncode == 0, r.stderr
+    for bad in (b"\x1b", b"\x07", b"\x9b", b"\r", b"\x7f", b"\x00"):
+        assert bad not in r.stdout, (bad, r.stdout)
+    assert b"segfault of x\\x1b]0;pwned" in r.stdout and r.stdout.count(b"\n") == 1
+    r = subprocess.run([BIN, "events", "--json"], capture_output=True, timeout=20, env=agent.env())
+    assert json.loads(r.stdout)["summary"] == "segfault of " + HOSTILE
