@@ -62,17 +62,22 @@ int cli_fetch_status(const char *socket_path, usec_t timeout, cJSON **ret) {
                 if (r < 0)
                         break;
         }
-        if (r >= 0) {
-                cJSON *doc = reply.data ? cJSON_ParseWithLength(reply.data, reply.len) : NULL;
-                if (cJSON_IsObject(doc))
-                        *ret = doc;
-                else {
-                        cJSON_Delete(doc);
-                        r = -EBADMSG;
-                }
-        }
+        if (r >= 0)
+                r = cli_parse_status_reply(reply.data, reply.len, ret);
         buf_done(&reply);
         return r < 0 ? r : 0;
+}
+
+int cli_parse_status_reply(const char *buf, size_t len, cJSON **ret) {
+        if (!buf || len == 0 || len > STATUS_MAX_REPLY)
+                return -EBADMSG;
+        cJSON *doc = cJSON_ParseWithLength(buf, len);
+        if (!cJSON_IsObject(doc)) {
+                cJSON_Delete(doc);
+                return -EBADMSG;
+        }
+        *ret = doc;
+        return 0;
 }
 
 int cli_status_exit_code(const cJSON *doc) {

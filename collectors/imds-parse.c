@@ -208,7 +208,8 @@ int imds_parse_credentials(const char *body, size_t len, AwsCredentials *ret) {
         if (copy_string(j, "AccessKeyId", c.access_key_id, sizeof c.access_key_id, false) < 0 ||
             copy_string(j, "SecretAccessKey", c.secret_access_key, sizeof c.secret_access_key, false) < 0 ||
             copy_string(j, "Token", c.session_token, sizeof c.session_token, false) < 0 ||
-            parse_rfc3339(json_get_string(j, "Expiration"), &c.expiration) < 0)
+            parse_rfc3339(json_get_string(j, "Expiration"), &c.expiration) < 0 || !c.access_key_id[0] ||
+            !c.secret_access_key[0]) /* an empty key would sign every request with nothing */
                 return -EBADMSG;
         *ret = c;
         return 0;

@@ -230,6 +230,11 @@ static void test_times_past_9999(void) {
         ASSERT_TRUE(imds_parse_rebalance(reb, strlen(reb), &t) < 0);
         ASSERT_TRUE(imds_parse_credentials(cred, strlen(cred), &c) < 0);
         ASSERT_TRUE(imds_parse_scheduled(sched, strlen(sched), ev) < 0);
+        /* found by fuzz-imds-role: an empty secret was taken for credentials */
+        const char *empty =
+                "{\"Code\":\"Success\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"\",\"Token\":\"T\","
+                "\"Expiration\":\"2026-11-23T10:02:00Z\"}";
+        ASSERT_TRUE(imds_parse_credentials(empty, strlen(empty), &c) < 0);
         ASSERT_INT(imds_parse_event_time("31 Dec 9999 23:59:59 GMT", &t), 0);
         ASSERT_INT(t, 253402300799ULL * USEC_PER_SEC);
         /* the persisted notices: such a time reads as absent */
