@@ -191,9 +191,20 @@ static int conn_on_io(sd_event_source *src, int fd, uint32_t revents, void *user
 }
 
 static int conn_on_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
-        (void) src;
+        Conn *c = userdata;
+        char peek;
         (void) usec;
-        conn_free(userdata);
+
+        /* The first-byte deadline and the request can fall due in one busy iteration: a client
+         * whose bytes (or EOF) already wait is served, not dropped. */
+        if (!c->got_bytes && !c->out && recv(c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) {
+                (void) sd_event_source_set_time_relative(src, STATUS_CONNECTION_TIMEOUT_USEC -
+                                                                      STATUS_FIRST_BYTE_TIMEOUT_USEC);
+                (void) sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+                c->got_bytes = true;
+                return conn_on_io(c->io, c->fd, EPOLLIN, c);
+        }
+        conn_free(c);
         return 0;
 }
 
