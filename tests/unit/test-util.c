@@ -243,5 +243,5 @@ static void test_state_files(void) {
 }
 
 TAP_MAIN(T(test_rfc3339_roundtrip), T(test_rfc3339_forms), T(test_rfc3339_invalid), T(test_rfc3339_bounds),
-         T(test_url_redact), T(test_text_escape), T(test_duration),
-         T(test_parse_u64), T(test_buf_bounded), T(test_files), T(test_strings), T(test_state_files))
+         T(test_url_redact), T(test_text_escape), T(test_duration), T(test_parse_u64), T(test_buf_bounded),
+         T(test_files), T(test_strings), T(test_state_files))
