@@ -72,7 +72,11 @@ _printf_(3, 4) static void add_error(Ctx *c, const char *path, const char *fmt, 
         va_start(ap, fmt);
         (void) vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        if (asprintf(&line, "%s: %s: %s", c->file, path, msg) < 0 || strv_extend(c->errors, line) < 0)
+        /* one line each, shown on a terminal: a key or value quoted from the file is escaped */
+        _cleanup_free_ char *safe = text_escape(msg, strlen(msg)),
+                            *safe_path = text_escape(path, strlen(path));
+        if (!safe || !safe_path || asprintf(&line, "%s: %s: %s", c->file, safe_path, safe) < 0 ||
+            strv_extend(c->errors, line) < 0)
                 c->oom = -ENOMEM;
 }
 

@@ -21,7 +21,7 @@ char *format_rfc3339(char buf[static RFC3339_MAX], usec_t t) {
         time_t sec = (time_t) (t / USEC_PER_SEC);
 
         buf[0] = 0;
-        if (t == 0 || !gmtime_r(&sec, &tm))
+        if (t == 0 || t > RFC3339_MAX_USEC || !gmtime_r(&sec, &tm))
                 return buf;
         if (strftime(buf, RFC3339_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
                 buf[0] = 0;
@@ -99,10 +99,14 @@ int parse_rfc3339(const char *s, usec_t *ret) {
                 return -EINVAL;
         if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 60)
                 return -EINVAL;
+        if (M == 2 && D == 29 && !(Y % 4 == 0 && (Y % 100 != 0 || Y % 400 == 0)))
+                return -EINVAL;
 
         int64_t t = days_from_civil(Y, (unsigned) M, (unsigned) D) * 86400 + h * 3600 + m * 60 + sec -
                     (oh * 3600 + om * 60);
-        if (t < 0)
+        /* An offset or a leap second can carry 9999-12-31 into year 10000, which has no RFC 3339
+         * form: such a time is refused, not stored to be shown as "+10000-…" later. */
+        if (t < 0 || (usec_t) t > RFC3339_MAX_USEC / USEC_PER_SEC)
                 return -EINVAL;
         *ret = (usec_t) t * USEC_PER_SEC + frac;
         return 0;
@@ -347,4 +351,94 @@ void buf_reset(Buf *b) {
 void buf_done(Buf *b) {
         free(b->data);
         *b = (Buf){ .max = b->max };
+}
+
+char *url_redact(const char *url) {
+        const char *auth, *at = NULL, *rest;
+        size_t scheme_len = 0, auth_len;
+        char *r;
+
+        if (!url)
+                return NULL;
+        /* scheme "://" only counts before the first '/', '?' or '#' */
+        const char *sep = strstr(url, "://");
+        if (sep && (size_t) (sep - url) <= strcspn(url, "/?#"))
+                scheme_len = (size_t) (sep - url) + 3;
+        auth = url + scheme_len;
+        auth_len = strcspn(auth, "/?#");
+        for (size_t i = 0; i < auth_len; i++)
+                if (auth[i] == '@')
+                        at = auth + i; /* the last '@': a password may hold one */
+        const char *host = at ? at + 1 : auth;
+        rest = auth + auth_len;
+        bool hide_rest = *rest && strcmp(rest, "/") != 0;
+        if (asprintf(&r, "%.*s%s%.*s%s", (int) scheme_len, url, at ? "***@" : "", (int) (rest - host), host,
+                     hide_rest ? "/***" : rest) < 0)
+                return NULL;
+        return r;
+}
+
+/* The length of the valid UTF-8 sequence at S (at most N bytes), 0 when invalid. */
+static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+        size_t len;
+        uint32_t cp;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf)
+                len = 2, cp = s[0] & 0x1f;
+        else if (s[0] >= 0xe0 && s[0] <= 0xef)
+                len = 3, cp = s[0] & 0x0f;
+        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+                len = 4, cp = s[0] & 0x07;
+        else
+                return 0;
+        if (n < len)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+                return 0;
+        return len;
+}
+
+char *text_escape(const char *s, size_t len) {
+        static const char hex[] = "0123456789abcdef";
+        const unsigned char *p = (const unsigned char *) s;
+        char *r, *o;
+
+        if (len > (SIZE_MAX - 1) / 6)
+                return NULL;
+        if (!(r = o = malloc(len * 6 + 1)))
+                return NULL;
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_valid_len(p + i, len - i);
+                bool c1 = n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0; /* U+0080..U+009F, e.g. CSI */
+                if (n == 1 && p[i] >= 0x20 && p[i] != 0x7f) {
+                        *o++ = (char) p[i++];
+                } else if (n > 1 && !c1) {
+                        memcpy(o, p + i, n);
+                        o += n;
+                        i += n;
+                } else if (c1) {
+                        memcpy(o, "\\u00", 4);
+                        o[4] = hex[p[i + 1] >> 4];
+                        o[5] = hex[p[i + 1] & 0xf];
+                        o += 6;
+                        i += 2;
+                } else { /* a control byte, or a byte of no valid UTF-8 sequence */
+                        o[0] = '\\';
+                        o[1] = 'x';
+                        o[2] = hex[p[i] >> 4];
+                        o[3] = hex[p[i] & 0xf];
+                        o += 4;
+                        i++;
+                }
+        }
+        *o = 0;
+        return r;
 }
