@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import SOURCE, wait_for
+
+SOURCE_FIXTURES = SOURCE / "tests" / "fixtures"
 
 
 def meminfo():
@@ -203,3 +205,27 @@ def test_star_leaves_out_fuse_and_network_filesystems(agent_factory, hung_fuse):
     doc = a.status()[1]
     assert not any("does not answer" in r for r in doc["reasons"])
     assert len(os.listdir("/proc/%d/task" % a.proc.pid)) == 1   # no statvfs() of it hangs
+
+
+def test_corrupt_state_files_are_set_aside(agent_factory, tmp_path):
+    pstore = tmp_path / "pstore"
+    pstore.mkdir()
+    (pstore / "dmesg-ramoops-0").write_bytes(
+        (SOURCE_FIXTURES / "pstore" / "dmesg-ramoops-0").read_bytes())
+    a = agent_factory(config={"imds": {"enabled": False}, "kmsg": {"enabled": False},
+                              "kernel": {"pstore_path": str(pstore)}})
+    a.state.mkdir(parents=True)
+    (a.state / "boot.json").write_bytes(b'{"boot_id": "0123')          # torn by a crash
+    (a.state / "pstore-seen.json").write_bytes(b'\x00\x00\x00\x00')    # zeroed by a power cut
+    a.start()
+    doc = a.status()[1]
+    assert doc["kernel"]["previous_boot"]["boot_id"] is None
+    assert (a.state / "boot.json.corrupt").read_bytes() == b'{"boot_id": "0123'
+    assert (a.state / "pstore-seen.json.corrupt").read_bytes() == b'\x00\x00\x00\x00'
+    log = a.log()
+    assert "boot.json.corrupt" in log and "pstore-seen.json.corrupt" in log
+    # the record was reported (once more, never lost) and the new files are whole
+    wait_for(lambda: a.events("--type", "previous-boot-crash"), 5, what="the pstore record reported")
+    json.loads((a.state / "boot.json").read_text())
+    wait_for(lambda: (a.state / "pstore-seen.json").exists(), 5, what="pstore-seen.json written")
+    assert json.loads((a.state / "pstore-seen.json").read_text())["seen"]
