@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "ec2agent/json.h"
+#include "ec2agent/kernel.h"
 #include "ec2agent/log.h"
 #include "ec2agent/sampler.h"
 
@@ -53,6 +54,15 @@ struct Sampler {
         size_t n_fs;
         MountEntry *mounts; /* scratch for mountinfo */
 };
+
+/* S (a mountinfo field: any bytes but NUL once \ooo is decoded) as it may be shown: valid UTF-8,
+ * control bytes as \xNN, so a mount point cannot put a newline in a journal field or an escape
+ * sequence on a terminal. The raw field stays what statvfs() is called on. */
+#define SHOWN_MAX (4 * FS_PATH_MAX)
+static const char *shown(const char *s, char buf[static SHOWN_MAX]) {
+        (void) kernel_text_sanitize(s, strlen(s), buf, SHOWN_MAX);
+        return buf;
+}
 
 static bool wanted(const Sampler *s, const MountEntry *m) {
         for (char **f = s->filesystems; f && *f; f++)
@@ -110,13 +120,14 @@ static void mounts_refresh(Sampler *s) {
                         f->became_read_only = old->became_read_only && m->read_only;
                         if (old->mounted && !old->mount.read_only && m->read_only) {
                                 f->became_read_only = true;
+                                char path[SHOWN_MAX], dev[SHOWN_MAX], type[SHOWN_MAX];
                                 Event *e = event_new("fs-readonly",
                                                      "filesystem %s (%s) was remounted read-only",
-                                                     m->mount_point, m->source);
+                                                     shown(m->mount_point, path), shown(m->source, dev));
                                 if (e) {
-                                        cJSON_AddStringToObject(e->detail, "path", m->mount_point);
-                                        cJSON_AddStringToObject(e->detail, "device", m->source);
-                                        cJSON_AddStringToObject(e->detail, "fstype", m->fstype);
+                                        cJSON_AddStringToObject(e->detail, "path", path);
+                                        cJSON_AddStringToObject(e->detail, "device", dev);
+                                        cJSON_AddStringToObject(e->detail, "fstype", shown(m->fstype, type));
                                         cJSON_AddStringToObject(e->detail, "source", "mountinfo");
                                         s->emit(e, s->userdata);
                                 }
@@ -151,10 +162,12 @@ static void add(Sampler *s, const char *name, const char *key, usec_t now, doubl
 
 /* Records a filesystem's usage in the series at realtime NOW. */
 static void filesystem_record(Sampler *s, const Filesystem *f, usec_t now) {
-        char p[3 * FS_PATH_MAX];
+        char p[3 * SHOWN_MAX], path[SHOWN_MAX], dev[SHOWN_MAX], type[SHOWN_MAX];
 
-        /* the key carries the disk metrics' dimensions: path, device, fstype */
-        snprintf(p, sizeof p, "%s\t%s\t%s", f->mount.mount_point, f->mount.source, f->mount.fstype);
+        /* the key carries the disk metrics' dimensions: path, device, fstype (a tab in them is
+         * shown as \x09, so the key splits right) */
+        snprintf(p, sizeof p, "%s\t%s\t%s", shown(f->mount.mount_point, path), shown(f->mount.source, dev),
+                 shown(f->mount.fstype, type));
         add(s, "disk_used_percent", p, now, f->usage.used_percent);
         add(s, "disk_used", p, now, (double) f->usage.used);
         add(s, "disk_free", p, now, (double) f->usage.free);
@@ -189,9 +202,11 @@ static int on_answer_timeout(sd_event_source *src, uint64_t usec, void *userdata
                         continue;
                 f->not_answering = true;
                 f->have_usage = false;
+                char path[SHOWN_MAX], dev[SHOWN_MAX], type[SHOWN_MAX];
                 log_warning("Filesystem %s (%s %s) has not answered statvfs() in %llu s: no metrics from "
                             "it, and it is not asked again until it answers.",
-                            f->mount.mount_point, f->mount.fstype, f->mount.source,
+                            shown(f->mount.mount_point, path), shown(f->mount.fstype, type),
+                            shown(f->mount.source, dev),
                             (unsigned long long) (FS_ANSWER_TIMEOUT_USEC / USEC_PER_SEC));
         }
         answer_timer_arm(s);
@@ -206,7 +221,8 @@ static void filesystem_answered(Sampler *s, const FsUsageReply *reply) {
                 if (f->call != reply->id)
                         continue;
                 if (f->not_answering)
-                        log_notice("Filesystem %s answers again, after %llu s.", f->mount.mount_point,
+                        log_notice("Filesystem %s answers again, after %llu s.",
+                                   shown(f->mount.mount_point, (char[SHOWN_MAX]){}),
                                    (unsigned long long) ((now_usec(CLOCK_MONOTONIC) - f->call_started) /
                                                          USEC_PER_SEC));
                 f->call = 0;
@@ -259,7 +275,8 @@ static void filesystems_collect(Sampler *s, usec_t now, bool record) {
                 }
                 r = fs_usage_start(f->mount.mount_point, s->last_call + 1, s->reply_fd[1]);
                 if (r < 0) {
-                        log_debug_errno(r, "Cannot start statvfs(%s): %m", f->mount.mount_point);
+                        log_debug_errno(r, "Cannot start statvfs(%s): %m",
+                                        shown(f->mount.mount_point, (char[SHOWN_MAX]){}));
                         f->error = r;
                         f->have_usage = false;
                         continue;
@@ -445,9 +462,12 @@ static cJSON *filesystems_json(const Sampler *s) {
                         cJSON_Delete(a);
                         return NULL;
                 }
-                bool ok = cJSON_AddStringToObject(o, "path", f->mount.mount_point) &&
-                          json_add_string_or_null(o, "device", f->mounted ? f->mount.source : NULL) &&
-                          json_add_string_or_null(o, "fstype", f->mounted ? f->mount.fstype : NULL) &&
+                char path[SHOWN_MAX], dev[SHOWN_MAX], type[SHOWN_MAX];
+                bool ok = cJSON_AddStringToObject(o, "path", shown(f->mount.mount_point, path)) &&
+                          json_add_string_or_null(o, "device",
+                                                  f->mounted ? shown(f->mount.source, dev) : NULL) &&
+                          json_add_string_or_null(o, "fstype",
+                                                  f->mounted ? shown(f->mount.fstype, type) : NULL) &&
                           cJSON_AddBoolToObject(o, "mounted", f->mounted) &&
                           cJSON_AddBoolToObject(o, "read_only", f->mount.read_only) &&
                           cJSON_AddBoolToObject(o, "became_read_only", f->became_read_only) &&

@@ -229,3 +229,34 @@ def test_corrupt_state_files_are_set_aside(agent_factory, tmp_path):
     json.loads((a.state / "boot.json").read_text())
     wait_for(lambda: (a.state / "pstore-seen.json").exists(), 5, what="pstore-seen.json written")
     assert json.loads((a.state / "pstore-seen.json").read_text())["seen"]
+
+
+def test_hostile_mount_point_is_shown_escaped(agent_factory, tmp_path):
+    """A mount point is any bytes: a newline, an escape sequence, a cut UTF-8 character."""
+    name = b"bad\n\x1b[31m\xd1"
+    d = os.path.join(bytes(tmp_path), name)
+    os.mkdir(d)
+    if subprocess.run([b"mount", b"-t", b"tmpfs", b"-o", b"size=1m", b"tmpfs", d], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        a = agent_factory(config={"imds": {"enabled": False}, "kmsg": {"enabled": False},
+                                  "metrics": {"collection_interval_s": 1, "filesystems": ["/dev"]}})
+        cfg = json.loads(a.config_path.read_text())
+        cfg["metrics"]["filesystems"] = ["@HOSTILE@"]
+        a.config_path.write_bytes(json.dumps(cfg).encode().replace(b"@HOSTILE@", d.replace(b"\n", b"\\n")))
+        a.start()
+        shown = str(tmp_path) + "/bad\\x0a\\x1b[31m\ufffd"
+
+        def entry():
+            r = a.run_cli("status", "--json")
+            doc = json.loads(r.stdout.encode().decode("utf-8", errors="strict"))
+            fs = {f["path"]: f for f in doc["filesystems"]}
+            return fs.get(shown) if fs.get(shown, {}).get("used_percent") is not None else None
+        f = wait_for(entry, 10, what="the hostile mount point in status")
+        assert f["mounted"] is True and f["fstype"] == "tmpfs"
+        subprocess.run([b"mount", b"-o", b"remount,ro", d], check=True)
+        ev = wait_for(lambda: a.events("--type", "fs-readonly"), 5, what="fs-readonly event")
+        assert ev[0]["detail"]["path"] == shown
+        assert not any(ord(c) < 0x20 for c in ev[0]["summary"] + ev[0]["detail"]["path"])
+    finally:
+        subprocess.run([b"umount", b"-l", d], capture_output=True)
