@@ -87,15 +87,25 @@ size_t kernel_text_sanitize(const char *text, size_t len, char *ret, size_t max)
         return o;
 }
 
+int kernel_parse_taint(const char *text, size_t len, uint64_t *ret) {
+        /* "0\n", "12289\n" (kernel/sysctl.c proc_taint: an unsigned long in decimal) */
+        if (len > 0 && text[len - 1] == '\n')
+                len--;
+        if (len == 0 || len > 20)
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i++)
+                if (text[i] < '0' || text[i] > '9')
+                        return -EBADMSG;
+        return parse_u64_n(text, len, UINT64_MAX, ret) < 0 ? -EBADMSG : 0;
+}
+
 int kernel_read_taint(const char *path, uint64_t *ret) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         int r = read_file_bounded(path, 64, &text, &len);
         if (r < 0)
                 return r;
-        if (len > 0 && text[len - 1] == '\n')
-                text[--len] = 0;
-        return parse_u64(text, UINT64_MAX, ret);
+        return kernel_parse_taint(text, len, ret);
 }
 
 void kernel_taint_letters(uint64_t taint, char ret[static 32]) {

@@ -16,7 +16,10 @@
  * written. Pure. */
 size_t kernel_text_sanitize(const char *text, size_t len, char *ret, size_t max);
 
-/* Reads /proc/sys/kernel/tainted (PATH) as a number. */
+/* Parses /proc/sys/kernel/tainted's "12289\n": decimal digits only. Returns 0 or -EBADMSG. Pure. */
+int kernel_parse_taint(const char *text, size_t len, uint64_t *ret);
+
+/* Reads /proc/sys/kernel/tainted (PATH) as a number (kernel_parse_taint). */
 int kernel_read_taint(const char *path, uint64_t *ret);
 
 /* The letters of the set taint bits, in the kernel's order (kernel/panic.c taint_flags):

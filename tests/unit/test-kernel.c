@@ -15,6 +15,13 @@ static void test_taint(void) {
         kernel_taint_letters(1 << 9, l);
         ASSERT_STR(l, "W");
         ASSERT_INT(kernel_read_taint("/proc/sys/kernel/tainted", &t), 0);
+        ASSERT_INT(kernel_parse_taint("12289\n", 6, &t), 0);
+        ASSERT_INT(t, 12289);
+        ASSERT_INT(kernel_parse_taint("", 0, &t), -EBADMSG);
+        ASSERT_INT(kernel_parse_taint("\n", 1, &t), -EBADMSG);
+        ASSERT_INT(kernel_parse_taint("-1\n", 3, &t), -EBADMSG);
+        ASSERT_INT(kernel_parse_taint("1 2\n", 4, &t), -EBADMSG);
+        ASSERT_INT(kernel_parse_taint("99999999999999999999\n", 21, &t), -EBADMSG);
 }
 
 static void summary_of(const char *name, char *out, size_t max, int *r) {
