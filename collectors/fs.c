@@ -22,6 +22,8 @@ static const char *take(const char *p, const char *end, char *dst, size_t max, b
                         c = (char) ((p[0] - '0') * 64 + (p[1] - '0') * 8 + (p[2] - '0'));
                         p += 3;
                 }
+                if (c == 0) /* no path holds a NUL (raw or "\000"): it would cut the field short */
+                        *ok = false;
                 if (n + 1 >= max) {
                         *ok = false;
                         continue;

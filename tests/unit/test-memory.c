@@ -117,6 +117,10 @@ static void test_mountinfo(void) {
                 real,
                 5); /* /, /boot/efi, /data, /mnt/scratch space, /srv/exports; not squashfs, tmpfs, overlay */
         ASSERT_INT(mountinfo_parse("garbage\n1 2 3\n", 14, m, 32), 0);
+        /* found by fuzz-mountinfo: a decoded NUL made the mount point "" */
+        const char *nul = "36 22 0:21 / /\\000x rw - ext4 /dev/sda1 rw\n";
+        ASSERT_INT(mountinfo_parse(nul, strlen(nul), m, 32), 0);
+        ASSERT_INT(mountinfo_parse("36 22 0:21 / /\0x rw - ext4 /dev/sda1 rw\n", 41, m, 32), 0);
         ASSERT_INT(mountinfo_parse(t, len, m, 3), 3);
         FsUsage u;
         ASSERT_INT(fs_usage("/", &u), 0);
