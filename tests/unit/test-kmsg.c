@@ -289,6 +289,12 @@ static void test_event_seq(void) {
                 { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":\"7\"}}", false,
                   0 },
                 { "{\"detail\":{\"seq\":7}}", false, 0 },
+                /* an aggregated burst event names the last record it counted */
+                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"type\":\"io-error\",\"detail\":{"
+                  "\"aggregated\":true,\"count\":3,\"last_seq\":5003}}",
+                  true, 5003 },
+                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":1e300}}", false,
+                  0 },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_json_ cJSON *e = cJSON_Parse(cases[i].line);
