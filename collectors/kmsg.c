@@ -20,7 +20,8 @@
  *    a file that does not parse is set aside as kmsg-cursor.json.corrupt (state_load_json).
  * A dispatch handles at most BATCH_RECORDS records (plus the rest of one read), then returns to
  * the loop so the status socket and the watchdog keep answering through a storm: /dev/kmsg and a
- * FIFO are level-triggered and become ready again, a file's timer is re-armed at once.
+ * FIFO are level-triggered and become ready again, a file's timer is re-armed at once; reading
+ * has a lower priority than the other sources, so what is pending runs before the next batch.
  *
  * Bursts: the first record of a class from one source is an event at once; the records of that
  * class and source within the next 60 s, by the records' own kernel timestamps, are counted into
@@ -46,7 +47,8 @@
 #define FILE_POLL_USEC     (1 * USEC_PER_SEC)
 #define CURSOR_SAVE_USEC   (1 * USEC_PER_SEC) /* the most the cursor on disk lags what was read */
 #define CURSOR_MAX_BYTES   4096
-#define BATCH_RECORDS      256 /* per dispatch */
+#define BATCH_RECORDS      64                              /* per dispatch */
+#define READ_PRIORITY      (SD_EVENT_PRIORITY_NORMAL + 10) /* after the status socket and timers */
 
 typedef struct Window {
         KmsgClass klass;
@@ -529,8 +531,10 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 k->fd = safe_close(k->fd);
                 if (kmsg_open(k) < 0 || sd_event_add_io(k->event, &k->io, k->fd, EPOLLIN, on_io, k) < 0)
                         log_warning("Cannot reopen %s; kernel log events stop.", k->path);
-                else
+                else {
                         (void) sd_event_source_set_description(k->io, "kmsg");
+                        (void) sd_event_source_set_priority(k->io, READ_PRIORITY);
+                }
         }
         return 0;
 }
@@ -538,8 +542,10 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 static int on_file_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Kmsg *k = userdata;
         (void) usec;
-        /* A full batch: back at once, after the loop's other sources. */
-        return sd_event_source_set_time_relative(s, kmsg_drain(k) == 2 ? 0 : FILE_POLL_USEC);
+        /* A full batch: back at once, after the loop's other sources; else at the next poll. (A
+         * time source is one-shot: it must be enabled again, or a file is read only once.) */
+        int r = sd_event_source_set_time_relative(s, kmsg_drain(k) == 2 ? 0 : FILE_POLL_USEC);
+        return r < 0 ? r : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
 static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -579,6 +585,7 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *user
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(k->io ?: k->file_timer, "kmsg");
+        (void) sd_event_source_set_priority(k->io ?: k->file_timer, READ_PRIORITY);
         r = sd_event_add_time_relative(event, &k->housekeeping, CLOCK_MONOTONIC, HOUSEKEEPING_USEC, 0,
                                        on_housekeeping, k);
         if (r < 0)

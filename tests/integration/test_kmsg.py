@@ -267,6 +267,22 @@ def test_cursor_saved_within_a_second_and_a_corrupt_one_set_aside(klog):
     assert "kmsg-cursor.json" in klog.log() and "corrupt" in klog.log()
 
 
+def test_a_file_at_kmsg_path_is_read_whole_and_followed(agent_factory, tmp_path):
+    """A file of records: more than one read batch at start, and what is appended later (the
+    file is polled; its timer must stay armed)."""
+    path = tmp_path / "kmsg.file"
+    oom = ("3,%d,%d,-;Out of memory: Killed process %d (w) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, "
+           "shmem-rss:0kB, UID:0 pgtables:10kB oom_score_adj:0\n")
+    path.write_text("".join(oom % (100 + i, 1000 + i, 5000 + i) for i in range(300)))
+    a = agent_factory(config={"kmsg": {"path": str(path)}, "imds": {"enabled": False}, "metrics": {"enabled": False}})
+    a.start()
+    wait_for(lambda: a.status()[1]["kernel"]["oom_kills"] == 300, 10, what="the 300 records there at start")
+    with open(path, "a") as f:
+        f.write("".join(oom % (400 + i, 2000 + i, 6000 + i) for i in range(5)))
+    wait_for(lambda: a.status()[1]["kernel"]["oom_kills"] == 305, 10, what="the 5 appended")
+    assert len(a.events("--type", "oom-kill")) == 305
+
+
 def test_writer_reopening_the_fifo(klog):
     klog.start()
     k = klog.klog
