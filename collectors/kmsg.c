@@ -355,8 +355,30 @@ static void windows_expire(Kmsg *k, usec_t ts, usec_t mono) {
         windows_recompute(k);
 }
 
+#define OOPS_BANNER_USEC (5 * USEC_PER_SEC) /* an oops's die banner follows its first line within */
+
+/* An oops's first lines ("BUG: unable to handle …") come before its die banner ("Oops: 0002 [#1]
+ * SMP"), which alone carries the die counter: the banner (M) names the window those lines opened,
+ * so one oops is one event and each die counter its own source (SPEC §6). */
+static void oops_banner_names_window(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
+        Window *unnamed = NULL;
+        for (size_t i = 0; i < k->n_windows; i++) {
+                Window *w = &k->windows[i];
+                if (w->klass != KMSG_KERNEL_OOPS)
+                        continue;
+                if (strcmp(w->source, m->source) == 0)
+                        return; /* this oops has its window */
+                if (!w->source[0] && rec->ts <= w->last_ts + OOPS_BANNER_USEC)
+                        unnamed = w;
+        }
+        if (unnamed)
+                snprintf(unnamed->source, sizeof unnamed->source, "%s", m->source);
+}
+
 /* Returns true when REC belongs to an open window (counted, no event). */
 static bool window_absorb(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
+        if (m->klass == KMSG_KERNEL_OOPS && m->source[0] == '#')
+                oops_banner_names_window(k, rec, m);
         for (size_t i = 0; i < k->n_windows; i++) {
                 Window *w = &k->windows[i];
                 if (w->klass == m->klass && strcmp(w->source, m->source) == 0) {

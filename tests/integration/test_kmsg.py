@@ -124,6 +124,30 @@ def test_every_class(klog):
     assert "BUG: kernel NULL pointer dereference" in log
 
 
+def test_each_oops_is_its_own_event(klog):
+    """SPEC §6: each oops is its own source by its die counter. An oops's first line and its die
+    banner ("[#N]") are one event; two oopses within 60 s are two."""
+    klog.start()
+    k = klog.klog
+    t0 = k.now_us()
+    k.write_many(["1,%d,%d,-;%s\n" % (70000 + i, t0 + i * 1000, text) for i, text in enumerate([
+        "BUG: kernel NULL pointer dereference, address: 0000000000000008",
+        "Oops: 0002 [#1] SMP PTI",
+        "BUG: unable to handle page fault for address: ffffc90000123000",
+        "Oops: 0000 [#2] SMP PTI",
+        "Internal error: Oops: 0000000096000004 [#3] PREEMPT SMP",
+    ])] + ["6,70010,%d,-;random: the clock moves on past the window\n" % (t0 + 61_000_000)])
+    wait_for(lambda: len(events(klog, "kernel-oops")) >= 5, 10, what="oops events and follow-ups")
+    oops = events(klog, "kernel-oops")
+    first = [e["detail"]["line"] for e in oops if not e["detail"].get("aggregated")]
+    follow = sorted((e["detail"]["source"], e["detail"]["count"]) for e in oops if e["detail"].get("aggregated"))
+    assert first == ["BUG: kernel NULL pointer dereference, address: 0000000000000008",
+                     "BUG: unable to handle page fault for address: ffffc90000123000",
+                     "Internal error: Oops: 0000000096000004 [#3] PREEMPT SMP"]
+    assert follow == [("#1", 2), ("#2", 2)]
+    assert len(oops) == 5
+
+
 def test_look_alikes_are_not_events(klog):
     klog.start()
     k = klog.klog
