@@ -132,6 +132,43 @@ static void test_text_contract(void) {
         }
 }
 
+/* Records this machine's kernel really wrote for a program run as nobody under hostile names
+ * (fixtures/kmsg/user-crashes.txt, captured by tests/integration/test_hostile_kmsg.py): clean
+ * text, the control bytes still escaped, the cut 'é' one U+FFFD, and every one a segfault. */
+static void test_captured_user_crashes(void) {
+        char path[512], *line = NULL;
+        size_t cap = 0, n = 0;
+        ssize_t len;
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/kmsg/user-crashes.txt", FIXTURES);
+        ASSERT_TRUE((f = fopen(path, "re")) != NULL);
+        while ((len = getline(&line, &cap, f)) > 0) {
+                static KmsgRecord r;
+                KmsgMatch m = {};
+                if (line[0] == '#')
+                        continue;
+                ASSERT_INT(kmsg_parse_record(line, (size_t) len, &r), 0);
+                if (!clean_utf8(r.text, r.text_len) || r.text_len != strlen(r.text))
+                        TAP_FAIL("unclean text: %s", r.text);
+                if (kmsg_classify(&r, &m) != KMSG_SEGFAULT)
+                        TAP_FAIL("not a segfault: %s", r.text);
+                if (strstr(r.text, "MAINPID"))
+                        ASSERT_TRUE(strncmp(r.text, "x\\x0aMAINPID=1\\x0aabc[", 22) == 0);
+                if (strstr(r.text, "red"))
+                        ASSERT_TRUE(strncmp(r.text, "\\x1b[31mred\\x1b]0;t\\x07z[", 24) == 0);
+                if (strncmp(r.text, "aaaa", 4) == 0) { /* 14 bytes and the first of 'é': comm's cut */
+                        ASSERT_TRUE(strncmp(r.text, "aaaaaaaaaaaaaa\xef\xbf\xbd[", 18) == 0);
+                        ASSERT_TRUE(strstr(r.text, " in aaaaaaaaaaaaaa\xc3\xa9-") !=
+                                    NULL); /* the file name: whole */
+                }
+                n++;
+        }
+        free(line);
+        fclose(f);
+        ASSERT_INT(n, 9);
+}
+
 static void test_corpus(void) {
         char path[512], *line = NULL;
         size_t cap = 0, n = 0, classes_seen = 0;
@@ -602,4 +639,4 @@ static void test_event_seq(void) {
 
 TAP_MAIN(T(test_parse_record), T(test_text_contract), T(test_corpus), T(test_oom_fields),
          T(test_other_fields), T(test_forged_user_names), T(test_forged_real_record), T(test_embedded_names),
-         T(test_cut_at_character), T(test_event_seq))
+         T(test_cut_at_character), T(test_captured_user_crashes), T(test_event_seq))
