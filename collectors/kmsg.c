@@ -590,11 +590,15 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *user
         k->userdata = userdata;
         k->next_close_ts = USEC_INFINITY;
         buf_init(&k->stream, KMSG_MAX_RECORD);
-        if (!(k->path = strdup(opts->path)) || !(k->boot_id = strdup(opts->boot_id ?: "")) ||
+        if (!(k->path = strdup(opts->path ?: "")) || !(k->boot_id = strdup(opts->boot_id ?: "")) ||
             (opts->state_dir && !(k->state_dir = strdup(opts->state_dir))))
                 return -ENOMEM;
         k->boot_realtime = now_usec(CLOCK_REALTIME) - now_usec(CLOCK_MONOTONIC);
         cursor_load(k, opts);
+        if (!opts->path) { /* fed by kmsg_feed() only */
+                *ret = TAKE_PTR(k);
+                return 0;
+        }
 
         r = kmsg_open(k);
         if (r < 0)
@@ -615,6 +619,18 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *user
         (void) sd_event_source_set_description(k->housekeeping, "kmsg-housekeeping");
         *ret = TAKE_PTR(k);
         return 0;
+}
+
+void kmsg_feed(Kmsg *k, const void *data, size_t len, bool record) {
+        if (!record)
+                handle_stream(k, data, len);
+        else if (len > KMSG_MAX_RECORD) { /* as read(2) of /dev/kmsg would not give it */
+                k->malformed++;
+        } else {
+                memcpy(k->record, data, len);
+                k->record[len] = 0;
+                handle_record(k, k->record, len);
+        }
 }
 
 Kmsg *kmsg_free(Kmsg *k) {

@@ -113,7 +113,12 @@ bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret);
 
 typedef struct Kmsg Kmsg;
 
+/* Starts reading OPTS->path on EVENT; with OPTS->path NULL reads nothing and is fed by
+ * kmsg_feed() (tests, fuzzing). */
 int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *userdata, Kmsg **ret);
+/* Hands LEN bytes at DATA to the same code as what is read: one /dev/kmsg record when RECORD, else
+ * a piece of a FIFO's or file's stream (lines, possibly cut anywhere). */
+void kmsg_feed(Kmsg *k, const void *data, size_t len, bool record);
 Kmsg *kmsg_free(Kmsg *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Kmsg *, kmsg_free);
 
