@@ -135,9 +135,17 @@ static int on_notify_status(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) usec;
 
         if (health && strcmp(m->notified_health, health) != 0) {
-                (void) sd_notifyf(false, "STATUS=Health %s%s%s", health, cJSON_IsString(first) ? ": " : "",
-                                  cJSON_IsString(first) ? first->valuestring : "");
-                snprintf(m->notified_health, sizeof m->notified_health, "%s", health);
+                /* A reason quotes kernel, IMDS or pstore text: escaped, it cannot add a line
+                 * (MAINPID=, WATCHDOG=trigger, STOPPING=1) to the datagram. */
+                _cleanup_free_ char *escaped_health = NULL, *escaped_reason = NULL;
+                const char *h = log_escape(health, &escaped_health);
+                const char *reason =
+                        cJSON_IsString(first) ? log_escape(first->valuestring, &escaped_reason) : NULL;
+                if (h) { /* else (ENOMEM) told at the next tick */
+                        (void) sd_notifyf(false, "STATUS=Health %s%s%s", h, reason ? ": " : "",
+                                          reason ?: "");
+                        snprintf(m->notified_health, sizeof m->notified_health, "%s", health);
+                }
         }
         return sd_event_source_set_time_relative(s, NOTIFY_STATUS_INTERVAL_USEC);
 }

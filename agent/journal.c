@@ -13,6 +13,7 @@
 
 #include "ec2agent/journal.h"
 #include "ec2agent/json.h"
+#include "ec2agent/log.h"
 
 struct Journal {
         int dir_fd;
@@ -56,6 +57,25 @@ Event *event_free(Event *e) {
         return NULL;
 }
 
+/* Escapes every string value under O (log_escape: no control character, valid UTF-8), so what
+ * a reader decodes from the line is as clean as the line. Returns 0 or -ENOMEM. */
+static int escape_strings(cJSON *o) {
+        for (cJSON *c = o->child; c; c = c->next) {
+                if (cJSON_IsString(c) && c->valuestring) {
+                        char *copy = NULL;
+                        const char *v = log_escape(c->valuestring, &copy);
+                        if (!v)
+                                return -ENOMEM;
+                        if (copy) { /* cJSON_Delete frees valuestring with the default hooks */
+                                free(c->valuestring);
+                                c->valuestring = copy;
+                        }
+                } else if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && escape_strings(c) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 char *event_to_json_line(const Event *e, const char *boot_id) {
         _cleanup_json_ cJSON *o = cJSON_CreateObject();
         cJSON *detail;
@@ -70,6 +90,8 @@ char *event_to_json_line(const Event *e, const char *boot_id) {
                 cJSON_Delete(detail);
                 return NULL;
         }
+        if (escape_strings(o) < 0)
+                return NULL;
         return cJSON_PrintUnformatted(o);
 }
 

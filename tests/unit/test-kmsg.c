@@ -7,9 +7,43 @@ static const char *class_name(KmsgClass c) {
         return c == KMSG_NONE ? "none" : c == KMSG_OOM_CONTEXT ? "oom-context" : kmsg_class_to_string(c);
 }
 
+/* Whether S (N bytes) is valid UTF-8 (RFC 3629) without a control character. */
+static bool clean_utf8(const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s, *e = p + n;
+        while (p < e) {
+                unsigned char b = *p;
+                size_t k = b < 0x80                 ? 1
+                           : b >= 0xc2 && b <= 0xdf ? 2
+                           : b >= 0xe0 && b <= 0xef ? 3
+                           : b >= 0xf0 && b <= 0xf4 ? 4
+                                                    : 0;
+                if (k == 0 || (size_t) (e - p) < k || b < 0x20 || b == 0x7f)
+                        return false;
+                for (size_t i = 1; i < k; i++)
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                if ((b == 0xe0 && p[1] < 0xa0) || (b == 0xed && p[1] > 0x9f) || (b == 0xf0 && p[1] < 0x90) ||
+                    (b == 0xf4 && p[1] > 0x8f))
+                        return false;
+                p += k;
+        }
+        return true;
+}
+
+static const char *parse_text(const char *record) {
+        static KmsgRecord r;
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", record);
+        if (kmsg_parse_record(buf, strlen(buf), &r) < 0)
+                return "(not a record)";
+        if (r.text_len != strlen(r.text) || !clean_utf8(r.text, r.text_len))
+                TAP_FAIL("unclean text for %s", record);
+        return r.text;
+}
+
 static void test_parse_record(void) {
         char buf[] = "6,339,5140900,-;NET: Registered \\x5cx protocol family 10\\x07\n SUBSYSTEM=net\n "
-                     "DEVICE=n2\n";
+                     "DEVICE=n2\\x0a\\xc3\\xa9\n";
         KmsgRecord r;
 
         ASSERT_INT(kmsg_parse_record(buf, strlen(buf), &r), 0);
@@ -17,9 +51,10 @@ static void test_parse_record(void) {
         ASSERT_INT(r.level, 6);
         ASSERT_INT(r.seq, 339);
         ASSERT_INT(r.ts, 5140900);
-        ASSERT_STR(r.text, "NET: Registered \\x protocol family 10\x07");
+        /* control bytes and the backslash stay escaped, as the kernel wrote them */
+        ASSERT_STR(r.text, "NET: Registered \\x5cx protocol family 10\\x07");
         ASSERT_INT(r.text_len, strlen(r.text));
-        ASSERT_STR(r.device, "n2");
+        ASSERT_STR(r.device, "n2\\x0a\xc3\xa9");
 
         char more[] = "14,1,2,c,caller=T1;user text";
         ASSERT_INT(kmsg_parse_record(more, strlen(more), &r), 0);
@@ -45,6 +80,93 @@ static void test_parse_record(void) {
                 if (kmsg_parse_record(b, strlen(b), &r) >= 0)
                         TAP_FAIL("accepted \"%s\"", bad[i]);
         }
+}
+
+/* The record text contract (kmsg.h): escapes kept, UTF-8 decoded, invalid bytes U+FFFD. */
+static void test_text_contract(void) {
+        /* an OOM victim named "x\nMAINPID=1\n": the newline stays the four characters \x0a */
+        ASSERT_STR(parse_text("3,1,2,-;Out of memory: Killed process 7 (x\\x0aMAINPID=1\\x0a)"),
+                   "Out of memory: Killed process 7 (x\\x0aMAINPID=1\\x0a)");
+        ASSERT_STR(parse_text("6,1,2,-;a\\x1b[31mred\\x1b]0;title\\x07\\x7f\\x0D\\x00b"),
+                   "a\\x1b[31mred\\x1b]0;title\\x07\\x7f\\x0d\\x00b"); /* lower-case hex, NUL does not end */
+        ASSERT_STR(parse_text("6,1,2,-;caf\\xc3\\xa9 \\xe2\\x82\\xac \\xf0\\x9f\\x98\\x80"), "café € 😀");
+        /* the kernel's 15-byte comm cut inside 'é': one U+FFFD, and the text goes on */
+        ASSERT_STR(parse_text("6,1,2,-;abcdefghijklmn\\xc3[42]: segfault at 0"),
+                   "abcdefghijklmn\xef\xbf\xbd[42]: segfault at 0");
+        ASSERT_STR(parse_text("6,1,2,-;\\xc3"), "\xef\xbf\xbd");
+        /* invalid UTF-8: one U+FFFD per byte (overlong, surrogate, past U+10FFFF, stray continuation) */
+        ASSERT_STR(parse_text("6,1,2,-;\\xc0\\xaf|\\xed\\xa0\\x80|\\xf4\\x90\\x80\\x80|\\x80|\\xff"),
+                   "\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
+                   "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                   "\xef\xbf\xbd|\xef\xbf\xbd|\xef\xbf\xbd");
+        /* a valid lead byte, then an escaped control byte: U+FFFD, then the escape */
+        ASSERT_STR(parse_text("6,1,2,-;\\xe2\\x0a"), "\xef\xbf\xbd\\x0a");
+        /* not from the kernel (a FIFO or file): raw bytes follow the same contract */
+        ASSERT_STR(parse_text("6,1,2,-;raw\x1b[0m \xff \\ \\x4 caf\xc3\xa9\r"),
+                   "raw\\x1b[0m \xef\xbf\xbd \\x5c \\x5cx4 café\\x0d");
+        /* decoded printable ASCII is just itself */
+        ASSERT_STR(parse_text("6,1,2,-;\\x41\\x42"), "AB");
+
+        /* a fixed buffer is cut at a character boundary, never inside a sequence or an escape */
+        char out[8];
+        ASSERT_INT(kmsg_text_decode("ab\\xc3\\xa9\\xc3\\xa9", 18, out, 5), 4);
+        ASSERT_STR(out, "ab\xc3\xa9");
+        ASSERT_INT(kmsg_text_decode("abcd\\x0a", 8, out, 7), 4);
+        ASSERT_STR(out, "abcd");
+        ASSERT_INT(kmsg_text_decode("x", 1, out, 1), 0);
+
+        /* any bytes: always valid UTF-8 without a control character */
+        static const char alphabet[] =
+                "\\\\\\xx0a1bcCfF89e\xc3\xa9\xe2\x82\xac\xf0\x9f\xed\xa0\x80\xff\x1b\x7f ;,";
+        uint32_t seed = 12345;
+        for (int i = 0; i < 20000; i++) {
+                char in[64], text[256];
+                size_t n = 0, len = (seed >> 8) % sizeof in;
+                for (; n < len; n++) {
+                        seed = seed * 1103515245u + 12345u;
+                        in[n] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+                }
+                size_t got = kmsg_text_decode(in, n, text, sizeof text);
+                if (got != strlen(text) || !clean_utf8(text, got))
+                        TAP_FAIL("unclean decoding of %.*s", (int) n, in);
+        }
+}
+
+/* Records this machine's kernel really wrote for a program run as nobody under hostile names
+ * (fixtures/kmsg/user-crashes.txt, captured by tests/integration/test_hostile_kmsg.py): clean
+ * text, the control bytes still escaped, the cut 'é' one U+FFFD, and every one a segfault. */
+static void test_captured_user_crashes(void) {
+        char path[512], *line = NULL;
+        size_t cap = 0, n = 0;
+        ssize_t len;
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/kmsg/user-crashes.txt", FIXTURES);
+        ASSERT_TRUE((f = fopen(path, "re")) != NULL);
+        while ((len = getline(&line, &cap, f)) > 0) {
+                static KmsgRecord r;
+                KmsgMatch m = {};
+                if (line[0] == '#')
+                        continue;
+                ASSERT_INT(kmsg_parse_record(line, (size_t) len, &r), 0);
+                if (!clean_utf8(r.text, r.text_len) || r.text_len != strlen(r.text))
+                        TAP_FAIL("unclean text: %s", r.text);
+                if (kmsg_classify(&r, &m) != KMSG_SEGFAULT)
+                        TAP_FAIL("not a segfault: %s", r.text);
+                if (strstr(r.text, "MAINPID"))
+                        ASSERT_TRUE(strncmp(r.text, "x\\x0aMAINPID=1\\x0aabc[", 22) == 0);
+                if (strstr(r.text, "red"))
+                        ASSERT_TRUE(strncmp(r.text, "\\x1b[31mred\\x1b]0;t\\x07z[", 24) == 0);
+                if (strncmp(r.text, "aaaa", 4) == 0) { /* 14 bytes and the first of 'é': comm's cut */
+                        ASSERT_TRUE(strncmp(r.text, "aaaaaaaaaaaaaa\xef\xbf\xbd[", 18) == 0);
+                        ASSERT_TRUE(strstr(r.text, " in aaaaaaaaaaaaaa\xc3\xa9-") !=
+                                    NULL); /* the file name: whole */
+                }
+                n++;
+        }
+        free(line);
+        fclose(f);
+        ASSERT_INT(n, 9);
 }
 
 static void test_corpus(void) {
@@ -499,6 +621,12 @@ static void test_event_seq(void) {
                 { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":\"7\"}}", false,
                   0 },
                 { "{\"detail\":{\"seq\":7}}", false, 0 },
+                /* an aggregated burst event names the last record it counted */
+                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"type\":\"io-error\",\"detail\":{"
+                  "\"aggregated\":true,\"count\":3,\"last_seq\":5003}}",
+                  true, 5003 },
+                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":1e300}}", false,
+                  0 },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_json_ cJSON *e = cJSON_Parse(cases[i].line);
@@ -509,6 +637,6 @@ static void test_event_seq(void) {
         }
 }
 
-TAP_MAIN(T(test_parse_record), T(test_corpus), T(test_oom_fields), T(test_other_fields),
-         T(test_forged_user_names), T(test_forged_real_record), T(test_embedded_names),
-         T(test_cut_at_character), T(test_event_seq))
+TAP_MAIN(T(test_parse_record), T(test_text_contract), T(test_corpus), T(test_oom_fields),
+         T(test_other_fields), T(test_forged_user_names), T(test_forged_real_record), T(test_embedded_names),
+         T(test_cut_at_character), T(test_captured_user_crashes), T(test_event_seq))
