@@ -10,6 +10,7 @@
 #include "ec2agent/boot.h"
 #include "ec2agent/json.h"
 #include "ec2agent/kernel.h"
+#include "ec2agent/utf8.h"
 
 static bool is_boot_id(const char *s) {
         return s && strlen(s) == BOOT_ID_LEN && strspn(s, "0123456789abcdef") == BOOT_ID_LEN;
@@ -80,7 +81,8 @@ int boot_state_from_json(const cJSON *o, char ret_boot_id[static BOOT_ID_LEN + 1
         }
         /* it reaches status: kept valid UTF-8 without control characters, whoever wrote it */
         if (crash)
-                (void) kernel_text_sanitize(crash, strlen(crash), prev.crash_log, sizeof prev.crash_log);
+                (void) utf8_escape(crash, strlen(crash), UTF8_ESCAPE_C1, prev.crash_log,
+                                   sizeof prev.crash_log);
         memcpy(ret_boot_id, recorded, BOOT_ID_LEN + 1);
         *ret_prev = prev;
         return 0;

@@ -10,6 +10,7 @@
 #include "ec2agent/cli.h"
 #include "ec2agent/journal.h"
 #include "ec2agent/json.h"
+#include "ec2agent/utf8.h"
 
 #define STATUS_MAX_REPLY (4U * 1024U * 1024U)
 
@@ -107,10 +108,10 @@ typedef struct Out {
         unsigned width;
 } Out;
 
-/* TEXT made safe for a terminal (every control character escaped, see text_escape) and cut to
+/* TEXT made safe for a terminal (every control character escaped, UTF8_ESCAPE_TERMINAL) and cut to
  * ROOM columns with "..." (counting a UTF-8 character as one column). A new string, or NULL. */
 static char *terminal_text(const char *text, size_t room) {
-        char *e = text_escape(text, strlen(text));
+        char *e = utf8_escape_dup(text, strlen(text), UTF8_ESCAPE_TERMINAL);
         size_t cols = 0, i, cut = 0;
 
         if (!e)
@@ -383,12 +384,14 @@ static int print_event(const cJSON *ev, void *userdata) {
                                 : strcmp(sev, "warning") == 0 ? ANSI_YELLOW
                                                               : "";
                 /* every field escaped: a summary quotes kernel text that a program's name controls */
-                _cleanup_free_ char *at_text =
-                        text_escape(json_get_string(ev, "at"), strlen(json_get_string(ev, "at")));
-                _cleanup_free_ char *sev_text = text_escape(sev, strlen(sev));
-                _cleanup_free_ char *type_text = type ? text_escape(type, strlen(type)) : strdup("?");
+                _cleanup_free_ char *at_text = utf8_escape_dup(
+                        json_get_string(ev, "at"), strlen(json_get_string(ev, "at")), UTF8_ESCAPE_TERMINAL);
+                _cleanup_free_ char *sev_text = utf8_escape_dup(sev, strlen(sev), UTF8_ESCAPE_TERMINAL);
+                _cleanup_free_ char *type_text =
+                        type ? utf8_escape_dup(type, strlen(type), UTF8_ESCAPE_TERMINAL) : strdup("?");
                 const char *summary = str_or(ev, "summary", "");
-                _cleanup_free_ char *summary_text = text_escape(summary, strlen(summary));
+                _cleanup_free_ char *summary_text =
+                        utf8_escape_dup(summary, strlen(summary), UTF8_ESCAPE_TERMINAL);
                 if (!at_text || !sev_text || !type_text || !summary_text)
                         return -ENOMEM;
                 fprintf(p->f, "%s  %s%-8s%s  %-26s %s\n", at_text, p->color ? c : "", sev_text,

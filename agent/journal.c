@@ -14,6 +14,7 @@
 #include "ec2agent/journal.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
+#include "ec2agent/utf8.h"
 
 struct Journal {
         int dir_fd;
@@ -57,13 +58,13 @@ Event *event_free(Event *e) {
         return NULL;
 }
 
-/* Escapes every string value under O (log_escape: no control character, valid UTF-8), so what
+/* Escapes every string value under O (UTF8_ESCAPE_LOG: no control character, valid UTF-8), so what
  * a reader decodes from the line is as clean as the line. Returns 0 or -ENOMEM. */
 static int escape_strings(cJSON *o) {
         for (cJSON *c = o->child; c; c = c->next) {
                 if (cJSON_IsString(c) && c->valuestring) {
                         char *copy = NULL;
-                        const char *v = log_escape(c->valuestring, &copy);
+                        const char *v = utf8_escape_str(c->valuestring, UTF8_ESCAPE_LOG, &copy);
                         if (!v)
                                 return -ENOMEM;
                         if (copy) { /* cJSON_Delete frees valuestring with the default hooks */

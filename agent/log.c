@@ -10,6 +10,7 @@
 #include <systemd/sd-journal.h>
 
 #include "ec2agent/log.h"
+#include "ec2agent/utf8.h"
 #include "ec2agent/util.h"
 
 /* Read-only after log_setup(): the only globals of the program besides constants. */
@@ -56,58 +57,9 @@ int log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
-/* The length of the valid UTF-8 sequence at P (before END), 0 when there is none. */
-static size_t utf8_valid_at(const unsigned char *p, const unsigned char *end) {
-        unsigned char b = p[0];
-        size_t k = b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
-        unsigned char lo = b == 0xe0 ? 0xa0 : b == 0xf0 ? 0x90 : 0x80;
-        unsigned char hi = b == 0xed ? 0x9f : b == 0xf4 ? 0x8f : 0xbf;
-
-        if (k == 0 || (size_t) (end - p) < k || p[1] < lo || p[1] > hi)
-                return 0;
-        for (size_t i = 2; i < k; i++)
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-        return k;
-}
-
-const char *log_escape(const char *s, char **buf) {
-        static const char hex[] = "0123456789abcdef";
-        const unsigned char *p = (const unsigned char *) s, *end = p + strlen(s), *q;
-        char *out, *o;
-
-        for (q = p; q < end; q++) /* clean text is the rule: no copy */
-                if (*q < 0x20 || *q == 0x7f || (*q >= 0x80 && !utf8_valid_at(q, end)))
-                        break;
-                else if (*q >= 0x80)
-                        q += utf8_valid_at(q, end) - 1;
-        if (q == end)
-                return s;
-        if ((size_t) (end - p) > (SIZE_MAX - 1) / 4 || !(out = malloc(4 * (size_t) (end - p) + 1)))
-                return NULL;
-        memcpy(out, p, (size_t) (q - p));
-        o = out + (q - p);
-        while (q < end) {
-                size_t k = *q >= 0x80 ? utf8_valid_at(q, end) : 1;
-                if (*q < 0x20 || *q == 0x7f) {
-                        *o++ = '\\', *o++ = 'x', *o++ = hex[*q >> 4], *o++ = hex[*q & 15];
-                } else if (k == 0) {
-                        memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD for one byte, the next looked at again */
-                        o += 3;
-                        k = 1;
-                } else {
-                        memcpy(o, q, k);
-                        o += k;
-                }
-                q += k;
-        }
-        *o = 0;
-        return *buf = out;
-}
-
 void log_record(int level, const char *message_id, const char *message, const char *const *fields) {
         _cleanup_free_ char *escaped = NULL;
-        const char *clean = log_escape(message, &escaped);
+        const char *clean = utf8_escape_str(message, UTF8_ESCAPE_LOG, &escaped);
 
         if (!clean)
                 return;
@@ -134,7 +86,7 @@ void log_record(int level, const char *message_id, const char *message, const ch
                 iov[n++] = (struct iovec){ mid, strlen(mid) };
         }
         for (size_t i = 0; i < nf; i++) {
-                const char *f = log_escape(fields[i], &owned[n]);
+                const char *f = utf8_escape_str(fields[i], UTF8_ESCAPE_LOG, &owned[n]);
                 if (f) /* a field that cannot be escaped (ENOMEM) is left out, never sent raw */
                         iov[n++] = (struct iovec){ (void *) f, strlen(f) };
         }

@@ -25,6 +25,7 @@
 #include "ec2agent/log.h"
 #include "ec2agent/fs.h"
 #include "ec2agent/report.h"
+#include "ec2agent/utf8.h"
 
 #define REPORT_MAX_FILE (8U * 1024U * 1024U)
 
@@ -47,7 +48,8 @@ _printf_(2, 3) static void note_skipped(Report *r, const char *fmt, ...) {
         va_start(ap, fmt);
         (void) vsnprintf(line, sizeof line, fmt, ap);
         va_end(ap);
-        _cleanup_free_ char *safe = text_escape(line, strlen(line)); /* file names are anyone's bytes */
+        _cleanup_free_ char *safe = utf8_escape_dup(
+                line, strlen(line), UTF8_ESCAPE_TERMINAL); /* file names are anyone's bytes */
         if (safe)
                 (void) buf_appendf(&r->skipped, "%s\n", safe);
 }
@@ -420,7 +422,7 @@ static size_t strcspn_n(const char *data, size_t len, const char *reject) {
 static void print_text(FILE *f, const char *data, size_t len) {
         while (len > 0) {
                 size_t n = strcspn_n(data, len, "\n\t");
-                _cleanup_free_ char *safe = text_escape(data, n);
+                _cleanup_free_ char *safe = utf8_escape_dup(data, n, UTF8_ESCAPE_TERMINAL);
                 if (safe)
                         fputs(safe, f);
                 if (n < len)
@@ -441,7 +443,8 @@ int report_write(const ReportOptions *o) {
                 if (o->output && strcmp(o->output, "-") == 0) {
                         for (size_t i = 0; i < r.n; i++) {
                                 _cleanup_free_ char *name =
-                                        text_escape(r.sections[i].name, strlen(r.sections[i].name));
+                                        utf8_escape_dup(r.sections[i].name, strlen(r.sections[i].name),
+                                                        UTF8_ESCAPE_TERMINAL);
                                 printf("==== %s ====\n", name ?: "?");
                                 print_text(stdout, r.sections[i].data, r.sections[i].len);
                                 if (r.sections[i].len && r.sections[i].data[r.sections[i].len - 1] != '\n')

@@ -22,6 +22,7 @@
 #include "ec2agent/kernel.h"
 #include "ec2agent/log.h"
 #include "ec2agent/sampler.h"
+#include "ec2agent/utf8.h"
 
 #define MAX_MOUNTS      512
 #define MAX_FILESYSTEMS 64
@@ -60,7 +61,7 @@ struct Sampler {
  * sequence on a terminal. The raw field stays what statvfs() is called on. */
 #define SHOWN_MAX (4 * FS_PATH_MAX)
 static const char *shown(const char *s, char buf[static SHOWN_MAX]) {
-        (void) kernel_text_sanitize(s, strlen(s), buf, SHOWN_MAX);
+        (void) utf8_escape(s, strlen(s), UTF8_ESCAPE_C1, buf, SHOWN_MAX);
         return buf;
 }
 

@@ -13,79 +13,11 @@
 #include "ec2agent/json.h"
 #include "ec2agent/kernel.h"
 #include "ec2agent/log.h"
+#include "ec2agent/utf8.h"
 
 #define PSTORE_SEEN_FILE  "pstore-seen.json"
 #define PSTORE_MAX_RECORD (1024 * 1024)
 #define PSTORE_MAX_SEEN   256
-
-/* The length of the valid UTF-8 sequence at P (RFC 3629: no overlong forms, no surrogates,
- * nothing above U+10FFFF), or 0 when P does not start one. */
-static size_t utf8_valid_len(const unsigned char *p, size_t left) {
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF;
-
-        if (p[0] < 0x80)
-                return 1;
-        if (p[0] >= 0xC2 && p[0] <= 0xDF)
-                n = 2;
-        else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-                n = 3;
-                lo = p[0] == 0xE0 ? 0xA0 : 0x80;
-                hi = p[0] == 0xED ? 0x9F : 0xBF;
-        } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-                n = 4;
-                lo = p[0] == 0xF0 ? 0x90 : 0x80;
-                hi = p[0] == 0xF4 ? 0x8F : 0xBF;
-        } else
-                return 0;
-        if (left < n || p[1] < lo || p[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if (p[i] < 0x80 || p[i] > 0xBF)
-                        return 0;
-        return n;
-}
-
-size_t kernel_text_sanitize(const char *text, size_t len, char *ret, size_t max) {
-        static const char hex[] = "0123456789abcdef";
-        const unsigned char *p = (const unsigned char *) text;
-        size_t o = 0;
-
-        if (max == 0)
-                return 0;
-        for (size_t i = 0; i < len;) {
-                size_t n = utf8_valid_len(p + i, len - i);
-                /* C0 controls, DEL, and the C1 controls U+0080..U+009F (0x9B is a CSI on some
-                 * terminals) are written as \xNN, byte by byte */
-                bool control =
-                        n == 1 ? p[i] < 0x20 || p[i] == 0x7F : n == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0;
-                if (control) {
-                        if (o + 4 * n >= max)
-                                break;
-                        for (size_t k = 0; k < n; k++) {
-                                ret[o++] = '\\';
-                                ret[o++] = 'x';
-                                ret[o++] = hex[p[i + k] >> 4];
-                                ret[o++] = hex[p[i + k] & 15];
-                        }
-                        i += n;
-                } else if (n > 0) {
-                        if (o + n >= max)
-                                break;
-                        memcpy(ret + o, p + i, n);
-                        o += n;
-                        i += n;
-                } else {
-                        if (o + 3 >= max) /* U+FFFD for each byte that starts no valid sequence */
-                                break;
-                        memcpy(ret + o, "\xEF\xBF\xBD", 3);
-                        o += 3;
-                        i++;
-                }
-        }
-        ret[o] = 0;
-        return o;
-}
 
 int kernel_parse_taint(const char *text, size_t len, uint64_t *ret) {
         /* "0\n", "12289\n" (kernel/sysctl.c proc_taint: an unsigned long in decimal) */
@@ -165,7 +97,7 @@ int pstore_summarize(const char *text, size_t len, char *ret, size_t max) {
                 return -ENODATA;
         /* a crash record holds what processes made the kernel print (comm, paths): it reaches
          * status, events and terminals only as valid UTF-8 without control characters */
-        (void) kernel_text_sanitize(best, strlen(best), ret, max);
+        (void) utf8_escape(best, strlen(best), UTF8_ESCAPE_C1, ret, max);
         return 0;
 }
 
@@ -288,7 +220,7 @@ int pstore_scan(const char *dir, const char *archive, const char *state_dir, Kms
                 if (read_file_bounded(r->path, PSTORE_MAX_RECORD, &text, &len) >= 0)
                         (void) pstore_summarize(text, len, summary, sizeof summary);
                 char path[4 * sizeof r->path];
-                (void) kernel_text_sanitize(r->path, strlen(r->path), path, sizeof path);
+                (void) utf8_escape(r->path, strlen(r->path), UTF8_ESCAPE_C1, path, sizeof path);
                 Event *ev = event_new("previous-boot-crash", "crash record %s: %s", strrchr(path, '/') + 1,
                                       summary[0] ? summary : "(no panic line)");
                 if (ev) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ec2agent/kmsg.h"
+#include "ec2agent/utf8.h"
 
 static int hexval(char c) {
         if (c >= '0' && c <= '9')
@@ -30,19 +31,6 @@ static size_t raw_byte(const char *s, const char *end, unsigned char *ret) {
         }
         *ret = (unsigned char) *s;
         return 1;
-}
-
-/* The length of the UTF-8 sequence whose lead byte is B, 0 when B cannot lead one. */
-static unsigned utf8_length(unsigned char b) {
-        return b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
-}
-
-/* Whether B may follow LEAD as the second byte of a sequence (RFC 3629: no overlong form, no
- * surrogate, nothing past U+10FFFF); later continuation bytes are 0x80–0xbf. */
-static bool utf8_second_ok(unsigned char lead, unsigned char b) {
-        unsigned char lo = lead == 0xe0 ? 0xa0 : lead == 0xf0 ? 0x90 : 0x80;
-        unsigned char hi = lead == 0xed ? 0x9f : lead == 0xf4 ? 0x8f : 0xbf;
-        return b >= lo && b <= hi;
 }
 
 size_t kmsg_text_decode(const char *in, size_t len, char *out, size_t size) {
@@ -77,18 +65,18 @@ size_t kmsg_text_decode(const char *in, size_t len, char *out, size_t size) {
                 } else if (b < 0x80) {
                         unit[0] = (char) b;
                         n = 1;
-                } else {
-                        unsigned want = utf8_length(b);
-                        const char *t = s + took;
+                } else { /* the raw bytes of one sequence, each escaped or not; AT[k]: after k */
+                        size_t at[5] = { 0, took }, m = 1;
                         seq[0] = b;
-                        for (n = 1; n < want && t < end; n++) {
-                                t += raw_byte(t, end, &seq[n]);
-                                if (n == 1 ? !utf8_second_ok(b, seq[1]) : (seq[n] & 0xc0) != 0x80)
+                        while (m < 4 && s + at[m] < end) {
+                                at[m + 1] = at[m] + raw_byte(s + at[m], end, &seq[m]);
+                                if ((seq[m++] & 0xc0) != 0x80)
                                         break;
                         }
-                        if (want > 0 && n == want) {
+                        n = utf8_valid_len(seq, m);
+                        if (n > 0) {
                                 memcpy(unit, seq, n);
-                                took = (size_t) (t - s);
+                                took = at[n];
                         } else { /* one U+FFFD for the lead byte; what follows is looked at again */
                                 memcpy(unit, "\xef\xbf\xbd", 3);
                                 n = 3;

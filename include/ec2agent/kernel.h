@@ -9,13 +9,6 @@
 
 #define PSTORE_SYSTEMD_ARCHIVE "/var/lib/systemd/pstore"
 
-/* Copies LEN bytes of TEXT (kernel or /proc text, any bytes) to RET as valid UTF-8 without
- * control characters: each byte that starts no valid UTF-8 sequence becomes U+FFFD; control bytes
- * (C0, DEL, and the C1 controls U+0080..U+009F) become "\xNN" (4 characters a byte). Stops
- * before a sequence that does not fit; RET (MAX > 0) is always NUL-terminated. Returns the length
- * written. Pure. */
-size_t kernel_text_sanitize(const char *text, size_t len, char *ret, size_t max);
-
 /* Parses /proc/sys/kernel/tainted's "12289\n": decimal digits only. Returns 0 or -EBADMSG. Pure. */
 int kernel_parse_taint(const char *text, size_t len, uint64_t *ret);
 

@@ -34,15 +34,10 @@ int log_internal(int level, int error, const char *message_id, const char *fmt, 
 #define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
 #define log_oom()                 log_error_errno(-ENOMEM, "Out of memory.")
 
-/* The one way a value leaves for sd_notify, a journal field, stderr or events.jsonl: every
- * control byte (< 0x20 and 0x7f: CR and LF included) becomes the four characters \xNN and every
- * byte that is not part of valid UTF-8 becomes U+FFFD, so no value can start a line or a field of
- * its own or be refused as text. Kernel record text (kmsg.h) is already so and comes back as it
- * is. Returns S itself when it needs no change, else a new string stored in *BUF too (for the
- * caller to free); NULL on ENOMEM. */
-const char *log_escape(const char *s, char **buf);
-
 /* Sends one structured record: MESSAGE, PRIORITY, MESSAGE_ID and the extra "KEY=value"
  * fields in FIELDS (NULL-terminated, may be NULL). On stderr only MESSAGE is printed. MESSAGE and
- * every field's value go through log_escape(). */
+ * every field's value go through utf8_escape_str(UTF8_ESCAPE_LOG), the one way a value leaves for
+ * sd_notify, a journal field, stderr or events.jsonl (utf8.h): CR, LF and every other control
+ * byte become \xNN, invalid UTF-8 U+FFFD, so no value can start a line or a field of its own or
+ * be refused as text. Kernel record text (kmsg.h) is already so and goes out as it is. */
 void log_record(int level, const char *message_id, const char *message, const char *const *fields);

@@ -74,11 +74,6 @@ int strv_extend(char ***v, const char *s);
  * Returns a new string; NULL for a NULL URL or on ENOMEM. */
 char *url_redact(const char *url);
 
-/* LEN bytes of S made safe for a terminal: C0 controls, DEL and bytes of no valid UTF-8
- * sequence become "\xNN", C1 controls (U+0080..U+009F) "\u00NN"; valid UTF-8 text is kept.
- * Returns a new NUL-terminated string, or NULL on ENOMEM. */
-char *text_escape(const char *s, size_t len);
-
 /* A growable byte buffer with a hard maximum (curl's dynbuf). Always NUL-terminated. */
 typedef struct Buf {
         char *data;

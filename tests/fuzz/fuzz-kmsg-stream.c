@@ -1,7 +1,7 @@
 /* fuzz-kmsg-stream.c — any bytes through the kernel log reader's own code (kmsg_feed): framed as
  * a FIFO's stream cut at arbitrary points, or as /dev/kmsg records, classified, aggregated into
  * burst windows by their timestamps, and every event made checked: its events.jsonl line is
- * valid UTF-8 without a control character (the record text contract and log_escape). */
+ * valid UTF-8 without a control character (the record text contract and UTF8_ESCAPE_LOG). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ec2agent/kernel.h"
+#include "ec2agent/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,9 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (pstore_summarize((const char *) data, size, out, sizeof out) == 0)
                 check_clean((const unsigned char *) out);
-        (void) kernel_text_sanitize((const char *) data, size, out, sizeof out);
+        (void) utf8_escape((const char *) data, size, UTF8_ESCAPE_C1, out, sizeof out);
         check_clean((const unsigned char *) out);
-        (void) kernel_text_sanitize((const char *) data, size, small, sizeof small);
+        (void) utf8_escape((const char *) data, size, UTF8_ESCAPE_C1, small, sizeof small);
         check_clean((const unsigned char *) small);
         return 0;
 }

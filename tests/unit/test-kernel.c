@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "ec2agent/kernel.h"
+#include "ec2agent/utf8.h"
 #include "tap.h"
 
 static void test_taint(void) {
@@ -72,16 +73,16 @@ static void test_sanitize(void) {
         };
         char out[128];
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                kernel_text_sanitize(cases[i].in, strlen(cases[i].in), out, sizeof out);
+                utf8_escape(cases[i].in, strlen(cases[i].in), UTF8_ESCAPE_C1, out, sizeof out);
                 ASSERT_STR(out, cases[i].out);
         }
         /* an embedded NUL is a control byte; a sequence that does not fit is left out whole */
-        ASSERT_INT(kernel_text_sanitize("a\0b", 3, out, sizeof out), 6);
+        ASSERT_INT(utf8_escape("a\0b", 3, UTF8_ESCAPE_C1, out, sizeof out), 6);
         ASSERT_STR(out, "a\\x00b");
-        ASSERT_INT(kernel_text_sanitize("ab\xe2\x82\xac", 5, out, 5), 2);
+        ASSERT_INT(utf8_escape("ab\xe2\x82\xac", 5, UTF8_ESCAPE_C1, out, 5), 2);
         ASSERT_STR(out, "ab");
-        ASSERT_INT(kernel_text_sanitize("ab\x1b", 3, out, 6), 2);
-        ASSERT_INT(kernel_text_sanitize("abc", 3, out, 1), 0);
+        ASSERT_INT(utf8_escape("ab\x1b", 3, UTF8_ESCAPE_C1, out, 6), 2);
+        ASSERT_INT(utf8_escape("abc", 3, UTF8_ESCAPE_C1, out, 1), 0);
         ASSERT_STR(out, "");
 }
 

@@ -1,14 +1,15 @@
-/* test-log.c — log_escape(), the one guard of every value sent to sd_notify, the journal, stderr
+/* test-log.c — utf8_escape_str(), the one guard of every value sent to sd_notify, the journal, stderr
  * and events.jsonl; and events.jsonl lines made clean by it. */
 #include "ec2agent/journal.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
+#include "ec2agent/utf8.h"
 #include "tap.h"
 
 static const char *escaped(const char *s) {
         static char out[512];
         _cleanup_free_ char *buf = NULL;
-        const char *r = log_escape(s, &buf);
+        const char *r = utf8_escape_str(s, UTF8_ESCAPE_LOG, &buf);
         if (!r)
                 abort();
         if (r != s && r != buf)
@@ -22,7 +23,7 @@ static void test_escape(void) {
         char *buf = NULL;
 
         /* clean text (kernel record text is) is the same pointer, no copy */
-        ASSERT_TRUE(log_escape(clean, &buf) == clean);
+        ASSERT_TRUE(utf8_escape_str(clean, UTF8_ESCAPE_LOG, &buf) == clean);
         ASSERT_TRUE(buf == NULL);
         ASSERT_STR(escaped(""), "");
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "ec2agent/json.h"
+#include "ec2agent/utf8.h"
 #include "ec2agent/util.h"
 #include "tap.h"
 
@@ -117,10 +118,11 @@ static void test_text_escape(void) {
                 { "bad \300\257 \355\240\200", "bad \\xc0\\xaf \\xed\\xa0\\x80" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_free_ char *r = text_escape(cases[i].in, strlen(cases[i].in));
+                _cleanup_free_ char *r =
+                        utf8_escape_dup(cases[i].in, strlen(cases[i].in), UTF8_ESCAPE_TERMINAL);
                 ASSERT_STR(r, cases[i].out);
         }
-        _cleanup_free_ char *nul = text_escape("a\0b", 3);
+        _cleanup_free_ char *nul = utf8_escape_dup("a\0b", 3, UTF8_ESCAPE_TERMINAL);
         ASSERT_STR(nul, "a\\x00b");
 }
 
