@@ -194,4 +194,46 @@ static void test_corrupt_state_is_set_aside(void) {
         h_done(&h);
 }
 
-TAP_MAIN(T(test_state_round_trip_with_a_rule_that_never_fired), T(test_corrupt_state_is_set_aside))
+/* Item 10: resuming, a run whose deadline passed finishes at once; trimming the finished runs then
+ * shifted the list under the resume loop, and the run after it stayed pending forever. */
+static void test_resume_after_a_run_past_its_deadline(void) {
+        Harness h;
+        Buf b;
+        h_init(&h, TWO_RULES);
+        buf_init(&b, 1 << 20);
+        ASSERT_INT(buf_appendf(&b, "{\"rules\": {\"drain\": {\"fired\": 23, \"instances\": []}}, "
+                                   "\"pending\": [], \"reboots\": [], \"runs\": ["),
+                   0);
+        for (int i = 0; i < 21; i++)
+                ASSERT_INT(buf_appendf(&b,
+                                       "{\"id\": \"old-%d\", \"rule\": \"drain\", \"type\": "
+                                       "\"spot-interruption\", \"instance\": \"k%d\", \"finished\": true, "
+                                       "\"actions\": [{\"step\": 0, \"state\": \"done\"}]},",
+                                       i, i),
+                           0);
+        /* A: cut short while running, its deadline gone; B: waiting behind it */
+        ASSERT_INT(buf_appendf(&b, "{\"id\": \"A\", \"rule\": \"drain\", \"type\": \"spot-interruption\", "
+                                   "\"instance\": \"a\", \"deadline_us\": 1000000, \"finished\": false, "
+                                   "\"actions\": [{\"step\": 0, \"state\": \"running\"}]},"
+                                   "{\"id\": \"B\", \"rule\": \"drain\", \"type\": \"spot-interruption\", "
+                                   "\"instance\": \"b\", \"finished\": false, "
+                                   "\"actions\": [{\"step\": 0, \"state\": \"pending\"}]}]}"),
+                   0);
+        ASSERT_INT(write_file_atomic(h.dir, ENGINE_STATE_FILE, b.data, b.len, 0600), 0);
+        buf_done(&b);
+        h_start(&h);
+        ASSERT_TRUE(h_wait(&h, "action-done", 1));   /* B ran */
+        ASSERT_INT(h_count(&h, "action-failed"), 1); /* A: the deadline has passed */
+        h_spin(&h, 50 * USEC_PER_MSEC);
+        _cleanup_json_ cJSON *j = h_state(&h);
+        const cJSON *o;
+        size_t unfinished = 0;
+        cJSON_ArrayForEach (o, cJSON_GetObjectItemCaseSensitive(j, "runs"))
+                unfinished += !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "finished"));
+        ASSERT_INT(unfinished, 0);
+        ASSERT_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "runs")), 20);
+        h_done(&h);
+}
+
+TAP_MAIN(T(test_state_round_trip_with_a_rule_that_never_fired), T(test_corrupt_state_is_set_aside),
+         T(test_resume_after_a_run_past_its_deadline))
