@@ -265,6 +265,37 @@ static Run *run_free(Run *r) {
         return NULL;
 }
 
+/* Removes the user:password@ of URL from TEXT wherever an error message repeated it (curl's
+ * messages may), in place. A local helper until the agent has one url_redact(). */
+static void scrub_userinfo(char *text, const char *url) {
+        const char *host = url ? strstr(url, "://") : NULL, *at;
+        size_t n, len;
+
+        if (!host)
+                return;
+        host += 3;
+        n = strcspn(host, "/?#");
+        at = NULL;
+        for (const char *p = host; p < host + n; p++)
+                if (*p == '@')
+                        at = p; /* the last one: a password may hold an unescaped @ */
+        if (!at || at == host)
+                return;
+        len = (size_t) (at - host);
+        for (char *p = text; (p = memmem(p, strlen(p), host, len));) {
+                memmove(p + 3, p + len, strlen(p + len) + 1);
+                memcpy(p, "***", 3);
+                p += 3;
+        }
+}
+
+/* What an error text may hold of a secret URL the step used: the webhook's, the endpoints'. */
+static void scrub_error(const Engine *e, const Step *s, char *text) {
+        scrub_userinfo(text, s && s->kind == STEP_NOTIFY ? s->webhook : NULL);
+        scrub_userinfo(text, e->config->endpoint_sns);
+        scrub_userinfo(text, e->config->endpoint_autoscaling);
+}
+
 /* What an action acts on, for status and events. A webhook URL often embeds a token: only its
  * scheme and host are shown. */
 static void webhook_or_target(const Step *s, char *ret, size_t max) {
@@ -537,6 +568,7 @@ static void http_step_done(const HttpResponse *resp, void *userdata) {
                          "%.60s%s%.150s (retrying)",
                          resp->error < 0 ? (resp->error_message ?: strerror(-resp->error)) : code,
                          message[0] ? ": " : "", message);
+                scrub_error(r->engine, step_of(r, &r->actions[r->current]), r->actions[r->current].error);
                 if (sd_event_add_time_relative(r->engine->event, &r->retry, CLOCK_MONOTONIC, delay, 0,
                                                on_http_retry, r) >= 0)
                         return;
@@ -551,10 +583,13 @@ static void http_step_done(const HttpResponse *resp, void *userdata) {
 /* RecordLifecycleActionHeartbeat every heartbeat_s while the steps before the lifecycle step run. */
 static void on_heartbeat_done(const HttpResponse *resp, void *userdata) {
         Run *r = userdata;
+        char why[256];
         r->heartbeat_call = NULL;
+        snprintf(why, sizeof why, "%s",
+                 resp->error < 0 ? (resp->error_message ?: "no answer") : "HTTP error");
+        scrub_error(r->engine, NULL, why);
         if (resp->error < 0 || resp->status != 200)
-                log_warning("Rule %s: a lifecycle heartbeat failed (%s).", r->rule_name,
-                            resp->error < 0 ? (resp->error_message ?: "no answer") : "HTTP error");
+                log_warning("Rule %s: a lifecycle heartbeat failed (%s).", r->rule_name, why);
 }
 
 static int on_heartbeat(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -1075,6 +1110,7 @@ static void action_finish(Run *r, ActionState state, const char *fmt, ...) {
                 va_start(ap, fmt);
                 (void) vsnprintf(a->error, sizeof a->error, fmt, ap);
                 va_end(ap);
+                scrub_error(r->engine, s, a->error);
         } else
                 a->error[0] = 0;
         if (state == ACTION_DONE || state == ACTION_SKIPPED)

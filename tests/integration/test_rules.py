@@ -461,3 +461,24 @@ def test_step_variables_carry_no_control_character(agent_factory, tmp_path):
             assert not any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in text), text
             if var.startswith(b"EC2AGENT_DETAIL="):
                 json.loads(text.split("=", 1)[1])
+
+
+def test_webhook_credentials_never_shown(ruled, imds, tmp_path):
+    """user:password@ of a webhook URL is a secret: not in status, events, the log or actions.json,
+    whether the POST works or fails. (A guard: no failing message was found to echo it.)"""
+    hook = Webhook()
+    good = hook.url.replace("http://", "http://hookuser:s3cr3t-pw@")
+    a = ruled([{"name": "tell", "on": ["spot-interruption"],
+                "do": [{"notify": {"webhook": good}},
+                       {"notify": {"webhook": "http://hookuser:s3cr3t-pw@127.0.0.1:9/hook"}, "timeout_s": 3}]}])
+    a.start()
+    imds.set("spot/instance-action", SPOT)
+    wait_for(lambda: len([x for x in a.status()[1]["actions"] if x["finished_at"]]) == 2, 15, what="both over")
+    r = a.run_cli("status")
+    seen = [json.dumps(a.status()[1]), r.stdout, json.dumps(a.events()), a.log(),
+            (a.state / "actions.json").read_text()]
+    assert hook.posts
+    assert [x["target"] for x in a.status()[1]["actions"]] == ["webhook 127.0.0.1:%d" % hook.server.server_address[1],
+                                                               "webhook 127.0.0.1:9"]
+    assert not [t for t in seen if "s3cr3t" in t or "hookuser" in t]
+    hook.server.shutdown()
