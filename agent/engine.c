@@ -36,16 +36,17 @@
 #define __NR_close_range 436
 #endif
 
-#define MAX_INSTANCES     64   /* remembered event instances per rule */
-#define MAX_FINISHED_RUNS 20   /* kept for status and actions.json; older ones are forgotten */
-#define MAX_RUNNING_RUNS  8    /* runs of one rule at a time; later firings wait, in order */
-#define MAX_QUEUED_RUNS   1000 /* firings of one rule waiting for a slot; more are dropped */
-#define ANNOUNCE_BUDGET   64   /* rule-fired events written per loop iteration */
-#define SAVE_GAP_USEC     (50 * USEC_PER_MSEC) /* between two saves: the loop answers status */
-#define ENGINE_STATE_MAX  (16 * 1024 * 1024)
-#define KILL_AFTER_USEC   (5 * USEC_PER_SEC)
-#define EXEC_OUTPUT_MAX   4096        /* bytes of one output line logged */
-#define EXEC_READ_BUDGET  (64 * 1024) /* bytes of a step's output read per loop iteration */
+#define MAX_INSTANCES      64   /* remembered event instances per rule */
+#define MAX_FINISHED_RUNS  20   /* kept for status and actions.json; older ones are forgotten */
+#define MAX_RUNNING_RUNS   8    /* runs of one rule at a time; later firings wait, in order */
+#define MAX_QUEUED_RUNS    1000 /* firings of one rule waiting for a slot; more are dropped */
+#define ANNOUNCE_BUDGET    64   /* rule-fired events written per loop iteration */
+#define SAVE_GAP_USEC      (50 * USEC_PER_MSEC) /* between two saves: the loop answers status */
+#define SYNC_SAVES_PER_SEC 4 /* firings saved before engine_on_event returns; a burst waits */
+#define ENGINE_STATE_MAX   (16 * 1024 * 1024)
+#define KILL_AFTER_USEC    (5 * USEC_PER_SEC)
+#define EXEC_OUTPUT_MAX    4096        /* bytes of one output line logged */
+#define EXEC_READ_BUDGET   (64 * 1024) /* bytes of a step's output read per loop iteration */
 #define EXEC_LOG_MAX                                                            \
         (64 * 1024) /* bytes of a step's output logged in all; the rest is read \
                      * and dropped */
@@ -153,6 +154,8 @@ struct Engine {
         sd_event_source *save; /* saves actions.json, then moves runs on: at most one save an
                                   iteration, SAVE_GAP_USEC apart */
         usec_t saved_at;       /* monotonic */
+        usec_t sync_since;     /* engine_save_firing's second */
+        unsigned sync_saves;
         bool dirty;
         unsigned run_seq;
 };
@@ -1634,12 +1637,19 @@ static void runs_saved(Engine *e) {
 
 /* A firing (or a pending one) on an event is saved before engine_on_event returns: the producer
  * saves its own position next (imds-notices.json, the kmsg cursor), and a crash between the
- * two must not lose the firing. A burst is the exception: within SAVE_GAP_USEC of the last
- * save, firings wait for the next one (engine_flush() closes that window), so that saves, two
- * fsyncs each, never take the whole loop. */
+ * two must not lose the firing. A burst is the exception: past SYNC_SAVES_PER_SEC such saves in
+ * a second, firings wait for the next save, at most SAVE_GAP_USEC away (engine_flush() closes
+ * that window), so that saves, two fsyncs each, never take the whole loop. */
 static void engine_save_firing(Engine *e) {
-        if (now_usec(CLOCK_MONOTONIC) < e->saved_at + SAVE_GAP_USEC)
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (now >= e->sync_since + USEC_PER_SEC) {
+                e->sync_since = now;
+                e->sync_saves = 0;
+        }
+        if (e->sync_saves >= SYNC_SAVES_PER_SEC)
                 return;
+        e->sync_saves++;
         if (engine_save(e) >= 0)
                 e->saved_at = now_usec(CLOCK_MONOTONIC); /* still dirty: its announcement follows */
 }

@@ -42,8 +42,8 @@ Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 
 /* Offers event E (not taken over) to the rules. A firing it causes is saved to actions.json
- * before it returns, except in a burst (within 50 ms of the last save): then by the next save,
- * at most 50 ms later, or at engine_flush(). */
+ * before it returns, except in a burst (past four such saves in a second): then by the next
+ * save, at most 50 ms later, or at engine_flush(). */
 void engine_on_event(Engine *e, const Event *ev);
 
 /* Saves actions.json now if anything changed since the last save. A producer that persists its
