@@ -31,6 +31,7 @@
 
 #define MAX_INSTANCES        64 /* remembered event instances per rule */
 #define MAX_FINISHED_RUNS    20 /* kept for status */
+#define ENGINE_STATE_MAX     (16 * 1024 * 1024)
 #define KILL_AFTER_USEC      (5 * USEC_PER_SEC)
 #define EXEC_OUTPUT_MAX      4096 /* bytes of one output line logged */
 #define HTTP_RETRY_BASE_USEC (1 * USEC_PER_SEC)
@@ -132,7 +133,7 @@ static void run_next(Run *r);
 static void exec_step_start(Run *r, Action *a);
 static void transient_job_removed(Run *r, const char *result);
 static void action_finish(Run *r, ActionState state, const char *fmt, ...) _printf_(3, 4);
-static void engine_save(Engine *e);
+static int engine_save(Engine *e);
 
 /* ---- keys and deadlines ---- */
 
@@ -1243,54 +1244,84 @@ static cJSON *run_to_json(const Run *r) {
         return j;
 }
 
-static void engine_save(Engine *e) {
+/* A rule's remembered instances as a JSON array (an empty one for a rule that never fired:
+ * cJSON_CreateStringArray(NULL, 0) is NULL in cJSON 1.7.15). NULL only on ENOMEM. */
+static cJSON *instances_to_json(char **instances) {
+        cJSON *a = cJSON_CreateArray();
+        for (char **k = instances; a && k && *k; k++)
+                if (!cJSON_AddItemToArray(a, cJSON_CreateString(*k))) {
+                        cJSON_Delete(a);
+                        return NULL;
+                }
+        return a;
+}
+
+/* The whole state as one JSON document, or NULL (ENOMEM: cJSON fails on nothing else here). */
+static cJSON *engine_state_to_json(const Engine *e) {
         _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        _cleanup_free_ char *text = NULL;
         cJSON *rules, *runs, *pend, *reboots;
+        usec_t now = now_usec(CLOCK_REALTIME);
 
         if (!j || !(rules = cJSON_AddObjectToObject(j, "rules")) ||
             !(runs = cJSON_AddArrayToObject(j, "runs")) || !(pend = cJSON_AddArrayToObject(j, "pending")) ||
             !(reboots = cJSON_AddArrayToObject(j, "reboots")))
-                return (void) log_oom();
+                return NULL;
         for (size_t i = 0; i < e->config->n_rules; i++) {
                 const RuleState *rs = &e->rules[i];
-                cJSON *o = cJSON_AddObjectToObject(rules, rs->rule->name);
+                cJSON *o = cJSON_AddObjectToObject(rules, rs->rule->name), *inst;
                 if (!o || !cJSON_AddNumberToObject(o, "fired", (double) rs->fired) ||
                     !json_add_time(o, "last_fired_at", rs->last_fired_at) ||
-                    !cJSON_AddItemToObject(o, "instances",
-                                           cJSON_CreateStringArray((const char *const *) rs->instances,
-                                                                   (int) strv_length(rs->instances))))
-                        return (void) log_oom();
+                    !(inst = instances_to_json(rs->instances)))
+                        return NULL;
+                if (!cJSON_AddItemToObject(o, "instances", inst)) {
+                        cJSON_Delete(inst);
+                        return NULL;
+                }
         }
         for (size_t i = 0; i < e->n_runs; i++) {
                 cJSON *r = run_to_json(e->runs[i]);
                 if (!r || !cJSON_AddItemToArray(runs, r)) {
                         cJSON_Delete(r);
-                        return (void) log_oom();
+                        return NULL;
                 }
         }
         for (size_t i = 0; i < e->n_pending; i++) {
                 const Pending *p = e->pending[i];
                 cJSON *o = cJSON_CreateObject();
-                if (!o || !cJSON_AddItemToArray(pend, o) ||
-                    !cJSON_AddStringToObject(o, "rule", e->config->rules[p->rule].name) ||
+                if (!o || !cJSON_AddItemToArray(pend, o)) {
+                        cJSON_Delete(o);
+                        return NULL;
+                }
+                if (!cJSON_AddStringToObject(o, "rule", e->config->rules[p->rule].name) ||
                     !cJSON_AddStringToObject(o, "key", p->key) ||
                     !cJSON_AddStringToObject(o, "type", p->type) ||
                     !cJSON_AddStringToObject(o, "summary", p->summary) ||
                     !cJSON_AddNumberToObject(o, "fire_at_us", (double) p->fire_at) ||
                     !cJSON_AddNumberToObject(o, "deadline_us", (double) p->deadline) ||
                     !cJSON_AddItemToObject(o, "detail", cJSON_Duplicate(p->detail, true)))
-                        return (void) log_oom();
+                        return NULL;
         }
         for (size_t i = 0; i < e->n_reboots; i++)
-                if (e->reboots[i] + USEC_PER_DAY > now_usec(CLOCK_REALTIME))
-                        cJSON_AddItemToArray(reboots, cJSON_CreateNumber((double) e->reboots[i]));
-        if (!(text = cJSON_PrintUnformatted(j)))
-                return (void) log_oom();
-        int r = write_file_atomic(e->state_dir, ENGINE_STATE_FILE, text, strlen(text), 0640);
+                if (e->reboots[i] + USEC_PER_DAY > now &&
+                    !cJSON_AddItemToArray(reboots, cJSON_CreateNumber((double) e->reboots[i])))
+                        return NULL;
+        return TAKE_PTR(j);
+}
+
+/* Writes STATE_DIR/actions.json now. Returns 0 or a negative errno, logged here with its real
+ * cause. */
+static int engine_save(Engine *e) {
+        _cleanup_json_ cJSON *j = engine_state_to_json(e);
+        _cleanup_free_ char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+        int r;
+
+        if (!text)
+                return log_error_errno(ENOMEM, "Cannot save the rules' state: %m");
+        r = write_file_atomic(e->state_dir, ENGINE_STATE_FILE, text, strlen(text), 0640);
         if (r < 0)
-                log_error_errno(r, "Cannot save the rules' state to %s/%s: %m", e->state_dir,
-                                ENGINE_STATE_FILE);
+                return log_error_errno(r, "Cannot save the rules' state to %s/%s: %m", e->state_dir,
+                                       ENGINE_STATE_FILE);
+        return 0;
 }
 
 static ssize_t rule_index(const Engine *e, const char *name) {
@@ -1301,14 +1332,15 @@ static ssize_t rule_index(const Engine *e, const char *name) {
 }
 
 static void engine_load(Engine *e) {
-        _cleanup_free_ char *path = path_join(e->state_dir, ENGINE_STATE_FILE), *text = NULL;
         _cleanup_json_ cJSON *j = NULL;
         const cJSON *o, *x;
 
-        if (!path || read_file_bounded(path, 16 * 1024 * 1024, &text, NULL) < 0)
+        /* A corrupt file is set aside (actions.json.corrupt) with a warning: start without it. */
+        if (state_load_json(e->state_dir, ENGINE_STATE_FILE, ENGINE_STATE_MAX, &j) <= 0)
                 return;
-        if (!(j = cJSON_Parse(text))) {
-                log_warning("Ignoring the unreadable %s.", path);
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "rules")) ||
+            !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "runs"))) {
+                (void) state_set_aside(e->state_dir, ENGINE_STATE_FILE, "no \"rules\" or \"runs\"");
                 return;
         }
         cJSON_ArrayForEach (o, cJSON_GetObjectItemCaseSensitive(j, "rules")) {
