@@ -184,7 +184,7 @@ def test_the_documents_have_examples():
         by_doc.setdefault(ex.doc, []).append(ex.kind)
     assert by_doc["README.md"].count("config") >= 2 and "dropin" in by_doc["README.md"] \
         and "rules" in by_doc["README.md"], by_doc
-    assert by_doc["man/ec2agent.8"] == ["dropin"], by_doc
+    assert "dropin" in by_doc["man/ec2agent.8"], by_doc
     if "missing" not in by_doc.get("SPEC.md", []):
         assert by_doc["SPEC.md"].count("config") == 2 and by_doc["SPEC.md"].count("rules") == 1, by_doc
 
@@ -649,13 +649,13 @@ def test_reboot_max_per_day_holds_across_a_restart(machine, ns_agent):
     wait_for(lambda: m.systemd.called("StartUnit", "reboot.target"), 15, what="the first reboot")
     call = m.systemd.called("StartUnit", "reboot.target")[0]
     assert call["mode"] == "replace-irreversibly"
-    wait_for(lambda: [x["state"] for x in a.status()[1]["actions"]] == ["done"], 10, what="the reboot done")
+    first = wait_for(lambda: [x for x in a.status()[1]["actions"] if x["state"] == "done"], 10, what="the reboot done")
     m.meminfo.set(50.0)          # the condition clears: the rule may fire again
     time.sleep(2.5)
     restart(a)                   # a reboot that never came (or came and the agent started again)
     m.meminfo.set(97.0)
     wait_for(lambda: len(fired(a, "reboot-on-memory")) == 2, 15, what="the rule fires a second time")
-    acts = wait_for(lambda: (lambda x: x if len(x) == 2 and x[-1]["state"] not in ("pending", "running") else None)(
-        [x for x in a.status()[1]["actions"] if x["rule"] == "reboot-on-memory"]), 10, what="the second run final")
-    assert acts[-1]["state"] == "skipped" and "max_per_day (1) reached" in acts[-1]["error"], acts[-1]
-    assert len(m.systemd.called("StartUnit", "reboot.target")) == 1, "rebooted twice in a day"
+    second = wait_for(lambda: [x for x in a.status()[1]["actions"] if x["run"] != first[0]["run"] and
+                               x["state"] not in ("pending", "running")], 10, what="the second run final")
+    assert len(m.systemd.called("StartUnit", "reboot.target")) == 1, "rebooted twice in a day: %s" % second
+    assert second[0]["state"] == "skipped" and "max_per_day (1) reached" in second[0]["error"], second
