@@ -424,7 +424,7 @@ def status_fired(a, name):
 
 
 def trigger(m, event):
-    """Makes EVENT happen; returns whether it is a new event instance."""
+    """Makes EVENT happen, as a new instance of it (a new spot time, a new EventId)."""
     if event == "spot-interruption":
         m.spots += 1
         t = "2099-01-01T00:%02d:00Z" % m.spots
