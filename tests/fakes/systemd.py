@@ -69,6 +69,7 @@ class FakeSystemd:
         self.slow = {}           # unit -> seconds its stop/restart/start job takes
         self.transient = {}      # unit -> Popen of a transient unit still running
         self.jobs = 0
+        self.timers = []         # jobs still to end: cancelled at stop()
         self.daemon = None
         self.conn = None
         self.loop = None
@@ -112,6 +113,9 @@ class FakeSystemd:
     def stop(self):
         with self.lock:
             procs = list(self.transient.values())
+            timers, self.timers = self.timers, []
+        for t in timers:
+            t.cancel()
         for p in procs:
             try:
                 os.killpg(p.pid, signal.SIGKILL)
@@ -136,11 +140,18 @@ class FakeSystemd:
             return self.jobs, "%s/job/%d" % (PATH, self.jobs)
 
     def _removed(self, job_id, job, unit, result):
-        self.conn.emit_signal(None, PATH, IFACE, "JobRemoved", GLib.Variant("(uoss)", (job_id, job, unit, result)))
+        try:
+            self.conn.emit_signal(None, PATH, IFACE, "JobRemoved",
+                                  GLib.Variant("(uoss)", (job_id, job, unit, result)))
+        except GLib.Error:
+            if not self.conn.is_closed():
+                raise       # closed: the fake was stopped, nobody listens any more
 
     def _later(self, seconds, fn, *args):
         t = threading.Timer(seconds, fn, args)
         t.daemon = True
+        with self.lock:
+            self.timers = [x for x in self.timers if x.is_alive()] + [t]
         t.start()
 
     def _on_call(self, conn, sender, path, iface, method, params, invocation):
