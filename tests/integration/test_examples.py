@@ -659,3 +659,26 @@ def test_reboot_max_per_day_holds_across_a_restart(machine, ns_agent):
                                x["state"] not in ("pending", "running")], 10, what="the second run final")
     assert len(m.systemd.called("StartUnit", "reboot.target")) == 1, "rebooted twice in a day: %s" % second
     assert second[0]["state"] == "skipped" and "max_per_day (1) reached" in second[0]["error"], second
+
+
+@root_only
+def test_metric_rule_does_not_fire_again_after_a_restart_while_its_condition_holds(machine, ns_agent):
+    """README: a metric rule "fires when every sample of the last 300 s is above 95, then not again
+    until the condition has cleared and the cooldown has passed" — also across a restart (SPEC §9).
+    The README's memory-runaway rule without its cooldown_s, so only the clearing can hold it."""
+    m = machine
+    (rule,) = next(ex for ex in EXAMPLES if ex.doc == "README.md" and ex.kind == "rules").value
+    rule = substituted_rule(m, {k: v for k, v in rule.items() if k != "cooldown_s"})
+    a = ns_agent(json.dumps({"kmsg": {"path": str(m.dir / "kmsg-none")}, "metrics": {"collection_interval_s": 1},
+                             "rules": [rule]}))
+    a.start()
+    m.meminfo.set(97.0)
+    wait_for(lambda: len(fired(a, rule["name"])) == 1, 15, what="the rule fires")
+    wait_for(lambda: all(x["state"] == "done" for x in a.status()[1]["actions"]), 10, what="its steps done")
+    restart(a)                   # the condition still holds: it never cleared
+    time.sleep(FOR_S + 4)
+    assert len(fired(a, rule["name"])) == 1, "fired again after a restart, the condition never cleared"
+    m.meminfo.set(50.0)          # it clears, then holds again: a new firing
+    time.sleep(2.5)
+    m.meminfo.set(97.0)
+    wait_for(lambda: len(fired(a, rule["name"])) == 2, 15, what="the rule fires after the condition cleared")
