@@ -97,9 +97,16 @@ class FakeSystemd:
         ctx = GLib.MainContext.new()
         ctx.push_thread_default()
         try:
-            self.conn = Gio.DBusConnection.new_for_address_sync(
-                self.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
-                Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+            end = time.monotonic() + 10
+            while self.conn is None:   # the socket exists a moment before dbus-daemon listens on it
+                try:
+                    self.conn = Gio.DBusConnection.new_for_address_sync(
+                        self.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+                        Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+                except GLib.Error:
+                    if time.monotonic() > end:
+                        raise
+                    time.sleep(0.05)
             info = Gio.DBusNodeInfo.new_for_xml(MANAGER_XML).interfaces[0]
             self.conn.register_object(PATH, info, self._on_call, None, None)
             self.conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
