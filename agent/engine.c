@@ -163,6 +163,8 @@ static void transient_job_removed(Run *r, const char *result);
 static void action_finish(Run *r, ActionState state, const char *fmt, ...) _printf_(3, 4);
 static int engine_save(Engine *e);
 static void engine_dirty(Engine *e);
+static void engine_save_firing(Engine *e);
+static void runs_saved(Engine *e);
 
 /* ---- keys and deadlines ---- */
 
@@ -1313,8 +1315,10 @@ void engine_on_event(Engine *e, const Event *ev) {
                 }
                 fire(e, i, key, ev->type, ev->summary, ev->detail, deadline);
         }
-        if (changed)
+        if (changed) {
                 engine_dirty(e);
+                engine_save_firing(e);
+        }
 }
 
 static int on_metrics(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1495,10 +1499,8 @@ static int engine_save(Engine *e) {
         }
         r = write_file_atomic(e->state_dir, ENGINE_STATE_FILE, text.data, text.len, 0640);
         buf_done(&text);
-        for (size_t i = 0; r >= 0 && i < e->n_runs; i++) {
-                e->runs[i]->durable = true;
-                e->runs[i]->durable_announced = e->runs[i]->announced;
-        }
+        if (r >= 0)
+                runs_saved(e);
         if (r < 0)
                 return log_error_errno(r, "Cannot save the rules' state to %s/%s: %m", e->state_dir,
                                        ENGINE_STATE_FILE);
@@ -1622,6 +1624,30 @@ static bool journal_has_run(const char *state_dir, const char *id) {
 }
 
 /* ---- once per loop iteration: save, then announce and move runs on ---- */
+
+static void runs_saved(Engine *e) {
+        for (size_t i = 0; i < e->n_runs; i++) {
+                e->runs[i]->durable = true;
+                e->runs[i]->durable_announced = e->runs[i]->announced;
+        }
+}
+
+/* A firing (or a pending one) on an event is saved before engine_on_event returns: the producer
+ * saves its own position next (imds-notices.json, the kmsg cursor), and a crash between the
+ * two must not lose the firing. A burst is the exception: within SAVE_GAP_USEC of the last
+ * save, firings wait for the next one (engine_flush() closes that window), so that saves, two
+ * fsyncs each, never take the whole loop. */
+static void engine_save_firing(Engine *e) {
+        if (now_usec(CLOCK_MONOTONIC) < e->saved_at + SAVE_GAP_USEC)
+                return;
+        if (engine_save(e) >= 0)
+                e->saved_at = now_usec(CLOCK_MONOTONIC); /* still dirty: its announcement follows */
+}
+
+void engine_flush(Engine *e) {
+        if (e && e->dirty && engine_save(e) >= 0)
+                e->saved_at = now_usec(CLOCK_MONOTONIC);
+}
 
 /* Has engine_on_save run: as soon as the loop is idle, but with SAVE_GAP_USEC after the last save
  * when it is to save again (a save is two fsyncs: a status query must not wait behind several). */
