@@ -50,8 +50,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->notify_timer);
         status_server_free(m->status);
         imds_free(m->imds);
+        kmsg_free(m->kmsg); /* first: saving its cursor flushes the engine's firings */
         engine_free(m->engine);
-        kmsg_free(m->kmsg);
         publisher_free(m->publisher); /* spools what is still queued */
         sampler_free(m->sampler);
         http_free(m->http);
@@ -222,6 +222,12 @@ static bool env_identity_pending(void *userdata) {
 /* Collectors hand their events here (ImdsEmit, KmsgEmit). */
 static void collector_emit(Event *e, void *userdata) {
         manager_emit(userdata, e);
+}
+
+/* The kernel log's cursor is about to be saved: the firings its records caused go to disk first. */
+static void flush_engine(void *userdata) {
+        Manager *m = userdata;
+        engine_flush(m->engine);
 }
 
 /* The kernel log's newest events: the cursor may lag them by one crash (see kmsg.c). */
@@ -400,7 +406,9 @@ int manager_start(Manager *m) {
         if (m->config->kmsg_enabled) {
                 KmsgOptions o = { .path = m->config->kmsg_path,
                                   .state_dir = m->state_dir,
-                                  .boot_id = m->boot_id };
+                                  .boot_id = m->boot_id,
+                                  .before_cursor_save = flush_engine,
+                                  .before_cursor_save_userdata = m };
                 KmsgSeq last = { .boot_id = m->boot_id };
                 (void) journal_read_tail(m->state_dir, KMSG_JOURNAL_TAIL, visit_kmsg_seq, &last);
                 o.journal_seq = last.seq;

@@ -69,6 +69,8 @@ typedef struct Problem {
 
 struct Kmsg {
         sd_event *event;
+        void (*before_cursor_save)(void *userdata);
+        void *before_cursor_save_userdata;
         KmsgEmit emit;
         void *userdata;
         char *path, *state_dir, *boot_id;
@@ -112,6 +114,8 @@ static void cursor_save(Kmsg *k) {
 
         if (!k->state_dir || !k->cursor_known || k->saved_seq == k->cursor_seq)
                 return;
+        if (k->before_cursor_save)
+                k->before_cursor_save(k->before_cursor_save_userdata);
         n = snprintf(text, sizeof text, "{\"boot_id\":\"%s\",\"seq\":%llu}\n", k->boot_id,
                      (unsigned long long) k->cursor_seq);
         r = write_file_atomic(k->state_dir, CURSOR_FILE, text, (size_t) n, 0640);
@@ -587,6 +591,8 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *user
         k->fd = -EBADF;
         k->event = sd_event_ref(event);
         k->emit = emit;
+        k->before_cursor_save = opts->before_cursor_save;
+        k->before_cursor_save_userdata = opts->before_cursor_save_userdata;
         k->userdata = userdata;
         k->next_close_ts = USEC_INFINITY;
         buf_init(&k->stream, KMSG_MAX_RECORD);
