@@ -181,6 +181,13 @@ char *engine_instance_key(const Event *e) {
                              json_get_string(e->detail, "time") ?: "");
         else if (startswith(e->type, "maintenance:") && id)
                 n = asprintf(&k, "maintenance:%s", id);
+        else if (strcmp(e->type, "rebalance-recommendation") == 0 &&
+                 json_get_string(e->detail, "notice_time"))
+                n = asprintf(&k, "rebalance:%s", json_get_string(e->detail, "notice_time"));
+        else if (strcmp(e->type, "asg-terminate") == 0)
+                /* an instance is Terminated once in its life: a notice seen again (imds-notices.json
+                 * lost or set aside) is the same transition, never a second drain */
+                n = asprintf(&k, "asg-terminate");
         else
                 n = asprintf(&k, "%s:%s.%06llu", e->type, format_rfc3339(at, e->at),
                              (unsigned long long) (e->at % USEC_PER_SEC));
