@@ -316,7 +316,7 @@ def test_state_of_every_rule_survives_sigkill(ruled, imds, tmp_path):
     wait_for(lambda: state.exists() and json.loads(state.read_text())["rules"]["tell"]["fired"] == 1, 10,
              what="actions.json saved after the first firing")
     saved = json.loads(state.read_text())["rules"]
-    assert saved["mem"] == {"fired": 0, "last_fired_at": None, "instances": []}
+    assert saved["mem"] == {"fired": 0, "last_fired_at": None, "armed": True, "instances": []}
     imds.set("spot/instance-action", SPOT)
     wait_for(lambda: log.exists() and "middle-start" in log.read_text(), 10, what="middle step running")
     wait_for(lambda: len(json.loads(state.read_text())["reboots"]) == 1, 10, what="the reboot counted")
