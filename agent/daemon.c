@@ -208,7 +208,7 @@ static bool env_identity_pending(void *userdata) {
                now_usec(CLOCK_MONOTONIC) - m->started_mono < IDENTITY_WAIT_USEC;
 }
 
-/* Collectors hand their events here (ImdsEmit, KmsgEmit). */
+/* Collectors and the engine hand their events here (their EventSink). */
 static void collector_emit(Event *e, void *userdata) {
         manager_emit(userdata, e);
 }
@@ -239,8 +239,8 @@ static void scan_pstore(Manager *m) {
         _cleanup_free_ char *summary = NULL;
         /* systemd-pstore moves records out of the default directory at boot: look there too. */
         bool is_default = strcmp(dir, "/sys/fs/pstore") == 0;
-        int r = pstore_scan(dir, is_default ? PSTORE_SYSTEMD_ARCHIVE : NULL, m->state_dir, collector_emit, m,
-                            &summary);
+        int r = pstore_scan(dir, is_default ? PSTORE_SYSTEMD_ARCHIVE : NULL, m->state_dir,
+                            &(EventSink){ collector_emit, m }, &summary);
         if (r < 0)
                 log_warning_errno(r, "Cannot read the pstore records in %s: %m", dir);
         if (summary && boot_set_crash_log(m->state_dir, m->boot_id, &m->previous_boot, summary) < 0)
@@ -296,7 +296,7 @@ static int start_engine(Manager *m) {
                         m->bus = sd_bus_flush_close_unref(m->bus);
                 }
         }
-        EngineEnv env = { .emit = collector_emit,
+        EngineEnv env = { .sink = { collector_emit, m },
                           .identity = env_identity,
                           .asg_name = env_asg_name,
                           .credentials = env_credentials,
@@ -352,7 +352,7 @@ int manager_start(Manager *m) {
                         .fetch_credentials = !m->env_credentials,
                         .state_dir = m->state_dir,
                 };
-                r = imds_new(m->event, m->http, &o, collector_emit, m, &m->imds);
+                r = imds_new(m->event, m->http, &o, &(EventSink){ collector_emit, m }, &m->imds);
                 if (r < 0)
                         return log_error_errno(r, "Cannot start the IMDS client: %m");
         } else
@@ -370,7 +370,7 @@ int manager_start(Manager *m) {
                 if (ru->metric)
                         watches[so.n_watches++] = (SeriesWatch){ ru->metric, ru->above, ru->threshold };
         }
-        r = sampler_new(m->event, &so, collector_emit, m, &m->sampler);
+        r = sampler_new(m->event, &so, &(EventSink){ collector_emit, m }, &m->sampler);
         if (r < 0)
                 return log_error_errno(r, "Cannot start sampling: %m");
 
@@ -394,7 +394,7 @@ int manager_start(Manager *m) {
                 (void) journal_read_tail(m->state_dir, KMSG_JOURNAL_TAIL, visit_kmsg_seq, &last);
                 o.journal_seq = last.seq;
                 o.journal_seq_known = last.known;
-                r = kmsg_new(m->event, &o, collector_emit, m, &m->kmsg);
+                r = kmsg_new(m->event, &o, &(EventSink){ collector_emit, m }, &m->kmsg);
                 if (r == -ENOMEM)
                         return log_oom();
                 if (r < 0) {

@@ -189,7 +189,7 @@ static void emit(Engine *e, const char *type, const Run *r, const Action *a, con
                                         (double) (a->finished_at - MIN(a->started_at, a->finished_at)) /
                                                 1e6);
         }
-        e->env.emit(ev, e->env.userdata);
+        event_sink_emit(&e->env.sink, ev);
 }
 
 /* ---- runs ---- */

@@ -21,8 +21,7 @@ struct Sampler {
         SamplerOptions opts;
         char **filesystems;
         char *mountinfo_path, *sysfs;
-        SamplerEmit emit;
-        void *userdata;
+        EventSink sink;
         sd_event_source *timer, *mount_watch;
         int mount_fd;
 
@@ -93,7 +92,7 @@ static void mounts_refresh(Sampler *s) {
                                         cJSON_AddStringToObject(e->detail, "device", m->source);
                                         cJSON_AddStringToObject(e->detail, "fstype", m->fstype);
                                         cJSON_AddStringToObject(e->detail, "source", "mountinfo");
-                                        s->emit(e, s->userdata);
+                                        event_sink_emit(&s->sink, e);
                                 }
                         }
                 }
@@ -200,8 +199,7 @@ static int on_mounts(sd_event_source *src, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, void *userdata,
-                Sampler **ret) {
+int sampler_new(sd_event *event, const SamplerOptions *opts, const EventSink *sink, Sampler **ret) {
         _cleanup_(sampler_freep) Sampler *s = calloc(1, sizeof(Sampler));
         int r;
 
@@ -210,8 +208,8 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, v
         s->mount_fd = -EBADF;
         s->event = sd_event_ref(event);
         s->opts = *opts;
-        s->emit = emit;
-        s->userdata = userdata;
+        if (sink)
+                s->sink = *sink;
         if (series_store_init(&s->series, opts->series_capacity, opts->watches, opts->n_watches) < 0 ||
             !(s->mounts = calloc(MAX_MOUNTS, sizeof(MountEntry))) ||
             !(s->mountinfo_path = strdup(opts->mountinfo_path ?: mountinfo_default())) ||

@@ -50,8 +50,7 @@ struct Req {
 struct Imds {
         sd_event *event;
         Http *http;
-        ImdsEmit emit;
-        void *userdata;
+        EventSink sink;
         char *endpoint;
         char *state_dir;
         ImdsOptions opts;
@@ -161,16 +160,16 @@ static void handle_absent(Imds *m, Kind kind) {
 
         switch (kind) {
         case KIND_SPOT:
-                changed = imds_observe_spot(&m->notices, NULL, m->emit, m->userdata);
+                changed = imds_observe_spot(&m->notices, NULL, &m->sink);
                 break;
         case KIND_REBALANCE:
-                changed = imds_observe_rebalance(&m->notices, 0, m->emit, m->userdata);
+                changed = imds_observe_rebalance(&m->notices, 0, &m->sink);
                 break;
         case KIND_LIFECYCLE:
-                changed = imds_observe_lifecycle(&m->notices, "", m->emit, m->userdata);
+                changed = imds_observe_lifecycle(&m->notices, "", &m->sink);
                 break;
         case KIND_SCHEDULED:
-                changed = imds_observe_scheduled(&m->notices, NULL, 0, m->emit, m->userdata);
+                changed = imds_observe_scheduled(&m->notices, NULL, 0, &m->sink);
                 break;
         case KIND_ASG_TAG:
                 m->asg_known = true; /* not in a group, or tags not in metadata */
@@ -194,27 +193,26 @@ static int handle_body(Imds *m, Kind kind, const char *body, size_t len) {
         case KIND_SPOT: {
                 SpotNotice n;
                 if ((r = imds_parse_spot(body, len, &n)) >= 0)
-                        changed = imds_observe_spot(&m->notices, &n, m->emit, m->userdata);
+                        changed = imds_observe_spot(&m->notices, &n, &m->sink);
                 break;
         }
         case KIND_REBALANCE: {
                 usec_t t;
                 if ((r = imds_parse_rebalance(body, len, &t)) >= 0)
-                        changed = imds_observe_rebalance(&m->notices, t, m->emit, m->userdata);
+                        changed = imds_observe_rebalance(&m->notices, t, &m->sink);
                 break;
         }
         case KIND_LIFECYCLE: {
                 char state[64];
                 if ((r = imds_parse_lifecycle_state(body, len, state)) >= 0)
-                        changed = imds_observe_lifecycle(&m->notices, state, m->emit, m->userdata);
+                        changed = imds_observe_lifecycle(&m->notices, state, &m->sink);
                 break;
         }
         case KIND_SCHEDULED: {
                 ScheduledEvent list[IMDS_MAX_SCHEDULED];
                 int n = imds_parse_scheduled(body, len, list);
                 if ((r = n) >= 0)
-                        changed =
-                                imds_observe_scheduled(&m->notices, list, (size_t) n, m->emit, m->userdata);
+                        changed = imds_observe_scheduled(&m->notices, list, (size_t) n, &m->sink);
                 break;
         }
         case KIND_IDENTITY:
@@ -520,8 +518,7 @@ static int add_timer(Imds *m, sd_event_source **s, usec_t first, sd_event_time_h
         return sd_event_source_set_enabled(*s, repeat ? SD_EVENT_ON : SD_EVENT_ONESHOT);
 }
 
-int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, ImdsEmit emit, void *userdata,
-             Imds **ret) {
+int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, const EventSink *sink, Imds **ret) {
         _cleanup_(imds_freep) Imds *m = calloc(1, sizeof(Imds));
         int r;
 
@@ -529,8 +526,7 @@ int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, ImdsEmit emit
                 return -ENOMEM;
         m->event = sd_event_ref(event);
         m->http = http;
-        m->emit = emit;
-        m->userdata = userdata;
+        m->sink = *sink;
         m->opts = *opts;
         if (!(m->endpoint = strdup(opts->endpoint)) ||
             (opts->state_dir && !(m->state_dir = strdup(opts->state_dir))))

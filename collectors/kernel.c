@@ -117,7 +117,7 @@ static size_t list_records(const char *dir, Record *recs, size_t n, size_t cap) 
         return n;
 }
 
-int pstore_scan(const char *dir, const char *archive, const char *state_dir, KmsgEmit emit, void *userdata,
+int pstore_scan(const char *dir, const char *archive, const char *state_dir, const EventSink *sink,
                 char **ret_summary) {
         _cleanup_free_ char *seen_path = state_dir ? path_join(state_dir, PSTORE_SEEN_FILE) : NULL;
         _cleanup_free_ char *seen_text = NULL;
@@ -173,7 +173,7 @@ int pstore_scan(const char *dir, const char *archive, const char *state_dir, Kms
                         cJSON_AddStringToObject(ev->detail, "record", r->path);
                         json_add_string_or_null(ev->detail, "summary", summary[0] ? summary : NULL);
                         cJSON_AddNumberToObject(ev->detail, "bytes", (double) len);
-                        emit(ev, userdata);
+                        event_sink_emit(sink, ev);
                 }
                 cJSON_AddItemToArray(seen, cJSON_CreateString(r->key));
                 while (cJSON_GetArraySize(seen) > PSTORE_MAX_SEEN)

@@ -47,8 +47,7 @@ typedef struct Problem {
 
 struct Kmsg {
         sd_event *event;
-        KmsgEmit emit;
-        void *userdata;
+        EventSink sink;
         char *path, *state_dir, *boot_id;
         int fd;
         bool device;  /* /dev/kmsg: one record per read */
@@ -188,7 +187,7 @@ static void emit_problem(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
         cJSON_AddNumberToObject(e->detail, "kernel_ts_us", (double) rec->ts);
         cJSON_AddNumberToObject(e->detail, "count", 1);
         add_fields(e->detail, m);
-        k->emit(e, k->userdata);
+        event_sink_emit(&k->sink, e);
 
         Problem *p = &k->problems[m->klass];
         p->at = at;
@@ -233,7 +232,7 @@ static void emit_oom(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
                               m->cgroup_oom || (constraint && strcmp(constraint, "CONSTRAINT_MEMCG") == 0));
         cJSON_AddStringToObject(d, "line", rec->text);
         cJSON_AddNumberToObject(d, "seq", (double) rec->seq);
-        k->emit(e, k->userdata);
+        event_sink_emit(&k->sink, e);
 
         k->oom_kills++;
         k->have_last_oom = true;
@@ -263,7 +262,7 @@ static void window_close(Kmsg *k, size_t i) {
                         json_add_time(e->detail, "first_at", record_realtime(k, w->first_ts));
                         json_add_time(e->detail, "last_at", record_realtime(k, w->last_ts));
                         cJSON_AddStringToObject(e->detail, "last_line", w->last_line);
-                        k->emit(e, k->userdata);
+                        event_sink_emit(&k->sink, e);
                         k->problems[w->klass].count += w->count - 1;
                 } else
                         log_oom();
@@ -484,7 +483,7 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_source_set_time_relative(s, HOUSEKEEPING_USEC);
 }
 
-int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *userdata, Kmsg **ret) {
+int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Kmsg **ret) {
         _cleanup_(kmsg_freep) Kmsg *k = calloc(1, sizeof(Kmsg));
         int r;
 
@@ -492,8 +491,7 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *user
                 return -ENOMEM;
         k->fd = -EBADF;
         k->event = sd_event_ref(event);
-        k->emit = emit;
-        k->userdata = userdata;
+        k->sink = *sink;
         k->next_close_ts = USEC_INFINITY;
         buf_init(&k->stream, KMSG_MAX_RECORD);
         if (!(k->path = strdup(opts->path)) || !(k->boot_id = strdup(opts->boot_id ?: "")) ||

@@ -6,9 +6,9 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "event.h"
 #include "http.h"
 #include "imds.h"
-#include "journal.h"
 #include "series.h"
 
 #define ENGINE_STATE_FILE "actions.json"
@@ -17,7 +17,7 @@ typedef struct Engine Engine;
 
 /* What the engine asks of the rest of the agent. */
 typedef struct EngineEnv {
-        void (*emit)(Event *e, void *userdata); /* rule-fired, action-done, action-failed */
+        EventSink sink; /* rule-fired, action-done, action-failed */
         const ImdsIdentity *(*identity)(void *userdata);
         const char *(*asg_name)(void *userdata);
         const AwsCredentials *(*credentials)(void *userdata);

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "event.h"
 #include "http.h"
-#include "journal.h"
 #include "util.h"
 
 #define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
@@ -91,18 +91,15 @@ typedef struct ImdsNotices {
         bool scheduled_known; /* the list was fetched at least once */
 } ImdsNotices;
 
-typedef void (*ImdsEmit)(Event *e, void *userdata);
-
 /* Each of these compares one fresh observation with KNOWN, updates KNOWN, and emits the events
  * the change makes (a new spot notice, a rebalance recommendation, a lifecycle transition into
  * Terminated or Warmed:*, a scheduled event that is new, rescheduled, canceled or completed).
  * NULL / 0 / "" observations mean the notice is gone (IMDS answered 404). Returns true when
- * KNOWN changed (so the caller persists it). */
-bool imds_observe_spot(ImdsNotices *known, const SpotNotice *now, ImdsEmit emit, void *userdata);
-bool imds_observe_rebalance(ImdsNotices *known, usec_t notice_time, ImdsEmit emit, void *userdata);
-bool imds_observe_lifecycle(ImdsNotices *known, const char *state, ImdsEmit emit, void *userdata);
-bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size_t n, ImdsEmit emit,
-                            void *userdata);
+ * KNOWN changed (so the caller persists it). SINK takes the events. */
+bool imds_observe_spot(ImdsNotices *known, const SpotNotice *now, const EventSink *sink);
+bool imds_observe_rebalance(ImdsNotices *known, usec_t notice_time, const EventSink *sink);
+bool imds_observe_lifecycle(ImdsNotices *known, const char *state, const EventSink *sink);
+bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size_t n, const EventSink *sink);
 
 /* KNOWN as JSON (the persisted form and the status "notices" object), and back. */
 cJSON *imds_notices_to_json(const ImdsNotices *n, bool for_status);
@@ -121,10 +118,9 @@ typedef struct ImdsOptions {
 
 typedef struct Imds Imds;
 
-/* Starts identity, notice and credential polling on EVENT through HTTP. Events go to EMIT.
+/* Starts identity, notice and credential polling on EVENT through HTTP. Events go to SINK (copied).
  * Returns 0 or a negative errno. */
-int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, ImdsEmit emit, void *userdata,
-             Imds **ret);
+int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, const EventSink *sink, Imds **ret);
 Imds *imds_free(Imds *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Imds *, imds_free);
 

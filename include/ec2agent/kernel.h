@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-#include "journal.h"
+#include "event.h"
 #include "kmsg.h"
 
 #define PSTORE_SYSTEMD_ARCHIVE "/var/lib/systemd/pstore"
@@ -21,9 +21,9 @@ void kernel_taint_letters(uint64_t taint, char ret[static 32]);
 int pstore_summarize(const char *text, size_t len, char *ret, size_t max);
 
 /* Looks at the pstore records in DIR (and in systemd-pstore's archive when ARCHIVE is not NULL),
- * emits one previous-boot-crash event for each record not seen before (remembered in
+ * emits into SINK one previous-boot-crash event for each record not seen before (remembered in
  * STATE_DIR/pstore-seen.json), and returns the summary of the newest of those new records in
  * *RET_SUMMARY (NULL when there is none; the caller frees). Returns the number of new records, or a
  * negative errno. */
-int pstore_scan(const char *dir, const char *archive, const char *state_dir, KmsgEmit emit, void *userdata,
+int pstore_scan(const char *dir, const char *archive, const char *state_dir, const EventSink *sink,
                 char **ret_summary);

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "journal.h"
+#include "event.h"
 #include "util.h"
 
 #define KMSG_MAX_RECORD        8192
@@ -88,15 +88,14 @@ typedef struct KmsgOptions {
         bool journal_seq_known;
 } KmsgOptions;
 
-typedef void (*KmsgEmit)(Event *e, void *userdata);
-
 /* The sequence number of the kernel record EVENT (a line of events.jsonl) was made from, when
  * it is a kernel log event of boot BOOT_ID. Returns false for any other event. */
 bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret);
 
 typedef struct Kmsg Kmsg;
 
-int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *userdata, Kmsg **ret);
+/* Reads the kernel log on EVENT; events go to SINK (copied). Returns 0 or a negative errno. */
+int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Kmsg **ret);
 Kmsg *kmsg_free(Kmsg *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Kmsg *, kmsg_free);
 

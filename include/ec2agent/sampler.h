@@ -5,12 +5,10 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "event.h"
 #include "fs.h"
-#include "journal.h"
 #include "memory.h"
 #include "series.h"
-
-typedef void (*SamplerEmit)(Event *e, void *userdata);
 
 typedef struct Filesystem {
         MountEntry mount;
@@ -35,9 +33,8 @@ typedef struct SamplerOptions {
 } SamplerOptions;
 
 /* Samples at once, then every INTERVAL on EVENT, and watches mountinfo for remounts.
- * Returns 0 or a negative errno. */
-int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, void *userdata,
-                Sampler **ret);
+ * Events (a remount read-only) go to SINK (copied; NULL: dropped). Returns 0 or a negative errno. */
+int sampler_new(sd_event *event, const SamplerOptions *opts, const EventSink *sink, Sampler **ret);
 Sampler *sampler_free(Sampler *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sampler *, sampler_free);
 
