@@ -30,7 +30,7 @@ int aws_env_credentials(AwsCredentials *ret) {
         return 0;
 }
 
-const char *aws_region(const Config *c, const ImdsIdentity *identity) {
+const char *aws_region(const Config *c, const InstanceIdentity *identity) {
         const char *r = env("AWS_REGION") ?: env("AWS_DEFAULT_REGION") ?: c->aws_region;
         if (r)
                 return r;

@@ -183,8 +183,8 @@ int manager_open_state(Manager *m) {
         return 0;
 }
 
-/* What the publisher asks of the manager. */
-static const ImdsIdentity *env_identity(void *userdata) {
+/* What AWS callers ask of the manager (AwsEnv). */
+static const InstanceIdentity *env_identity(void *userdata) {
         Manager *m = userdata;
         return m->imds ? imds_identity(m->imds) : NULL;
 }
@@ -206,6 +206,15 @@ static bool env_identity_pending(void *userdata) {
         bool want_asg = m->config->metrics_dimensions & DIMENSION_ASG_NAME;
         return m->imds && (!imds_identity(m->imds) || (want_asg && !imds_asg_known(m->imds))) &&
                now_usec(CLOCK_MONOTONIC) - m->started_mono < IDENTITY_WAIT_USEC;
+}
+
+/* What the engine and the publisher ask of the manager for their AWS calls. */
+static AwsEnv manager_aws_env(Manager *m) {
+        return (AwsEnv){ .identity = env_identity,
+                         .asg_name = env_asg_name,
+                         .credentials = env_credentials,
+                         .identity_pending = env_identity_pending,
+                         .userdata = m };
 }
 
 /* Collectors and the engine hand their events here (their EventSink). */
@@ -296,12 +305,12 @@ static int start_engine(Manager *m) {
                         m->bus = sd_bus_flush_close_unref(m->bus);
                 }
         }
-        EngineEnv env = { .sink = { collector_emit, m },
-                          .identity = env_identity,
-                          .asg_name = env_asg_name,
-                          .credentials = env_credentials,
-                          .series = env_series,
-                          .userdata = m };
+        EngineEnv env = {
+                .sink = { collector_emit, m },
+                .aws = manager_aws_env(m),
+                .series = env_series,
+                .userdata = m,
+        };
         r = engine_new(m->event, m->bus, m->http, m->config, m->state_dir, &env, &m->engine);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the rules: %m");
@@ -375,11 +384,7 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "Cannot start sampling: %m");
 
         if (m->config->metrics_enabled) {
-                PublishEnv env = { .identity = env_identity,
-                                   .asg_name = env_asg_name,
-                                   .credentials = env_credentials,
-                                   .identity_pending = env_identity_pending,
-                                   .userdata = m };
+                AwsEnv env = manager_aws_env(m);
                 r = publisher_new(m->event, m->http, m->config, sampler_series(m->sampler), m->state_dir,
                                   &env, &m->publisher);
                 if (r < 0)

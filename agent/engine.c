@@ -332,7 +332,7 @@ static void http_step_done(const HttpResponse *resp, void *userdata);
 
 /* Sends the request of R's current action; the answer comes to http_step_done. */
 static int http_step_send(Run *r, const HttpStep *h, HttpCallback cb, HttpCall **ret_call) {
-        const AwsCredentials *c = r->engine->env.credentials(r->engine->env.userdata);
+        const AwsCredentials *c = r->engine->env.aws.credentials(r->engine->env.aws.userdata);
         const char *headers[3] = {};
         AwsSigning sig = {};
         char ctype[128];
@@ -364,8 +364,8 @@ static int http_step_send(Run *r, const HttpStep *h, HttpCallback cb, HttpCall *
 static int lifecycle_request(Run *r, const Step *s, const char *action, HttpStep *h, char **ret_url,
                              char err[static 256]) {
         Engine *e = r->engine;
-        const ImdsIdentity *id = e->env.identity(e->env.userdata);
-        const char *group = s->group ?: e->env.asg_name(e->env.userdata);
+        const InstanceIdentity *id = e->env.aws.identity(e->env.aws.userdata);
+        const char *group = s->group ?: e->env.aws.asg_name(e->env.aws.userdata);
         const char *region = aws_region(e->config, id);
 
         if (!id || !id->instance_id[0])
@@ -392,7 +392,7 @@ static int lifecycle_request(Run *r, const Step *s, const char *action, HttpStep
 
 static int event_json_body(Run *r, Buf *b, bool sns) {
         _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        const ImdsIdentity *id = r->engine->env.identity(r->engine->env.userdata);
+        const InstanceIdentity *id = r->engine->env.aws.identity(r->engine->env.aws.userdata);
         _cleanup_free_ char *text = NULL;
 
         if (!j || !cJSON_AddStringToObject(j, "rule", r->rule_name) ||

@@ -82,7 +82,7 @@ struct Publisher {
         Http *http;
         const Config *config;
         const SeriesStore *series;
-        PublishEnv env;
+        AwsEnv env;
         char *spool_dir;
         sd_event_source *tick, *retry;
         usec_t interval, offset;
@@ -122,7 +122,7 @@ static bool add_pair(cJSON *d, const char *name, const char *value) {
 }
 
 static cJSON *dims_base(Publisher *p) {
-        const ImdsIdentity *id = p->env.identity(p->env.userdata);
+        const InstanceIdentity *id = p->env.identity(p->env.userdata);
         const char *asg = p->env.asg_name(p->env.userdata);
         unsigned want = p->config->metrics_dimensions;
         cJSON *d = cJSON_CreateArray();
@@ -474,7 +474,7 @@ static void on_response(const HttpResponse *resp, void *userdata) {
 /* Fills the batch (spool first, oldest first), drops what is too old, and sends it. */
 static void send_batch(Publisher *p) {
         const AwsCredentials *c = p->env.credentials(p->env.userdata);
-        const ImdsIdentity *id = p->env.identity(p->env.userdata);
+        const InstanceIdentity *id = p->env.identity(p->env.userdata);
         const char *region = aws_region(p->config, id);
         _cleanup_free_ char *endpoint = NULL;
         cJSON *parsed[BATCH_MAX_DATUMS];
@@ -644,7 +644,7 @@ size_t publish_ring_samples(const Config *config) {
 }
 
 int publisher_new(sd_event *event, Http *http, const Config *config, const SeriesStore *series,
-                  const char *state_dir, const PublishEnv *env, Publisher **ret) {
+                  const char *state_dir, const AwsEnv *env, Publisher **ret) {
         _cleanup_(publisher_freep) Publisher *p = calloc(1, sizeof(Publisher));
         uint64_t h = 1469598103934665603ULL;
         char id[40] = "";

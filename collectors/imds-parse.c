@@ -156,9 +156,9 @@ int imds_parse_scheduled(const char *body, size_t len, ScheduledEvent ret[static
         return n;
 }
 
-int imds_parse_identity(const char *body, size_t len, ImdsIdentity *ret) {
+int imds_parse_identity(const char *body, size_t len, InstanceIdentity *ret) {
         _cleanup_json_ cJSON *j = parse_json(body, len);
-        ImdsIdentity id = {};
+        InstanceIdentity id = {};
 
         if (!cJSON_IsObject(j))
                 return -EBADMSG;

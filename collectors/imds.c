@@ -69,7 +69,7 @@ struct Imds {
         unsigned identity_failures, creds_failures;
 
         bool have_identity;
-        ImdsIdentity identity;
+        InstanceIdentity identity;
         bool asg_known;
         char asg_name[256];
         char role[IMDS_ID_MAX];
@@ -578,7 +578,7 @@ Imds *imds_free(Imds *m) {
         return NULL;
 }
 
-const ImdsIdentity *imds_identity(const Imds *m) {
+const InstanceIdentity *imds_identity(const Imds *m) {
         return m->have_identity ? &m->identity : NULL;
 }
 
@@ -595,7 +595,7 @@ const AwsCredentials *imds_credentials(const Imds *m) {
 }
 
 int imds_status(const Imds *m, cJSON *doc) {
-        const ImdsIdentity *id = imds_identity(m);
+        const InstanceIdentity *id = imds_identity(m);
         cJSON *inst = cJSON_CreateObject(), *im = cJSON_CreateObject(), *notices;
 
         if (!inst || !im || !cJSON_AddBoolToObject(inst, "on_ec2", id != NULL) ||

@@ -5,10 +5,10 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "aws.h"
 #include "config.h"
 #include "event.h"
 #include "http.h"
-#include "imds.h"
 #include "series.h"
 
 #define ENGINE_STATE_FILE "actions.json"
@@ -18,9 +18,7 @@ typedef struct Engine Engine;
 /* What the engine asks of the rest of the agent. */
 typedef struct EngineEnv {
         EventSink sink; /* rule-fired, action-done, action-failed */
-        const ImdsIdentity *(*identity)(void *userdata);
-        const char *(*asg_name)(void *userdata);
-        const AwsCredentials *(*credentials)(void *userdata);
+        AwsEnv aws;     /* identity, group and credentials for the HTTP steps */
         const SeriesStore *(*series)(void *userdata);
         void *userdata;
 } EngineEnv;

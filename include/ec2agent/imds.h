@@ -6,24 +6,15 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "aws.h"
 #include "event.h"
 #include "http.h"
 #include "util.h"
 
-#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
-#define IMDS_TOKEN_TTL_S      21600
-#define IMDS_MAX_BODY         (64U * 1024U)
-#define IMDS_MAX_SCHEDULED    32
-#define IMDS_ID_MAX           128
-
-typedef struct ImdsIdentity {
-        char instance_id[IMDS_ID_MAX];
-        char instance_type[IMDS_ID_MAX];
-        char ami_id[IMDS_ID_MAX];
-        char region[IMDS_ID_MAX];
-        char availability_zone[IMDS_ID_MAX];
-        char account_id[IMDS_ID_MAX];
-} ImdsIdentity;
+#define IMDS_TOKEN_TTL_S   21600
+#define IMDS_MAX_BODY      (64U * 1024U)
+#define IMDS_MAX_SCHEDULED 32
+#define IMDS_ID_MAX        AWS_ID_MAX
 
 typedef struct SpotNotice {
         char action[16]; /* terminate, stop, hibernate */
@@ -38,13 +29,6 @@ typedef struct ScheduledEvent {
         usec_t not_before, not_after, not_before_deadline; /* 0 when absent */
         char description[256];
 } ScheduledEvent;
-
-typedef struct AwsCredentials {
-        char access_key_id[128];
-        char secret_access_key[128];
-        char session_token[4096]; /* "" for long-term keys */
-        usec_t expiration;        /* realtime; 0: does not expire */
-} AwsCredentials;
 
 /* ---- pure parsers: bytes in, struct out; *ret untouched on failure ---- */
 
@@ -67,7 +51,7 @@ int imds_parse_scheduled(const char *body, size_t len, ScheduledEvent ret[static
 int imds_parse_event_time(const char *s, usec_t *ret);
 
 /* dynamic/instance-identity/document → identity. */
-int imds_parse_identity(const char *body, size_t len, ImdsIdentity *ret);
+int imds_parse_identity(const char *body, size_t len, InstanceIdentity *ret);
 
 /* iam/security-credentials/ROLE → credentials; -EACCES when "Code" is not "Success". */
 int imds_parse_credentials(const char *body, size_t len, AwsCredentials *ret);
@@ -125,7 +109,7 @@ Imds *imds_free(Imds *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Imds *, imds_free);
 
 /* What is known: NULL until the identity was fetched once. */
-const ImdsIdentity *imds_identity(const Imds *m);
+const InstanceIdentity *imds_identity(const Imds *m);
 const char *imds_asg_name(const Imds *m); /* NULL when not in an ASG or tags not in metadata */
 /* True once the group tag lookup has answered, with a name or a 404. */
 bool imds_asg_known(const Imds *m);

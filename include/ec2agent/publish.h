@@ -11,15 +11,6 @@
 
 typedef struct Publisher Publisher;
 
-/* What the publisher asks of the rest of the agent, each time it needs it. */
-typedef struct PublishEnv {
-        const ImdsIdentity *(*identity)(void *userdata); /* NULL while unknown */
-        const char *(*asg_name)(void *userdata);
-        const AwsCredentials *(*credentials)(void *userdata);
-        bool (*identity_pending)(void *userdata); /* true while IMDS may still tell the identity */
-        void *userdata;
-} PublishEnv;
-
 /* The unit the CloudWatch agent publishes METRIC with ("Percent", "Bytes", "Count"), or NULL. */
 const char *publish_unit(const char *metric);
 
@@ -33,7 +24,7 @@ int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datum
 size_t publish_ring_samples(const Config *config);
 
 int publisher_new(sd_event *event, Http *http, const Config *config, const SeriesStore *series,
-                  const char *state_dir, const PublishEnv *env, Publisher **ret);
+                  const char *state_dir, const AwsEnv *env, Publisher **ret);
 /* Moves what is still queued in memory to the spool (nothing is lost at a stop), then frees. */
 Publisher *publisher_free(Publisher *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Publisher *, publisher_free);

@@ -113,7 +113,7 @@ static void test_identity_and_credentials(void) {
         size_t len;
         _cleanup_free_ char *doc = FIXTURE("imds/identity-document.json", &len);
         _cleanup_free_ char *cred = FIXTURE("imds/security-credentials.json", &len);
-        ImdsIdentity id;
+        InstanceIdentity id;
         AwsCredentials c;
         char role[IMDS_ID_MAX];
 
