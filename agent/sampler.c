@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ec2agent/catalog.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
 #include "ec2agent/sampler.h"
@@ -113,8 +114,8 @@ static void mounts_refresh(Sampler *s) {
         s->n_fs = n_next;
 }
 
-static void add(Sampler *s, const char *name, const char *key, usec_t now, double v) {
-        if (series_add(&s->series, name, key, now, v) < 0)
+static void sampler_add(Sampler *s, MetricId metric, const SeriesDims *dims, usec_t now, double v) {
+        if (series_add(&s->series, metric_name(metric), dims, now, v) < 0)
                 log_oom();
 }
 
@@ -122,7 +123,7 @@ static void add(Sampler *s, const char *name, const char *key, usec_t now, doubl
 static void filesystems_collect(Sampler *s, usec_t now, bool record) {
         for (size_t i = 0; i < s->n_fs; i++) {
                 Filesystem *f = &s->fs[i];
-                char p[3 * FS_PATH_MAX];
+                SeriesDims d;
                 if (!f->mounted || fs_usage(f->mount.mount_point, &f->usage) < 0) {
                         f->have_usage = false;
                         continue;
@@ -130,15 +131,17 @@ static void filesystems_collect(Sampler *s, usec_t now, bool record) {
                 f->have_usage = true;
                 if (!record)
                         continue;
-                /* the key carries the disk metrics' dimensions: path, device, fstype */
-                snprintf(p, sizeof p, "%s\t%s\t%s", f->mount.mount_point, f->mount.source, f->mount.fstype);
-                add(s, "disk_used_percent", p, now, f->usage.used_percent);
-                add(s, "disk_used", p, now, (double) f->usage.used);
-                add(s, "disk_free", p, now, (double) f->usage.free);
-                add(s, "disk_total", p, now, (double) f->usage.total);
-                add(s, "disk_inodes_used", p, now, (double) f->usage.inodes_used);
-                add(s, "disk_inodes_free", p, now, (double) f->usage.inodes_free);
-                add(s, "disk_inodes_total", p, now, (double) f->usage.inodes_total);
+                /* the disk metrics' dimensions: path, device, fstype */
+                snprintf(d.path, sizeof d.path, "%s", f->mount.mount_point);
+                snprintf(d.device, sizeof d.device, "%s", f->mount.source);
+                snprintf(d.fstype, sizeof d.fstype, "%s", f->mount.fstype);
+                sampler_add(s, METRIC_DISK_USED_PERCENT, &d, now, f->usage.used_percent);
+                sampler_add(s, METRIC_DISK_USED, &d, now, (double) f->usage.used);
+                sampler_add(s, METRIC_DISK_FREE, &d, now, (double) f->usage.free);
+                sampler_add(s, METRIC_DISK_TOTAL, &d, now, (double) f->usage.total);
+                sampler_add(s, METRIC_DISK_INODES_USED, &d, now, (double) f->usage.inodes_used);
+                sampler_add(s, METRIC_DISK_INODES_FREE, &d, now, (double) f->usage.inodes_free);
+                sampler_add(s, METRIC_DISK_INODES_TOTAL, &d, now, (double) f->usage.inodes_total);
         }
 }
 
@@ -152,27 +155,27 @@ void sampler_collect(Sampler *s) {
         if (memory_read(&raw) >= 0 && memory_compute(&raw, &s->mem) >= 0) {
                 const MemMetrics *m = &s->mem;
                 s->have_mem = true;
-                add(s, "mem_used_percent", NULL, now, m->used_percent);
-                add(s, "mem_available_percent", NULL, now, m->available_percent);
-                add(s, "mem_used", NULL, now, m->used);
-                add(s, "mem_available", NULL, now, m->available);
-                add(s, "mem_total", NULL, now, m->total);
-                add(s, "mem_cached", NULL, now, m->cached);
-                add(s, "mem_buffered", NULL, now, m->buffered);
-                add(s, "mem_free", NULL, now, m->free);
-                add(s, "swap_used_percent", NULL, now, m->swap_used_percent);
-                add(s, "swap_used", NULL, now, m->swap_used);
-                add(s, "swap_free", NULL, now, m->swap_free);
+                sampler_add(s, METRIC_MEM_USED_PERCENT, NULL, now, m->used_percent);
+                sampler_add(s, METRIC_MEM_AVAILABLE_PERCENT, NULL, now, m->available_percent);
+                sampler_add(s, METRIC_MEM_USED, NULL, now, m->used);
+                sampler_add(s, METRIC_MEM_AVAILABLE, NULL, now, m->available);
+                sampler_add(s, METRIC_MEM_TOTAL, NULL, now, m->total);
+                sampler_add(s, METRIC_MEM_CACHED, NULL, now, m->cached);
+                sampler_add(s, METRIC_MEM_BUFFERED, NULL, now, m->buffered);
+                sampler_add(s, METRIC_MEM_FREE, NULL, now, m->free);
+                sampler_add(s, METRIC_SWAP_USED_PERCENT, NULL, now, m->swap_used_percent);
+                sampler_add(s, METRIC_SWAP_USED, NULL, now, m->swap_used);
+                sampler_add(s, METRIC_SWAP_FREE, NULL, now, m->swap_free);
         }
         if (read_file_bounded("/proc/pressure/memory", 4096, &psi, &psi_len) >= 0 &&
             psi_parse_some_avg10(psi, psi_len, &s->psi) >= 0) {
                 s->have_psi = true;
-                add(s, "mem_pressure_some_avg10", NULL, now, s->psi);
+                sampler_add(s, METRIC_MEM_PRESSURE_SOME_AVG10, NULL, now, s->psi);
         }
         if (cpu_read(&cpu) >= 0) {
                 if (s->have_cpu_prev && cpu_usage_active(&s->cpu_prev, &cpu, &s->cpu) >= 0) {
                         s->have_cpu = true;
-                        add(s, "cpu_usage_active", NULL, now, s->cpu);
+                        sampler_add(s, METRIC_CPU_USAGE_ACTIVE, NULL, now, s->cpu);
                 }
                 s->cpu_prev = cpu;
                 s->have_cpu_prev = true;
