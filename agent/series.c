@@ -149,3 +149,19 @@ void series_store_done(SeriesStore *s) {
         free(s->watches);
         *s = (SeriesStore){};
 }
+
+int series_watches_from_rules(const Config *config, SeriesWatch **ret, size_t *ret_n) {
+        SeriesWatch *w = calloc(config->n_rules + 1, sizeof(SeriesWatch));
+        size_t n = 0;
+
+        if (!w)
+                return -ENOMEM;
+        for (size_t i = 0; i < config->n_rules; i++) {
+                const Rule *ru = &config->rules[i];
+                if (ru->metric)
+                        w[n++] = (SeriesWatch){ ru->metric, ru->above, ru->threshold };
+        }
+        *ret = w;
+        *ret_n = n;
+        return 0;
+}

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "util.h"
 
 /* Samples kept per series when the store is not told otherwise (series_store_init). */
@@ -81,3 +82,7 @@ typedef struct Stats {
 size_t series_stats(const Series *x, usec_t from, usec_t to, Stats *ret);
 
 void series_store_done(SeriesStore *s);
+
+/* The conditions the metric rules of CONFIG wait on, one per rule with a metric, in rule order:
+ * *RET (the caller frees; names point into CONFIG) and *RET_N. Returns 0 or -ENOMEM. */
+int series_watches_from_rules(const Config *config, SeriesWatch **ret, size_t *ret_n);
