@@ -1483,7 +1483,7 @@ int engine_status(const Engine *e, cJSON *doc) {
         cJSON *rules = cJSON_CreateArray(), *actions = cJSON_CreateArray();
         if (!rules || !actions)
                 goto fail;
-        for (size_t i = 0; i < e->config->n_rules; i++) {
+        for (size_t i = 0; e && i < e->config->n_rules; i++) {
                 const RuleState *rs = &e->rules[i];
                 const char *state = "idle";
                 for (size_t k = 0; k < e->n_pending; k++)
@@ -1500,7 +1500,7 @@ int engine_status(const Engine *e, cJSON *doc) {
                     !cJSON_AddStringToObject(o, "state", state))
                         goto fail;
         }
-        for (size_t k = 0; k < e->n_runs; k++) {
+        for (size_t k = 0; e && k < e->n_runs; k++) {
                 const Run *r = e->runs[k];
                 for (size_t i = 0; i < r->n_actions; i++) {
                         const Action *a = &r->actions[i];

@@ -701,6 +701,20 @@ void publisher_note_event(Publisher *p, const char *type, double count) {
 
 int publisher_status(const Publisher *p, cJSON *doc) {
         cJSON *c = cJSON_CreateObject();
+        if (!p) {
+                /* metrics are off */
+                if (!c || !cJSON_AddBoolToObject(c, "enabled", false) ||
+                    !cJSON_AddNullToObject(c, "last_publish_at") ||
+                    !cJSON_AddNullToObject(c, "last_error") || !cJSON_AddNullToObject(c, "failing_since") ||
+                    !cJSON_AddNumberToObject(c, "queued_datapoints", 0) ||
+                    !cJSON_AddNumberToObject(c, "spooled_bytes", 0) ||
+                    !cJSON_AddNumberToObject(c, "published_datapoints", 0) ||
+                    !cJSON_AddNumberToObject(c, "dropped_datapoints", 0)) {
+                        cJSON_Delete(c);
+                        return -ENOMEM;
+                }
+                return json_replace(doc, "cloudwatch", c);
+        }
         uint64_t queued = p->n_queue + (p->batch_file ? 0 : p->n_batch) + p->spooled_datums;
         if (!c || !cJSON_AddBoolToObject(c, "enabled", true) ||
             !json_add_time(c, "last_publish_at", p->last_publish_at) ||

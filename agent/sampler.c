@@ -264,7 +264,21 @@ const SeriesStore *sampler_series(const Sampler *s) {
         return &s->series;
 }
 
+/* Before the first sample (or without a sampler): the keys, null. */
+static cJSON *memory_absent_json(void) {
+        cJSON *m = cJSON_CreateObject();
+        if (!m || !cJSON_AddNullToObject(m, "total_bytes") || !cJSON_AddNullToObject(m, "available_bytes") ||
+            !cJSON_AddNullToObject(m, "used_percent") || !cJSON_AddNullToObject(m, "swap_used_percent") ||
+            !cJSON_AddNullToObject(m, "pressure_some_avg10")) {
+                cJSON_Delete(m);
+                return NULL;
+        }
+        return m;
+}
+
 static cJSON *memory_json(const Sampler *s) {
+        if (!s || !s->have_mem)
+                return memory_absent_json();
         cJSON *m = cJSON_CreateObject();
         if (!m)
                 return NULL;
@@ -286,7 +300,7 @@ static cJSON *memory_json(const Sampler *s) {
 
 static cJSON *filesystems_json(const Sampler *s) {
         cJSON *a = cJSON_CreateArray();
-        for (size_t i = 0; a && i < s->n_fs; i++) {
+        for (size_t i = 0; s && a && i < s->n_fs; i++) {
                 const Filesystem *f = &s->fs[i];
                 cJSON *o = cJSON_CreateObject();
                 if (!o || !cJSON_AddItemToArray(a, o)) {
@@ -323,14 +337,13 @@ int sampler_status(const Sampler *s, cJSON *doc) {
         cJSON *cpu = cJSON_CreateObject();
         int r = 0, k;
 
-        if (cpu && !(s->have_cpu ? cJSON_AddNumberToObject(cpu, "usage_active", s->cpu)
-                                 : cJSON_AddNullToObject(cpu, "usage_active"))) {
+        if (cpu && !(s && s->have_cpu ? cJSON_AddNumberToObject(cpu, "usage_active", s->cpu)
+                                      : cJSON_AddNullToObject(cpu, "usage_active"))) {
                 cJSON_Delete(cpu);
                 cpu = NULL;
         }
-        /* Until the first sample the document keeps its null memory keys. */
-        if (s->have_mem)
-                r = json_replace(doc, "memory", memory_json(s));
+        /* Until the first sample the memory keys are null. */
+        r = json_replace(doc, "memory", memory_json(s));
         k = json_replace(doc, "filesystems", filesystems_json(s));
         r = r < 0 ? r : k;
         k = json_replace(doc, "cpu", cpu);

@@ -594,7 +594,33 @@ const AwsCredentials *imds_credentials(const Imds *m) {
         return m->have_creds ? &m->creds : NULL;
 }
 
+/* IMDS is disabled: not on EC2, nothing known, every notice null. */
+static int imds_status_absent(cJSON *doc) {
+        cJSON *inst = cJSON_CreateObject(), *im = cJSON_CreateObject(), *notices = cJSON_CreateObject();
+
+        if (!inst || !im || !notices || !cJSON_AddBoolToObject(inst, "on_ec2", false) ||
+            !cJSON_AddNullToObject(inst, "instance_id") || !cJSON_AddNullToObject(inst, "instance_type") ||
+            !cJSON_AddNullToObject(inst, "region") || !cJSON_AddNullToObject(inst, "availability_zone") ||
+            !cJSON_AddNullToObject(inst, "ami_id") || !cJSON_AddNullToObject(inst, "asg_name") ||
+            !cJSON_AddBoolToObject(im, "enabled", false) || !cJSON_AddBoolToObject(im, "reachable", false) ||
+            !cJSON_AddNullToObject(im, "last_ok_at") || !cJSON_AddNullToObject(im, "last_error") ||
+            !cJSON_AddNullToObject(notices, "spot") || !cJSON_AddNullToObject(notices, "rebalance") ||
+            !cJSON_AddNullToObject(notices, "asg_target_lifecycle_state") ||
+            !cJSON_AddArrayToObject(notices, "scheduled")) {
+                cJSON_Delete(inst);
+                cJSON_Delete(im);
+                cJSON_Delete(notices);
+                return -ENOMEM;
+        }
+        int r = json_replace(doc, "instance", inst);
+        int k = json_replace(doc, "imds", im);
+        int l = json_replace(doc, "notices", notices);
+        return r < 0 ? r : k < 0 ? k : l;
+}
+
 int imds_status(const Imds *m, cJSON *doc) {
+        if (!m)
+                return imds_status_absent(doc);
         const InstanceIdentity *id = imds_identity(m);
         cJSON *inst = cJSON_CreateObject(), *im = cJSON_CreateObject(), *notices;
 

@@ -197,3 +197,31 @@ int pstore_scan(const char *dir, const char *archive, const char *state_dir, con
         free(recs);
         return news;
 }
+
+int kernel_status(cJSON *kernel) {
+        /* "350735.47 234388.90" and "0.08 0.03 0.01 1/231 4242": read when asked, cheap. */
+        _cleanup_free_ char *uptime = NULL, *loadavg = NULL;
+        if (read_file_bounded("/proc/uptime", 256, &uptime, NULL) >= 0 &&
+            !cJSON_AddNumberToObject(kernel, "uptime_s", strtod(uptime, NULL)))
+                return -ENOMEM;
+        if (read_file_bounded("/proc/loadavg", 256, &loadavg, NULL) >= 0) {
+                char *cur = loadavg;
+                double l[3];
+                for (int i = 0; i < 3; i++)
+                        l[i] = strtod(cur, &cur);
+                cJSON *load = cJSON_CreateDoubleArray(l, 3);
+                if (!load || !cJSON_AddItemToObject(kernel, "load", load)) {
+                        cJSON_Delete(load);
+                        return -ENOMEM;
+                }
+        }
+        uint64_t taint;
+        char letters[32];
+        if (kernel_read_taint("/proc/sys/kernel/tainted", &taint) < 0)
+                return json_replace(kernel, "tainted", cJSON_CreateNull());
+        kernel_taint_letters(taint, letters);
+        if (json_replace(kernel, "tainted", cJSON_CreateNumber((double) taint)) < 0 ||
+            !cJSON_AddStringToObject(kernel, "taint_flags", letters))
+                return -ENOMEM;
+        return 0;
+}

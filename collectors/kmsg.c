@@ -539,6 +539,14 @@ Kmsg *kmsg_free(Kmsg *k) {
 }
 
 int kmsg_status(const Kmsg *k, cJSON *kernel) {
+        if (!k) {
+                /* the kernel log is off or unreadable: no kernel event counted */
+                cJSON *n = cJSON_CreateNumber(0);
+                int r = json_replace(kernel, "oom_kills", n);
+                int s = json_replace(kernel, "last_oom", cJSON_CreateNull());
+                int t = json_replace(kernel, "problems", cJSON_CreateArray());
+                return r < 0 ? r : s < 0 ? s : t;
+        }
         cJSON *problems = cJSON_CreateArray(), *oom = NULL, *counters = cJSON_CreateObject();
 
         if (!problems || !counters)

@@ -42,5 +42,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 /* Offers event E (not taken over) to the rules. */
 void engine_on_event(Engine *e, const Event *ev);
 
-/* Fills status "rules" and "actions". */
+/* Writes status "rules" and "actions" of DOC; E NULL writes their absent shape, empty arrays.
+ * Returns 0 or -ENOMEM. */
 int engine_status(const Engine *e, cJSON *doc);

@@ -115,5 +115,6 @@ const char *imds_asg_name(const Imds *m); /* NULL when not in an ASG or tags not
 bool imds_asg_known(const Imds *m);
 const AwsCredentials *imds_credentials(const Imds *m); /* NULL until fetched */
 
-/* Fills the status objects "instance", "imds" and "notices" of DOC (replacing them). */
+/* Writes the status objects "instance", "imds" and "notices" of DOC; M NULL (IMDS disabled) writes
+ * their absent shape: not on EC2, every notice null. Returns 0 or -ENOMEM. */
 int imds_status(const Imds *m, cJSON *doc);

@@ -1,12 +1,17 @@
 /* kernel.h — kernel state: taint, and the crash records a dead boot leaves in pstore. */
 #pragma once
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 #include "event.h"
 #include "kmsg.h"
 
 #define PSTORE_SYSTEMD_ARCHIVE "/var/lib/systemd/pstore"
+
+/* Writes status.kernel's uptime_s, load, tainted and taint_flags into KERNEL from /proc, read now;
+ * what cannot be read is left out (tainted: null). Returns 0 or -ENOMEM. */
+int kernel_status(cJSON *kernel);
 
 /* Reads /proc/sys/kernel/tainted (PATH) as a number. */
 int kernel_read_taint(const char *path, uint64_t *ret);

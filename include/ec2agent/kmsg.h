@@ -99,5 +99,7 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Km
 Kmsg *kmsg_free(Kmsg *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Kmsg *, kmsg_free);
 
-/* Fills status.kernel's oom_kills, last_oom and problems, plus "kmsg" counters. */
+/* Writes status.kernel's oom_kills, last_oom and problems, plus the "kmsg" counters, into KERNEL;
+ * K NULL (the kernel log off or unreadable) writes their absent shape: 0, null, [], no counters.
+ * Returns 0 or -ENOMEM. */
 int kmsg_status(const Kmsg *k, cJSON *kernel);

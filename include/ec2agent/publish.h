@@ -32,5 +32,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Publisher *, publisher_free);
 /* Counts an event for the agent's own metrics (oom_kills, kernel_problems by class). */
 void publisher_note_event(Publisher *p, const char *type, double count);
 
-/* Fills status "cloudwatch". */
+/* Writes status "cloudwatch" of DOC; P NULL (metrics off) writes its absent shape, "enabled": false.
+ * Returns 0 or -ENOMEM. */
 int publisher_status(const Publisher *p, cJSON *doc);

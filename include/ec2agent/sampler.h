@@ -43,5 +43,6 @@ void sampler_collect(Sampler *s);
 
 const SeriesStore *sampler_series(const Sampler *s);
 
-/* Fills status "memory", "filesystems", "cpu" and kernel uptime/load. */
+/* Writes status "memory", "filesystems" and "cpu" of DOC; S NULL (or no sample yet) writes their
+ * absent shape: null values, no filesystems. Returns 0 or -ENOMEM. */
 int sampler_status(const Sampler *s, cJSON *doc);
