@@ -2,8 +2,10 @@
  *
  * libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to wake it
  * (CURLMOPT_TIMERFUNCTION); we map those onto sd-event io and time sources, as systemd's
- * src/import/curl-util.c does. Completions are collected after every socket_action and
- * dispatched from a deferred source, so a callback never runs inside http_submit(). */
+ * src/import/curl-util.c does. Finished transfers are collected right after each
+ * curl_multi_socket_action() of those io and time handlers (http_check_done) and handed to their
+ * callbacks there. http_submit() only adds the handle (curl then asks for a timer), so a callback
+ * never runs inside http_submit(). */
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
