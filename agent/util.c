@@ -348,3 +348,13 @@ void buf_done(Buf *b) {
         free(b->data);
         *b = (Buf){ .max = b->max };
 }
+
+usec_t backoff_usec(usec_t base, unsigned doublings, usec_t cap) {
+        usec_t d = MIN(base, cap);
+        for (unsigned i = 0; i < doublings; i++) {
+                if (d > cap / 2)
+                        return cap;
+                d *= 2;
+        }
+        return d;
+}

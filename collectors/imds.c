@@ -249,11 +249,9 @@ static int handle_body(Imds *m, Kind kind, const char *body, size_t len) {
         return r;
 }
 
-static usec_t backoff(unsigned failures) {
-        usec_t d = RETRY_MIN_USEC;
-        for (unsigned i = 1; i < failures && d < RETRY_MAX_USEC; i++)
-                d *= 2;
-        return MIN(d, RETRY_MAX_USEC);
+/* 1 s after the first failure, doubling up to a minute. */
+static usec_t imds_backoff(unsigned failures) {
+        return backoff_usec(RETRY_MIN_USEC, failures > 0 ? failures - 1 : 0, RETRY_MAX_USEC);
 }
 
 static void schedule(sd_event_source *s, usec_t delay) {
@@ -278,7 +276,7 @@ static void req_done(Imds *m, Req *q, bool ok) {
                 if (ok)
                         m->identity_failures = 0;
                 else
-                        schedule(m->identity_timer, backoff(++m->identity_failures));
+                        schedule(m->identity_timer, imds_backoff(++m->identity_failures));
                 break;
         case KIND_ROLE:
         case KIND_CREDENTIALS:
@@ -293,7 +291,7 @@ static void req_done(Imds *m, Req *q, bool ok) {
                                 schedule(m->creds_timer, delay);
                         }
                 } else
-                        schedule(m->creds_timer, backoff(++m->creds_failures) * 5);
+                        schedule(m->creds_timer, imds_backoff(++m->creds_failures) * 5);
                 break;
         case KIND_SCHEDULED:
                 break;
@@ -480,8 +478,8 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
                 imds_fetch(m, KIND_LIFECYCLE, NULL);
         }
         if (m->poll_failures > POLL_BACKOFF_AFTER) {
-                unsigned extra = MIN(m->poll_failures - POLL_BACKOFF_AFTER, 16u);
-                interval = MIN(interval << MIN(extra, 10u), MAX(POLL_BACKOFF_MAX_USEC, interval));
+                unsigned extra = MIN(m->poll_failures - POLL_BACKOFF_AFTER, 10u);
+                interval = backoff_usec(interval, extra, MAX(POLL_BACKOFF_MAX_USEC, interval));
         }
         return sd_event_source_set_time_relative(s, interval);
 }
