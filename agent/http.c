@@ -118,7 +118,7 @@ static void http_check_done(Http *h) {
         }
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int http_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Http *h = userdata;
         int action = 0, running;
         (void) s;
@@ -134,7 +134,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int http_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Http *h = userdata;
         int running;
         (void) s;
@@ -170,7 +170,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
                         return -1;
                 return 0;
         }
-        if (sd_event_add_io(h->event, &io, fd, events, on_io, h) < 0)
+        if (sd_event_add_io(h->event, &io, fd, events, http_on_io, h) < 0)
                 return -1;
         (void) sd_event_source_set_description(io, "http-io");
         if (curl_multi_assign(h->multi, fd, io) != CURLM_OK) {
@@ -195,7 +195,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
                         return -1;
                 return 0;
         }
-        if (sd_event_add_time(h->event, &h->timer, CLOCK_MONOTONIC, when, 0, on_timer, h) < 0)
+        if (sd_event_add_time(h->event, &h->timer, CLOCK_MONOTONIC, when, 0, http_on_timer, h) < 0)
                 return -1;
         (void) sd_event_source_set_description(h->timer, "http-timer");
         return 0;

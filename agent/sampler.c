@@ -183,7 +183,7 @@ void sampler_collect(Sampler *s) {
         filesystems_collect(s, now, true);
 }
 
-static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+static int sampler_on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Sampler *s = userdata;
         (void) usec;
         sampler_collect(s);
@@ -234,7 +234,7 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, const EventSink *si
                         (void) sd_event_source_set_description(s->mount_watch, "mountinfo");
         }
         r = sd_event_add_time_relative(event, &s->timer, CLOCK_MONOTONIC, opts->interval_s * USEC_PER_SEC,
-                                       USEC_PER_MSEC * 10, on_timer, s);
+                                       USEC_PER_MSEC * 10, sampler_on_timer, s);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(s->timer, "sampler");

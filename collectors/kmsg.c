@@ -451,7 +451,7 @@ static int kmsg_drain(Kmsg *k) {
         return 0; /* more is waiting: the loop calls again, other sources run in between */
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Kmsg *k = userdata;
         (void) fd;
 
@@ -460,7 +460,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 (void) s;
                 sd_event_source_disable_unref(TAKE_PTR(k->io));
                 k->fd = safe_close(k->fd);
-                if (kmsg_open(k) < 0 || sd_event_add_io(k->event, &k->io, k->fd, EPOLLIN, on_io, k) < 0)
+                if (kmsg_open(k) < 0 || sd_event_add_io(k->event, &k->io, k->fd, EPOLLIN, kmsg_on_io, k) < 0)
                         log_warning("Cannot reopen %s; kernel log events stop.", k->path);
                 else
                         (void) sd_event_source_set_description(k->io, "kmsg");
@@ -507,7 +507,7 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Km
                 r = sd_event_add_time_relative(event, &k->file_timer, CLOCK_MONOTONIC, 0, 0, on_file_timer,
                                                k);
         else
-                r = sd_event_add_io(event, &k->io, k->fd, EPOLLIN, on_io, k);
+                r = sd_event_add_io(event, &k->io, k->fd, EPOLLIN, kmsg_on_io, k);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(k->io ?: k->file_timer, "kmsg");
