@@ -5,9 +5,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ec2agent/boot.h"
 #include "ec2agent/json.h"
+#include "ec2agent/kernel.h"
+#include "ec2agent/utf8.h"
 
 static bool is_boot_id(const char *s) {
         return s && strlen(s) == BOOT_ID_LEN && strspn(s, "0123456789abcdef") == BOOT_ID_LEN;
@@ -63,32 +66,52 @@ static int write_state(const char *state_dir, const char *current, const Previou
         return write_file_atomic(state_dir, BOOT_STATE_FILE, text, strlen(text), 0644);
 }
 
-int boot_judge_previous(const char *state_dir, const char *current, PreviousBoot *ret) {
-        _cleanup_free_ char *state_path = path_join(state_dir, BOOT_STATE_FILE);
-        _cleanup_free_ char *mark_path = path_join(state_dir, BOOT_CLEAN_MARK);
-        _cleanup_free_ char *text = NULL, *mark = NULL;
-        _cleanup_json_ cJSON *o = NULL;
+int boot_state_from_json(const cJSON *o, char ret_boot_id[static BOOT_ID_LEN + 1], PreviousBoot *ret_prev) {
+        const char *recorded = json_get_string(o, "boot_id");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "previous");
+        const char *id = json_get_string(p, "boot_id"), *crash = json_get_string(p, "crash_log");
         PreviousBoot prev = {};
-        const char *recorded;
+
+        if (!is_boot_id(recorded) || (p && !cJSON_IsObject(p)))
+                return -EBADMSG;
+        if (is_boot_id(id)) {
+                prev.known = true;
+                memcpy(prev.boot_id, id, BOOT_ID_LEN + 1);
+                prev.clean = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "clean_shutdown"));
+        }
+        /* it reaches status: kept valid UTF-8 without control characters, whoever wrote it */
+        if (crash)
+                (void) utf8_escape(crash, strlen(crash), UTF8_ESCAPE_C1, prev.crash_log,
+                                   sizeof prev.crash_log);
+        memcpy(ret_boot_id, recorded, BOOT_ID_LEN + 1);
+        *ret_prev = prev;
+        return 0;
+}
+
+int boot_judge_previous(const char *state_dir, const char *current, PreviousBoot *ret) {
+        _cleanup_free_ char *mark_path = path_join(state_dir, BOOT_CLEAN_MARK);
+        _cleanup_free_ char *mark = NULL;
+        _cleanup_json_ cJSON *o = NULL;
+        PreviousBoot prev = {}, stored = {};
+        char recorded[BOOT_ID_LEN + 1];
+        bool have = false;
         int r;
 
-        if (!state_path || !mark_path)
+        if (!mark_path)
                 return -ENOMEM;
-        if (read_file_bounded(state_path, 4096, &text, NULL) >= 0)
-                o = cJSON_Parse(text);
-        recorded = json_get_string(o, "boot_id");
+        /* a torn or hand-broken boot.json is set aside (boot.json.corrupt, a warning): this start
+         * then judges nothing, as a first start would */
+        r = state_load_json(state_dir, BOOT_STATE_FILE, 4096, &o);
+        if (r > 0) {
+                have = boot_state_from_json(o, recorded, &stored) >= 0;
+                if (!have)
+                        (void) state_set_aside(state_dir, BOOT_STATE_FILE, "no valid boot_id");
+        }
 
-        if (is_boot_id(recorded) && strcmp(recorded, current) == 0) {
+        if (have && strcmp(recorded, current) == 0)
                 /* Started again within this boot: the verdict stands as first judged. */
-                const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "previous");
-                const char *id = json_get_string(p, "boot_id");
-                if (is_boot_id(id)) {
-                        prev.known = true;
-                        memcpy(prev.boot_id, id, BOOT_ID_LEN + 1);
-                        prev.clean = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "clean_shutdown"));
-                }
-                snprintf(prev.crash_log, sizeof prev.crash_log, "%s", json_get_string(p, "crash_log") ?: "");
-        } else if (is_boot_id(recorded)) {
+                prev = stored;
+        else if (have) {
                 prev.known = true;
                 prev.new_verdict = true;
                 memcpy(prev.boot_id, recorded, BOOT_ID_LEN + 1);

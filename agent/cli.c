@@ -10,6 +10,7 @@
 #include "ec2agent/cli.h"
 #include "ec2agent/journal.h"
 #include "ec2agent/json.h"
+#include "ec2agent/utf8.h"
 
 #define STATUS_MAX_REPLY (4U * 1024U * 1024U)
 
@@ -62,17 +63,22 @@ int cli_fetch_status(const char *socket_path, usec_t timeout, cJSON **ret) {
                 if (r < 0)
                         break;
         }
-        if (r >= 0) {
-                cJSON *doc = reply.data ? cJSON_ParseWithLength(reply.data, reply.len) : NULL;
-                if (cJSON_IsObject(doc))
-                        *ret = doc;
-                else {
-                        cJSON_Delete(doc);
-                        r = -EBADMSG;
-                }
-        }
+        if (r >= 0)
+                r = cli_parse_status_reply(reply.data, reply.len, ret);
         buf_done(&reply);
         return r < 0 ? r : 0;
+}
+
+int cli_parse_status_reply(const char *buf, size_t len, cJSON **ret) {
+        if (!buf || len == 0 || len > STATUS_MAX_REPLY)
+                return -EBADMSG;
+        cJSON *doc = cJSON_ParseWithLength(buf, len);
+        if (!cJSON_IsObject(doc)) {
+                cJSON_Delete(doc);
+                return -EBADMSG;
+        }
+        *ret = doc;
+        return 0;
 }
 
 int cli_status_exit_code(const cJSON *doc) {
@@ -102,7 +108,28 @@ typedef struct Out {
         unsigned width;
 } Out;
 
-/* Prints one line cut to the width: LABEL in a 13-column field, then the text. */
+/* TEXT made safe for a terminal (every control character escaped, UTF8_ESCAPE_TERMINAL) and cut to
+ * ROOM columns with "..." (counting a UTF-8 character as one column). A new string, or NULL. */
+static char *terminal_text(const char *text, size_t room) {
+        char *e = utf8_escape_dup(text, strlen(text), UTF8_ESCAPE_TERMINAL);
+        size_t cols = 0, i, cut = 0;
+
+        if (!e)
+                return NULL;
+        for (i = 0; e[i]; i++) {
+                if (((unsigned char) e[i] & 0xc0) == 0x80)
+                        continue; /* a continuation byte: same column */
+                if (cols == (room > 3 ? room - 3 : room))
+                        cut = i;
+                cols++;
+        }
+        if (cols > room && room > 3)
+                memcpy(e + cut, "...", 4);
+        return e;
+}
+
+/* Prints one line cut to the width: LABEL in a 13-column field, then the text, whose control
+ * characters are escaped: kernel and pstore text is written by whoever names a program. */
 _printf_(3, 4) static void line(Out *o, const char *label, const char *fmt, ...) {
         char text[1024];
         va_list ap;
@@ -111,12 +138,13 @@ _printf_(3, 4) static void line(Out *o, const char *label, const char *fmt, ...)
         (void) vsnprintf(text, sizeof text, fmt, ap);
         va_end(ap);
         size_t room = o->width > 13 ? o->width - 13 : 1;
-        if (strlen(text) > room && room > 3)
-                memcpy(text + room - 3, "...", 4);
+        _cleanup_free_ char *safe = terminal_text(text, room);
+        if (!safe)
+                return;
         if (o->color && *label)
-                fprintf(o->f, ANSI_BOLD "%-13s" ANSI_RESET "%s\n", label, text);
+                fprintf(o->f, ANSI_BOLD "%-13s" ANSI_RESET "%s\n", label, safe);
         else
-                fprintf(o->f, "%-13s%s\n", label, text);
+                fprintf(o->f, "%-13s%s\n", label, safe);
 }
 
 static const cJSON *get(const cJSON *o, const char *k) {
@@ -150,16 +178,16 @@ static void render_header(Out *o, const cJSON *doc) {
         for (i = 0; health[i] && i < sizeof upper - 1; i++)
                 upper[i] = (char) (health[i] >= 'a' && health[i] <= 'z' ? health[i] - 32 : health[i]);
         upper[i] = 0;
-        fprintf(o->f, "ec2agent %s: %s%s%s\n", str_or(get(doc, "agent"), "version", "?"),
-                o->color ? color : "", upper, o->color ? ANSI_RESET : "");
+        _cleanup_free_ char *version = terminal_text(str_or(get(doc, "agent"), "version", "?"), 32);
+        _cleanup_free_ char *health_text = terminal_text(upper, sizeof upper);
+        fprintf(o->f, "ec2agent %s: %s%s%s\n", version ?: "?", o->color ? color : "", health_text ?: "?",
+                o->color ? ANSI_RESET : "");
         cJSON_ArrayForEach (r, reasons) {
                 if (!cJSON_IsString(r))
                         continue;
-                char text[512];
-                snprintf(text, sizeof text, "%s", r->valuestring);
-                if (o->width > 6 && strlen(text) > o->width - 4)
-                        memcpy(text + o->width - 7, "...", 4);
-                fprintf(o->f, "  - %s\n", text);
+                _cleanup_free_ char *text = terminal_text(r->valuestring, o->width - 4);
+                if (text)
+                        fprintf(o->f, "  - %s\n", text);
         }
         fputc('\n', o->f);
 }
@@ -355,8 +383,19 @@ static int print_event(const cJSON *ev, void *userdata) {
                 const char *c = strcmp(sev, "critical") == 0  ? ANSI_RED
                                 : strcmp(sev, "warning") == 0 ? ANSI_YELLOW
                                                               : "";
-                fprintf(p->f, "%s  %s%-8s%s  %-26s %s\n", json_get_string(ev, "at"), p->color ? c : "", sev,
-                        p->color && *c ? ANSI_RESET : "", type, str_or(ev, "summary", ""));
+                /* every field escaped: a summary quotes kernel text that a program's name controls */
+                _cleanup_free_ char *at_text = utf8_escape_dup(
+                        json_get_string(ev, "at"), strlen(json_get_string(ev, "at")), UTF8_ESCAPE_TERMINAL);
+                _cleanup_free_ char *sev_text = utf8_escape_dup(sev, strlen(sev), UTF8_ESCAPE_TERMINAL);
+                _cleanup_free_ char *type_text =
+                        type ? utf8_escape_dup(type, strlen(type), UTF8_ESCAPE_TERMINAL) : strdup("?");
+                const char *summary = str_or(ev, "summary", "");
+                _cleanup_free_ char *summary_text =
+                        utf8_escape_dup(summary, strlen(summary), UTF8_ESCAPE_TERMINAL);
+                if (!at_text || !sev_text || !type_text || !summary_text)
+                        return -ENOMEM;
+                fprintf(p->f, "%s  %s%-8s%s  %-26s %s\n", at_text, p->color ? c : "", sev_text,
+                        p->color && *c ? ANSI_RESET : "", type_text, summary_text);
         }
         p->printed++;
         return 0;

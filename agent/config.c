@@ -14,6 +14,7 @@
 #include "ec2agent/catalog.h"
 #include "ec2agent/config.h"
 #include "ec2agent/json.h"
+#include "ec2agent/utf8.h"
 
 typedef struct Ctx {
         const char *file;
@@ -72,7 +73,11 @@ _printf_(3, 4) static void add_error(Ctx *c, const char *path, const char *fmt, 
         va_start(ap, fmt);
         (void) vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        if (asprintf(&line, "%s: %s: %s", c->file, path, msg) < 0 || strv_extend(c->errors, line) < 0)
+        /* one line each, shown on a terminal: a key or value quoted from the file is escaped */
+        _cleanup_free_ char *safe = utf8_escape_dup(msg, strlen(msg), UTF8_ESCAPE_TERMINAL),
+                            *safe_path = utf8_escape_dup(path, strlen(path), UTF8_ESCAPE_TERMINAL);
+        if (!safe || !safe_path || asprintf(&line, "%s: %s: %s", c->file, safe_path, safe) < 0 ||
+            strv_extend(c->errors, line) < 0)
                 c->oom = -ENOMEM;
 }
 

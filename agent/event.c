@@ -1,10 +1,12 @@
 /* event.c — the Event every producer makes (SPEC §6), its JSON line, and the EventSink they emit into. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ec2agent/event.h"
 #include "ec2agent/json.h"
+#include "ec2agent/utf8.h"
 
 Event *event_new(const char *type, const char *summary_fmt, ...) {
         _cleanup_(event_freep) Event *e = calloc(1, sizeof(Event));
@@ -39,6 +41,25 @@ Event *event_free(Event *e) {
         return NULL;
 }
 
+/* Escapes every string value under O (UTF8_ESCAPE_LOG: no control character, valid UTF-8), so what
+ * a reader decodes from the line is as clean as the line. Returns 0 or -ENOMEM. */
+static int escape_strings(cJSON *o) {
+        for (cJSON *c = o->child; c; c = c->next) {
+                if (cJSON_IsString(c) && c->valuestring) {
+                        char *copy = NULL;
+                        const char *v = utf8_escape_str(c->valuestring, UTF8_ESCAPE_LOG, &copy);
+                        if (!v)
+                                return -ENOMEM;
+                        if (copy) { /* cJSON_Delete frees valuestring with the default hooks */
+                                free(c->valuestring);
+                                c->valuestring = copy;
+                        }
+                } else if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && escape_strings(c) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 char *event_to_json_line(const Event *e, const char *boot_id) {
         _cleanup_json_ cJSON *o = cJSON_CreateObject();
         cJSON *detail;
@@ -53,6 +74,8 @@ char *event_to_json_line(const Event *e, const char *boot_id) {
                 cJSON_Delete(detail);
                 return NULL;
         }
+        if (escape_strings(o) < 0)
+                return NULL;
         return cJSON_PrintUnformatted(o);
 }
 

@@ -4,8 +4,8 @@
  *           filesystem or memory at 95 % or more.
  * warning:  a pending scheduled event; a rebalance recommendation; within the last hour an OOM
  *           kill, a filesystem or I/O error, a hung task, a lockup or an oops; a filesystem or
- *           memory at 85 % or more; CloudWatch publishing failing for over 5 minutes; an
- *           unclean end of the previous boot. */
+ *           memory at 85 % or more; a watched filesystem that does not answer statvfs(); CloudWatch
+ * publishing failing for over 5 minutes; an unclean end of the previous boot. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,6 +88,8 @@ static void judge_resources(Judge *j, const cJSON *status) {
                 const char *path = json_get_string(fs, "path") ?: "?";
                 if (cJSON_IsTrue(get(fs, "became_read_only")))
                         flag(j, HEALTH_CRITICAL, "filesystem %s was remounted read-only", path);
+                if (cJSON_IsFalse(get(fs, "answering")))
+                        flag(j, HEALTH_WARNING, "filesystem %s does not answer (statvfs() hangs)", path);
                 snprintf(what, sizeof what, "filesystem %s", path);
                 if (cJSON_IsNumber(get(fs, "used_percent")))
                         judge_percent(j, what, json_get_number(fs, "used_percent", 0));

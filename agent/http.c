@@ -7,8 +7,10 @@
  * callbacks there. http_submit() only adds the handle (curl then asks for a timer), so a callback
  * never runs inside http_submit(). */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "ec2agent/http.h"
@@ -221,6 +223,52 @@ static void libssh2_init_without_crypto(void) {
                 (void) init(0x0001 /* LIBSSH2_INIT_NO_CRYPTO */);
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: every connection is SOCK_CLOEXEC (libcurl 7.88 does not ask for
+ * it), so a step the agent starts never inherits a connection to AWS or IMDS. */
+static curl_socket_t open_socket_cb(void *userdata, curlsocktype purpose, struct curl_sockaddr *a) {
+        (void) userdata;
+        (void) purpose;
+        int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+        return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+#define FD_SCAN_MAX 4096
+
+/* Marks in OPEN (FD_SCAN_MAX bits) the descriptors of the process below FD_SCAN_MAX. */
+static void fds_open(uint64_t open_fds[static FD_SCAN_MAX / 64]) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+
+        memset(open_fds, 0, FD_SCAN_MAX / 8);
+        while (d && (de = readdir(d))) {
+                uint64_t fd;
+                if (parse_u64(de->d_name, FD_SCAN_MAX - 1, &fd) == 0 && (int) fd != dirfd(d))
+                        open_fds[fd / 64] |= 1ULL << (fd % 64);
+        }
+        if (d)
+                closedir(d);
+}
+
+/* curl_multi_init() opens a socketpair to wake the multi handle, without SOCK_CLOEXEC in libcurl
+ * 7.88 and with no option to ask for it: the descriptors it opened get FD_CLOEXEC afterwards. */
+static CURLM *multi_init_cloexec(void) {
+        _cleanup_free_ uint64_t *before = malloc(FD_SCAN_MAX / 8), *after = malloc(FD_SCAN_MAX / 8);
+        CURLM *m;
+
+        if (!before || !after)
+                return curl_multi_init();
+        fds_open(before);
+        m = curl_multi_init();
+        fds_open(after);
+        for (int fd = 3; fd < FD_SCAN_MAX; fd++)
+                if ((after[fd / 64] & ~before[fd / 64]) & (1ULL << (fd % 64))) {
+                        int flags = fcntl(fd, F_GETFD);
+                        if (flags >= 0 && !(flags & FD_CLOEXEC))
+                                (void) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+                }
+        return m;
+}
+
 int http_new(sd_event *event, Http **ret) {
         static bool curl_ready = false;
         Http *h;
@@ -235,7 +283,7 @@ int http_new(sd_event *event, Http **ret) {
         if (!h)
                 return -ENOMEM;
         h->event = sd_event_ref(event);
-        h->multi = curl_multi_init();
+        h->multi = multi_init_cloexec();
         if (!h->multi) {
                 http_free(h);
                 return -ENOMEM;
@@ -299,6 +347,7 @@ int http_submit(Http *h, const HttpRequest *req, HttpCallback cb, void *userdata
 
         SETOPT(c, CURLOPT_URL, req->url);
         SETOPT(c, CURLOPT_PRIVATE, c);
+        SETOPT(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
         SETOPT(c, CURLOPT_WRITEFUNCTION, write_cb);
         SETOPT(c, CURLOPT_WRITEDATA, c);
         SETOPT(c, CURLOPT_NOSIGNAL, 1L);

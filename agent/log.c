@@ -10,6 +10,7 @@
 #include <systemd/sd-journal.h>
 
 #include "ec2agent/log.h"
+#include "ec2agent/utf8.h"
 #include "ec2agent/util.h"
 
 /* Read-only after log_setup(): the only globals of the program besides constants. */
@@ -57,19 +58,25 @@ int log_level_from_string(const char *s) {
 }
 
 void log_record(int level, const char *message_id, const char *message, const char *const *fields) {
+        _cleanup_free_ char *escaped = NULL;
+        const char *clean = utf8_escape_str(message, UTF8_ESCAPE_LOG, &escaped);
+
+        if (!clean)
+                return;
         if (!log_to_journal) {
-                fprintf(stderr, "ec2agent: %s\n", message);
+                fprintf(stderr, "ec2agent: %s\n", clean);
                 return;
         }
 
         char prio[32], mid[64];
         struct iovec iov[16];
+        char *owned[ELEMENTSOF(iov)] = {};
         size_t n = 0, nf = 0;
         while (fields && fields[nf] && nf < ELEMENTSOF(iov) - 3)
                 nf++;
         _cleanup_free_ char *msg = NULL;
 
-        if (asprintf(&msg, "MESSAGE=%s", message) < 0)
+        if (asprintf(&msg, "MESSAGE=%s", clean) < 0)
                 return;
         snprintf(prio, sizeof prio, "PRIORITY=%i", level);
         iov[n++] = (struct iovec){ msg, strlen(msg) };
@@ -78,9 +85,14 @@ void log_record(int level, const char *message_id, const char *message, const ch
                 snprintf(mid, sizeof mid, "MESSAGE_ID=%s", message_id);
                 iov[n++] = (struct iovec){ mid, strlen(mid) };
         }
-        for (size_t i = 0; i < nf; i++)
-                iov[n++] = (struct iovec){ (void *) fields[i], strlen(fields[i]) };
+        for (size_t i = 0; i < nf; i++) {
+                const char *f = utf8_escape_str(fields[i], UTF8_ESCAPE_LOG, &owned[n]);
+                if (f) /* a field that cannot be escaped (ENOMEM) is left out, never sent raw */
+                        iov[n++] = (struct iovec){ (void *) f, strlen(f) };
+        }
         (void) sd_journal_sendv(iov, (int) n);
+        for (size_t i = 0; i < ELEMENTSOF(owned); i++)
+                free(owned[i]);
 }
 
 int log_internal(int level, int error, const char *message_id, const char *fmt, ...) {

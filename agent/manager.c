@@ -15,6 +15,7 @@
 #include "ec2agent/kernel.h"
 #include "ec2agent/log.h"
 #include "ec2agent/manager.h"
+#include "ec2agent/utf8.h"
 
 #define NOTIFY_STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
 #define IDENTITY_WAIT_USEC          (60 * USEC_PER_SEC)
@@ -136,9 +137,19 @@ static int on_notify_status(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) usec;
 
         if (health && strcmp(m->notified_health, health) != 0) {
-                (void) sd_notifyf(false, "STATUS=Health %s%s%s", health, cJSON_IsString(first) ? ": " : "",
-                                  cJSON_IsString(first) ? first->valuestring : "");
-                snprintf(m->notified_health, sizeof m->notified_health, "%s", health);
+                /* A reason quotes kernel, IMDS or pstore text: escaped, it cannot add a line
+                 * (MAINPID=, WATCHDOG=trigger, STOPPING=1) to the datagram. */
+                _cleanup_free_ char *escaped_health = NULL, *escaped_reason = NULL;
+                const char *h = utf8_escape_str(health, UTF8_ESCAPE_LOG, &escaped_health);
+                const char *reason =
+                        cJSON_IsString(first)
+                                ? utf8_escape_str(first->valuestring, UTF8_ESCAPE_LOG, &escaped_reason)
+                                : NULL;
+                if (h) { /* else (ENOMEM) told at the next tick */
+                        (void) sd_notifyf(false, "STATUS=Health %s%s%s", h, reason ? ": " : "",
+                                          reason ?: "");
+                        snprintf(m->notified_health, sizeof m->notified_health, "%s", health);
+                }
         }
         return sd_event_source_set_time_relative(s, NOTIFY_STATUS_INTERVAL_USEC);
 }

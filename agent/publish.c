@@ -151,6 +151,11 @@ static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims,
 
 /* ---- the spool ---- */
 
+static const char *dim_of(const cJSON *pair, int i) {
+        const cJSON *v = cJSON_GetArrayItem(pair, i);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 static int spool_filter(const struct dirent *d) {
         return d->d_name[0] != '.' && endswith(d->d_name, ".jsonl");
 }
@@ -244,7 +249,37 @@ static int spool_write(Publisher *p, size_t n) {
         return 0;
 }
 
-/* The oldest spool file's datums as a batch, or 0 when the spool is empty. */
+int publish_parse_datum(const char *line, size_t len, cJSON **ret) {
+        _cleanup_json_ cJSON *d = NULL;
+        const cJSON *t, *st, *x, *dims, *pair;
+        const char *m;
+
+        if (len == 0 || memchr(line, '\n', len) || !(d = cJSON_ParseWithLength(line, len)))
+                return -EBADMSG;
+        t = cJSON_GetObjectItemCaseSensitive(d, "t");
+        st = cJSON_GetObjectItemCaseSensitive(d, "s");
+        dims = cJSON_GetObjectItemCaseSensitive(d, "d");
+        m = json_get_string(d, "m");
+        /* a metric name as CloudWatch takes it (1-255 characters), a time, four finite numbers */
+        if (!cJSON_IsObject(d) || !m || !m[0] || strlen(m) > 255 || !cJSON_IsNumber(t) ||
+            !isfinite(t->valuedouble) || t->valuedouble < 0 || t->valuedouble > 253402300799.0 ||
+            !cJSON_IsArray(st) || cJSON_GetArraySize(st) != 4)
+                return -EBADMSG;
+        cJSON_ArrayForEach (x, st)
+                if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+                        return -EBADMSG;
+        if (dims && !cJSON_IsArray(dims))
+                return -EBADMSG;
+        cJSON_ArrayForEach (pair, dims)
+                if (cJSON_GetArraySize(pair) != 2 || !dim_of(pair, 0) || !dim_of(pair, 1))
+                        return -EBADMSG;
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+/* The oldest spool file's datums as a batch, or 0 when the spool is empty. A line that is no
+ * datum (a torn write, a disk error, a hand edit) is skipped and counted as dropped: the file is
+ * set aside as NAME.corrupt for the post-mortem and its good lines written back under NAME. */
 static int spool_take(Publisher *p) {
         struct dirent **names = NULL;
         int n = scandir(p->spool_dir, &names, spool_filter, spool_sort), r = 0;
@@ -252,19 +287,44 @@ static int spool_take(Publisher *p) {
         for (int i = 0; i < n && r == 0; i++) {
                 char path[512];
                 _cleanup_free_ char *text = NULL;
-                size_t len;
+                size_t len, bad = 0;
+                Buf good;
                 snprintf(path, sizeof path, "%s/%s", p->spool_dir, names[i]->d_name);
                 if (read_file_bounded(path, SPOOL_MAX_BYTES, &text, &len) < 0) {
                         (void) unlink(path);
                         continue;
                 }
-                for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && p->n_batch < BATCH_MAX_DATUMS;
-                     l = strtok_r(NULL, "\n", &save)) {
-                        char *c = strdup(l);
-                        if (!c)
-                                break;
-                        p->batch[p->n_batch++] = c;
+                buf_init(&good, SPOOL_MAX_BYTES);
+                for (const char *l = text, *end = text + len; l < end && p->n_batch < BATCH_MAX_DATUMS;) {
+                        const char *nl = memchr(l, '\n', (size_t) (end - l)), *le = nl ?: end;
+                        _cleanup_json_ cJSON *d = NULL;
+                        char *c;
+                        if (le == l) {
+                                l = le + 1;
+                                continue;
+                        }
+                        if (publish_parse_datum(l, (size_t) (le - l), &d) < 0) {
+                                bad++;
+                        } else if (!(c = strndup(l, (size_t) (le - l))) ||
+                                   buf_append(&good, l, (size_t) (le - l + 1)) < 0) {
+                                free(c);
+                                break; /* ENOMEM: what is taken goes, the rest stays spooled */
+                        } else
+                                p->batch[p->n_batch++] = c;
+                        l = nl ? nl + 1 : end;
                 }
+                if (bad > 0) {
+                        log_warning("The CloudWatch spool file %s holds %zu unreadable lines: skipped.",
+                                    path, bad);
+                        p->dropped += bad;
+                        p->spooled_datums -= MIN(p->spooled_datums, (uint64_t) bad);
+                        (void) state_set_aside(p->spool_dir, names[i]->d_name, "unreadable lines");
+                        if (p->n_batch > 0 &&
+                            write_file_atomic(p->spool_dir, names[i]->d_name, good.data, good.len, 0640) < 0)
+                                log_warning("Cannot rewrite %s: its good datapoints are sent but not kept.",
+                                            path);
+                }
+                buf_done(&good);
                 if (p->n_batch == 0) {
                         (void) unlink(path); /* empty or torn: nothing to send */
                         continue;
@@ -279,11 +339,6 @@ static int spool_take(Publisher *p) {
 }
 
 /* ---- the request ---- */
-
-static const char *dim_of(const cJSON *pair, int i) {
-        const cJSON *v = cJSON_GetArrayItem(pair, i);
-        return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
                        bool high_resolution) {
@@ -473,8 +528,9 @@ static void send_batch(Publisher *p) {
         usec_t oldest = now_usec(CLOCK_REALTIME) - MAX_AGE_USEC;
         buf_init(&form, 2 * BATCH_MAX_BYTES);
         for (size_t i = 0; i < p->n_batch; i++) {
-                cJSON *d = cJSON_Parse(p->batch[i]);
-                if (!d || (usec_t) json_get_number(d, "t", 0) * USEC_PER_SEC < oldest) {
+                cJSON *d = NULL;
+                if (publish_parse_datum(p->batch[i], strlen(p->batch[i]), &d) < 0 ||
+                    (usec_t) json_get_number(d, "t", 0) * USEC_PER_SEC < oldest) {
                         p->dropped++; /* unreadable, or older than CloudWatch accepts */
                         cJSON_Delete(d);
                         continue;

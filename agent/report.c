@@ -7,6 +7,8 @@
  * the state directory holds none, and webhook URLs (which often embed tokens) are redacted. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,11 +25,12 @@
 #include "ec2agent/log.h"
 #include "ec2agent/fs.h"
 #include "ec2agent/report.h"
+#include "ec2agent/utf8.h"
 
 #define REPORT_MAX_FILE (8U * 1024U * 1024U)
 
 typedef struct Section {
-        char name[128];
+        char name[512];
         char *data;
         size_t len;
 } Section;
@@ -35,9 +38,28 @@ typedef struct Section {
 typedef struct Report {
         Section *sections;
         size_t n;
+        Buf skipped; /* one line per entry that could not be added: the bundle's skipped.txt */
 } Report;
 
+_printf_(2, 3) static void note_skipped(Report *r, const char *fmt, ...) {
+        char line[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        _cleanup_free_ char *safe = utf8_escape_dup(
+                line, strlen(line), UTF8_ESCAPE_TERMINAL); /* file names are anyone's bytes */
+        if (safe)
+                (void) buf_appendf(&r->skipped, "%s\n", safe);
+}
+
 static int report_add(Report *r, const char *name, char *data, size_t len) {
+        if (strlen(name) >= sizeof r->sections[0].name) {
+                note_skipped(r, "%.300s...: name too long", name);
+                free(data);
+                return 0;
+        }
         Section *n = realloc(r->sections, (r->n + 1) * sizeof(Section));
         if (!n) {
                 free(data);
@@ -96,13 +118,25 @@ static int find_trouble(const cJSON *ev, void *userdata) {
         return 0;
 }
 
-static void redact(cJSON *j) {
+/* Webhook URLs and routing keys are secrets (SPEC §4): gone. Other URLs (imds.endpoint,
+ * aws.endpoints.*, pagerduty's url) lose their user:pass@ and path (url_redact). */
+static void redact(cJSON *j, bool in_endpoints) {
+        static const char *const secret[] = { "webhook", "slack", "teams", "routing_key" };
         cJSON *c;
         cJSON_ArrayForEach (c, j) {
-                if (c->string && strcmp(c->string, "webhook") == 0 && cJSON_IsString(c))
+                bool is_secret = false, is_url = false;
+                for (size_t i = 0; c->string && i < ELEMENTSOF(secret); i++)
+                        is_secret = is_secret || strcmp(c->string, secret[i]) == 0;
+                is_url =
+                        in_endpoints ||
+                        (c->string && (strcmp(c->string, "url") == 0 || strcmp(c->string, "endpoint") == 0));
+                if (is_secret && cJSON_IsString(c))
                         cJSON_SetValuestring(c, "(redacted)");
-                else
-                        redact(c);
+                else if (is_url && cJSON_IsString(c)) {
+                        _cleanup_free_ char *u = url_redact(c->valuestring);
+                        cJSON_SetValuestring(c, u ?: "(redacted)");
+                } else
+                        redact(c, c->string && strcmp(c->string, "endpoints") == 0);
         }
 }
 
@@ -116,7 +150,7 @@ static void add_config(Report *r, const char *path) {
         j = cJSON_Parse(text);
         if (!j)
                 return (void) add_text(r, "config.json", "(the configuration is not valid JSON)\n");
-        redact(j);
+        redact(j, false);
         char *out = cJSON_Print(j);
         if (out)
                 (void) report_add(r, "config.json", out, strlen(out));
@@ -153,14 +187,16 @@ static void add_pstore(Report *r, const char *dir, const char *prefix) {
         DIR *d = opendir(dir);
         struct dirent *e;
         while (d && (e = readdir(d))) {
-                char path[512], name[sizeof((Section *) 0)->name];
+                char path[1024], name[sizeof((Section *) 0)->name];
                 struct stat st;
                 if (e->d_name[0] == '.' ||
                     (size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path ||
-                    stat(path, &st) < 0)
+                    lstat(path, &st) < 0)
                         continue;
-                if ((size_t) snprintf(name, sizeof name, "%s/%s", prefix, e->d_name) >= sizeof name)
+                if ((size_t) snprintf(name, sizeof name, "%s/%s", prefix, e->d_name) >= sizeof name) {
+                        note_skipped(r, "%s/%s: name too long", prefix, e->d_name);
                         continue;
+                }
                 if (S_ISDIR(st.st_mode))
                         add_pstore(r, path, name);
                 else if (S_ISREG(st.st_mode))
@@ -264,14 +300,40 @@ static void octal(char *dst, size_t n, unsigned long long v) {
         snprintf(dst, n, "%0*llo", (int) n - 1, v);
 }
 
-static int tar_add(gzFile gz, const char *dir, const Section *s, time_t mtime) {
+/* Splits DIR/NAME into ustar's name (100 bytes) and prefix (155 bytes) at a '/', as POSIX
+ * pax's ustar format allows: a member name of up to 256 bytes. Returns 0, or -ENAMETOOLONG
+ * when no '/' splits it so (a last component over 100 bytes). */
+static int tar_split(const char *dir, const char *name, char ret_name[static 101],
+                     char ret_prefix[static 156]) {
+        char full[1024];
+        size_t n = (size_t) snprintf(full, sizeof full, "%s/%s", dir, name);
+
+        if (n >= sizeof full)
+                return -ENAMETOOLONG;
+        if (n <= 100) {
+                memcpy(ret_name, full, n + 1);
+                ret_prefix[0] = 0;
+                return 0;
+        }
+        /* the rightmost '/' whose prefix fits leaves the shortest name; any that fits will do */
+        for (size_t i = MIN(n - 1, (size_t) 155); i > 0; i--)
+                if (full[i] == '/' && n - i - 1 <= 100 && n - i - 1 > 0) {
+                        memcpy(ret_prefix, full, i);
+                        ret_prefix[i] = 0;
+                        memcpy(ret_name, full + i + 1, n - i);
+                        return 0;
+                }
+        return -ENAMETOOLONG;
+}
+
+static int tar_add(gzFile gz, const char *name, const char *prefix, const Section *s, time_t mtime) {
         unsigned char h[512] = {};
         static const char zeros[512];
         unsigned sum = 0;
 
-        if ((size_t) snprintf((char *) h, 100, "%s/%s", dir, s->name) >= 100)
-                return -ENAMETOOLONG;
-        octal((char *) h + 100, 8, 0644);
+        memcpy(h, name, strnlen(name, 100)); /* exactly 100 bytes: no NUL, as ustar allows */
+        memcpy(h + 345, prefix, strnlen(prefix, 155));
+        octal((char *) h + 100, 8, 0600);
         octal((char *) h + 108, 8, 0);
         octal((char *) h + 116, 8, 0);
         octal((char *) h + 124, 12, s->len);
@@ -295,35 +357,103 @@ static int tar_add(gzFile gz, const char *dir, const Section *s, time_t mtime) {
         return 0;
 }
 
-static int write_tar(const char *path, const char *dir, const Report *r, time_t now) {
-        static const char zeros[1024];
-        int k = 0;
+/* Creates PATH for the bundle: never through a symlink, never over an existing file (SPEC §9),
+ * mode 0600 (it holds kernel lines dmesg_restrict hides). Returns the fd or a negative errno. */
+static int report_create(const char *path) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (fchmod(fd, 0600) < 0) { /* whatever the umask */
+                int k = negative_errno();
+                safe_close(fd);
+                (void) unlink(path);
+                return k;
+        }
+        return fd;
+}
 
-        gzFile gz = gzopen(path, "wbe");
-        if (!gz)
-                return -errno ?: -EIO;
-        for (size_t i = 0; i < r->n && k >= 0; i++)
-                k = tar_add(gz, dir, &r->sections[i], now);
+/* Writes every section of R under DIR/ into PATH; an entry whose name ustar cannot hold is
+ * skipped and named in DIR/skipped.txt, never a reason to lose the rest. */
+static int write_tar(const char *path, const char *dir, Report *r, time_t now) {
+        static const char zeros[1024];
+        char name[101], prefix[156];
+        int k = 0, fd;
+
+        fd = report_create(path);
+        if (fd < 0)
+                return fd;
+        gzFile gz = gzdopen(fd, "wb");
+        if (!gz) {
+                safe_close(fd);
+                (void) unlink(path);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < r->n && k >= 0; i++) {
+                if (tar_split(dir, r->sections[i].name, name, prefix) < 0) {
+                        note_skipped(r, "%s: name too long for a tar member", r->sections[i].name);
+                        continue;
+                }
+                k = tar_add(gz, name, prefix, &r->sections[i], now);
+        }
+        if (k >= 0 && r->skipped.len > 0) {
+                Section s = { .name = "skipped.txt", .data = r->skipped.data, .len = r->skipped.len };
+                if (tar_split(dir, s.name, name, prefix) >= 0)
+                        k = tar_add(gz, name, prefix, &s, now);
+        }
         if (k >= 0 && gzwrite(gz, zeros, sizeof zeros) != (int) sizeof zeros)
                 k = -EIO;
         if (gzclose(gz) != Z_OK && k >= 0)
                 k = -EIO;
+        if (k < 0)
+                (void) unlink(path); /* ours: created above with O_EXCL */
         return k;
+}
+
+/* The length of the run of DATA (LEN bytes) without a byte of REJECT. */
+static size_t strcspn_n(const char *data, size_t len, const char *reject) {
+        size_t i = 0;
+        while (i < len && (!data[i] || !strchr(reject, data[i])))
+                i++;
+        return i;
+}
+
+/* Writes LEN bytes of DATA to F with every control character but newline and tab escaped:
+ * the text form goes to a terminal as often as to a file. */
+static void print_text(FILE *f, const char *data, size_t len) {
+        while (len > 0) {
+                size_t n = strcspn_n(data, len, "\n\t");
+                _cleanup_free_ char *safe = utf8_escape_dup(data, n, UTF8_ESCAPE_TERMINAL);
+                if (safe)
+                        fputs(safe, f);
+                if (n < len)
+                        fputc(data[n], f);
+                n += n < len;
+                data += n;
+                len -= n;
+        }
 }
 
 int report_write(const ReportOptions *o) {
         Report r = {};
         int k;
 
+        buf_init(&r.skipped, 64U * 1024U);
         k = gather(o, &r);
         if (k >= 0) {
                 if (o->output && strcmp(o->output, "-") == 0) {
                         for (size_t i = 0; i < r.n; i++) {
-                                printf("==== %s ====\n", r.sections[i].name);
-                                fwrite(r.sections[i].data, 1, r.sections[i].len, stdout);
+                                _cleanup_free_ char *name =
+                                        utf8_escape_dup(r.sections[i].name, strlen(r.sections[i].name),
+                                                        UTF8_ESCAPE_TERMINAL);
+                                printf("==== %s ====\n", name ?: "?");
+                                print_text(stdout, r.sections[i].data, r.sections[i].len);
                                 if (r.sections[i].len && r.sections[i].data[r.sections[i].len - 1] != '\n')
                                         putchar('\n');
                                 putchar('\n');
+                        }
+                        if (r.skipped.len) {
+                                printf("==== skipped.txt ====\n");
+                                fwrite(r.skipped.data, 1, r.skipped.len, stdout); /* escaped already */
                         }
                 } else {
                         char name[128], def[160];
@@ -332,14 +462,23 @@ int report_write(const ReportOptions *o) {
                         snprintf(def, sizeof def, "%s.tar.gz", name);
                         const char *path = o->output ?: def;
                         k = write_tar(path, name, &r, now);
-                        if (k < 0)
+                        if (k == -EEXIST)
+                                log_error("Refusing to write %s: it exists (a file or a symlink); remove it "
+                                          "or "
+                                          "name a new file.",
+                                          path);
+                        else if (k == -ELOOP)
+                                log_error("Refusing to write %s: it is a symlink.", path);
+                        else if (k < 0)
                                 log_error_errno(k, "Cannot write %s: %m", path);
                         else
-                                fprintf(stderr, "Wrote %s (%zu files).\n", path, r.n);
+                                fprintf(stderr, "Wrote %s (%zu files%s).\n", path, r.n,
+                                        r.skipped.len ? ", some skipped: see skipped.txt" : "");
                 }
         }
         for (size_t i = 0; i < r.n; i++)
                 free(r.sections[i].data);
         free(r.sections);
+        buf_done(&r.skipped);
         return k;
 }

@@ -3,19 +3,32 @@
  * Each sample goes into the series store under its SPEC §7 name (disk metrics keyed by mount
  * point) for the rules and the publisher. The instance's mountinfo (PID 1's) is watched (it raises EPOLLPRI
  * on every mount change, fs/proc_namespace.c mounts_poll): a watched filesystem that was read-write and is
- * now read-only raises fs-readonly at once. */
+ * now read-only raises fs-readonly at once.
+ *
+ * statvfs() never runs on the loop: a hung NFS server or FUSE daemon would stall it until the
+ * watchdog kills the agent, again and again. Each filesystem's call runs on a thread of its own
+ * (fs_usage_start: why a thread per call and not one worker) and its answer comes back as a
+ * datagram on a socket the loop watches; the thread touches no state of ours. At most one call
+ * per filesystem is outstanding: while it is, the filesystem is not asked again, and after
+ * FS_ANSWER_TIMEOUT_USEC it is "not answering" (status, a health warning, no metrics from it)
+ * until that same call returns. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "ec2agent/catalog.h"
 #include "ec2agent/json.h"
+#include "ec2agent/kernel.h"
 #include "ec2agent/log.h"
 #include "ec2agent/sampler.h"
+#include "ec2agent/utf8.h"
 
 #define MAX_MOUNTS      512
 #define MAX_FILESYSTEMS 64
+/* statvfs() calls outstanding at once, stuck ones of filesystems no longer watched included */
+#define MAX_CALLS (2 * MAX_FILESYSTEMS)
 
 struct Sampler {
         sd_event *event;
@@ -25,6 +38,10 @@ struct Sampler {
         EventSink sink;
         sd_event_source *timer, *mount_watch;
         int mount_fd;
+        int reply_fd[2]; /* [0] the loop reads FsUsageReply datagrams, [1] the threads send them */
+        sd_event_source *reply_source, *answer_timer;
+        uint64_t last_call;
+        size_t n_calls; /* started and not answered yet */
 
         SeriesStore series;
         bool have_mem;
@@ -39,11 +56,31 @@ struct Sampler {
         MountEntry *mounts; /* scratch for mountinfo */
 };
 
+/* S (a mountinfo field: any bytes but NUL once \ooo is decoded) as it may be shown: valid UTF-8,
+ * control bytes as \xNN, so a mount point cannot put a newline in a journal field or an escape
+ * sequence on a terminal. The raw field stays what statvfs() is called on. */
+#define SHOWN_MAX (4 * FS_PATH_MAX)
+static const char *shown(const char *s, char buf[static SHOWN_MAX]) {
+        (void) utf8_escape(s, strlen(s), UTF8_ESCAPE_C1, buf, SHOWN_MAX);
+        return buf;
+}
+
 static bool wanted(const Sampler *s, const MountEntry *m) {
         for (char **f = s->filesystems; f && *f; f++)
                 if (strcmp(*f, m->mount_point) == 0 || (strcmp(*f, "*") == 0 && mount_is_real(m)))
                         return true;
         return false;
+}
+
+/* What a filesystem's entry keeps across a mountinfo re-read: its last usage and its call. */
+static void filesystem_carry(Filesystem *f, const Filesystem *old) {
+        f->usage = old->usage;
+        f->have_usage = old->have_usage;
+        f->error = old->error;
+        f->call = old->call;
+        f->call_started = old->call_started;
+        f->call_sample_at = old->call_sample_at;
+        f->not_answering = old->not_answering;
 }
 
 /* Re-reads mountinfo: the watched filesystems, and read-only transitions among them. */
@@ -80,18 +117,18 @@ static void mounts_refresh(Sampler *s) {
                         const Filesystem *old = &s->fs[j];
                         if (strcmp(old->mount.mount_point, m->mount_point) != 0)
                                 continue;
-                        f->usage = old->usage;
-                        f->have_usage = old->have_usage;
+                        filesystem_carry(f, old);
                         f->became_read_only = old->became_read_only && m->read_only;
                         if (old->mounted && !old->mount.read_only && m->read_only) {
                                 f->became_read_only = true;
+                                char path[SHOWN_MAX], dev[SHOWN_MAX], type[SHOWN_MAX];
                                 Event *e = event_new("fs-readonly",
                                                      "filesystem %s (%s) was remounted read-only",
-                                                     m->mount_point, m->source);
+                                                     shown(m->mount_point, path), shown(m->source, dev));
                                 if (e) {
-                                        cJSON_AddStringToObject(e->detail, "path", m->mount_point);
-                                        cJSON_AddStringToObject(e->detail, "device", m->source);
-                                        cJSON_AddStringToObject(e->detail, "fstype", m->fstype);
+                                        cJSON_AddStringToObject(e->detail, "path", path);
+                                        cJSON_AddStringToObject(e->detail, "device", dev);
+                                        cJSON_AddStringToObject(e->detail, "fstype", shown(m->fstype, type));
                                         cJSON_AddStringToObject(e->detail, "source", "mountinfo");
                                         event_sink_emit(&s->sink, e);
                                 }
@@ -107,6 +144,11 @@ static void mounts_refresh(Sampler *s) {
                         Filesystem *f = &next[n_next++];
                         *f = (Filesystem){};
                         snprintf(f->mount.mount_point, sizeof f->mount.mount_point, "%s", *p);
+                        /* a call stuck on what was mounted here still counts: not asked twice */
+                        for (size_t j = 0; j < s->n_fs; j++)
+                                if (strcmp(s->fs[j].mount.mount_point, *p) == 0)
+                                        filesystem_carry(f, &s->fs[j]);
+                        f->have_usage = false;
                 }
         }
         free(s->fs);
@@ -119,30 +161,138 @@ static void sampler_add(Sampler *s, MetricId metric, const SeriesDims *dims, use
                 log_oom();
 }
 
-/* Reads the usage of every watched filesystem, and records it in the series when RECORD. */
-static void filesystems_collect(Sampler *s, usec_t now, bool record) {
+/* Records a filesystem's usage in the series at realtime NOW. */
+static void filesystem_record(Sampler *s, const Filesystem *f, usec_t now) {
+        const MountEntry *m = &f->mount;
+        SeriesDims d;
+
+        /* the disk metrics' dimensions: path, device, fstype, escaped as status shows them */
+        (void) utf8_escape(m->mount_point, strlen(m->mount_point), UTF8_ESCAPE_C1, d.path, sizeof d.path);
+        (void) utf8_escape(m->source, strlen(m->source), UTF8_ESCAPE_C1, d.device, sizeof d.device);
+        (void) utf8_escape(m->fstype, strlen(m->fstype), UTF8_ESCAPE_C1, d.fstype, sizeof d.fstype);
+        sampler_add(s, METRIC_DISK_USED_PERCENT, &d, now, f->usage.used_percent);
+        sampler_add(s, METRIC_DISK_USED, &d, now, (double) f->usage.used);
+        sampler_add(s, METRIC_DISK_FREE, &d, now, (double) f->usage.free);
+        sampler_add(s, METRIC_DISK_TOTAL, &d, now, (double) f->usage.total);
+        sampler_add(s, METRIC_DISK_INODES_USED, &d, now, (double) f->usage.inodes_used);
+        sampler_add(s, METRIC_DISK_INODES_FREE, &d, now, (double) f->usage.inodes_free);
+        sampler_add(s, METRIC_DISK_INODES_TOTAL, &d, now, (double) f->usage.inodes_total);
+}
+
+/* Arms the answer timer for the oldest call not yet judged, or turns it off. */
+static void answer_timer_arm(Sampler *s) {
+        usec_t next = USEC_INFINITY;
+
+        for (size_t i = 0; i < s->n_fs; i++)
+                if (s->fs[i].call && !s->fs[i].not_answering)
+                        next = MIN(next, s->fs[i].call_started + FS_ANSWER_TIMEOUT_USEC);
+        if (next == USEC_INFINITY) {
+                (void) sd_event_source_set_enabled(s->answer_timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(s->answer_timer, next);
+        (void) sd_event_source_set_enabled(s->answer_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_answer_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        Sampler *s = userdata;
+        (void) src;
+
         for (size_t i = 0; i < s->n_fs; i++) {
                 Filesystem *f = &s->fs[i];
-                SeriesDims d;
-                if (!f->mounted || fs_usage(f->mount.mount_point, &f->usage) < 0) {
+                if (!f->call || f->not_answering || f->call_started + FS_ANSWER_TIMEOUT_USEC > usec)
+                        continue;
+                f->not_answering = true;
+                f->have_usage = false;
+                char path[SHOWN_MAX], dev[SHOWN_MAX], type[SHOWN_MAX];
+                log_warning("Filesystem %s (%s %s) has not answered statvfs() in %llu s: no metrics from "
+                            "it, and it is not asked again until it answers.",
+                            shown(f->mount.mount_point, path), shown(f->mount.fstype, type),
+                            shown(f->mount.source, dev),
+                            (unsigned long long) (FS_ANSWER_TIMEOUT_USEC / USEC_PER_SEC));
+        }
+        answer_timer_arm(s);
+        return 0;
+}
+
+/* A thread's answer: the usage of the filesystem whose call it was (if still watched). */
+static void filesystem_answered(Sampler *s, const FsUsageReply *reply) {
+        s->n_calls -= s->n_calls > 0;
+        for (size_t i = 0; i < s->n_fs; i++) {
+                Filesystem *f = &s->fs[i];
+                if (f->call != reply->id)
+                        continue;
+                if (f->not_answering)
+                        log_notice("Filesystem %s answers again, after %llu s.",
+                                   shown(f->mount.mount_point, (char[SHOWN_MAX]){}),
+                                   (unsigned long long) ((now_usec(CLOCK_MONOTONIC) - f->call_started) /
+                                                         USEC_PER_SEC));
+                f->call = 0;
+                f->error = reply->error;
+                f->have_usage = reply->error >= 0 && f->mounted;
+                if (f->have_usage)
+                        f->usage = reply->usage;
+                /* an answer that came too late is no sample of the time it was asked for */
+                if (f->have_usage && f->call_sample_at && !f->not_answering)
+                        filesystem_record(s, f, f->call_sample_at);
+                f->not_answering = false;
+                f->call_sample_at = 0;
+                break;
+        }
+        answer_timer_arm(s);
+}
+
+static int on_reply(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Sampler *s = userdata;
+        FsUsageReply reply;
+        (void) src;
+        (void) revents;
+
+        while (recv(fd, &reply, sizeof reply, MSG_DONTWAIT) == (ssize_t) sizeof reply)
+                filesystem_answered(s, &reply);
+        return 0;
+}
+
+/* Asks every watched filesystem for its usage, off the loop; the answers are recorded in the
+ * series (at NOW, when RECORD) as they come. A filesystem whose call is still out is not asked. */
+static void filesystems_collect(Sampler *s, usec_t now, bool record) {
+        usec_t mono = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        for (size_t i = 0; i < s->n_fs; i++) {
+                Filesystem *f = &s->fs[i];
+                if (!f->mounted) {
                         f->have_usage = false;
                         continue;
                 }
-                f->have_usage = true;
-                if (!record)
+                if (f->call) {
+                        if (record && !f->call_sample_at && !f->not_answering)
+                                f->call_sample_at = now;
                         continue;
-                /* the disk metrics' dimensions: path, device, fstype */
-                snprintf(d.path, sizeof d.path, "%s", f->mount.mount_point);
-                snprintf(d.device, sizeof d.device, "%s", f->mount.source);
-                snprintf(d.fstype, sizeof d.fstype, "%s", f->mount.fstype);
-                sampler_add(s, METRIC_DISK_USED_PERCENT, &d, now, f->usage.used_percent);
-                sampler_add(s, METRIC_DISK_USED, &d, now, (double) f->usage.used);
-                sampler_add(s, METRIC_DISK_FREE, &d, now, (double) f->usage.free);
-                sampler_add(s, METRIC_DISK_TOTAL, &d, now, (double) f->usage.total);
-                sampler_add(s, METRIC_DISK_INODES_USED, &d, now, (double) f->usage.inodes_used);
-                sampler_add(s, METRIC_DISK_INODES_FREE, &d, now, (double) f->usage.inodes_free);
-                sampler_add(s, METRIC_DISK_INODES_TOTAL, &d, now, (double) f->usage.inodes_total);
+                }
+                if (s->n_calls >= MAX_CALLS) {
+                        f->error = -EBUSY;
+                        f->have_usage = false;
+                        continue;
+                }
+                r = fs_usage_start(f->mount.mount_point, s->last_call + 1, s->reply_fd[1]);
+                if (r < 0) {
+                        log_debug_errno(r, "Cannot start statvfs(%s): %m",
+                                        shown(f->mount.mount_point, (char[SHOWN_MAX]){}));
+                        f->error = r;
+                        f->have_usage = false;
+                        continue;
+                }
+                f->call = ++s->last_call;
+                f->call_started = mono;
+                f->call_sample_at = record ? now : 0;
+                s->n_calls++;
         }
+        answer_timer_arm(s);
+}
+
+size_t sampler_calls_pending(const Sampler *s) {
+        return s->n_calls;
 }
 
 void sampler_collect(Sampler *s) {
@@ -208,7 +358,7 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, const EventSink *si
 
         if (!s)
                 return -ENOMEM;
-        s->mount_fd = -EBADF;
+        s->mount_fd = s->reply_fd[0] = s->reply_fd[1] = -EBADF;
         s->event = sd_event_ref(event);
         s->opts = *opts;
         if (sink)
@@ -221,6 +371,20 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, const EventSink *si
         for (char **f = opts->filesystems; f && *f; f++)
                 if (strv_extend(&s->filesystems, *f) < 0)
                         return -ENOMEM;
+        /* [1] stays blocking: a thread waits for room rather than lose its answer */
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, s->reply_fd) < 0 ||
+            fcntl(s->reply_fd[0], F_SETFL, O_NONBLOCK) < 0)
+                return negative_errno();
+        r = sd_event_add_io(event, &s->reply_source, s->reply_fd[0], EPOLLIN, on_reply, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(s->reply_source, "statvfs-replies");
+        r = sd_event_add_time(event, &s->answer_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC * 10,
+                              on_answer_timeout, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(s->answer_timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->answer_timer, "statvfs-timeout");
         mounts_refresh(s);
         sampler_collect(s);
 
@@ -248,7 +412,12 @@ Sampler *sampler_free(Sampler *s) {
                 return NULL;
         sd_event_source_disable_unref(s->timer);
         sd_event_source_disable_unref(s->mount_watch);
+        sd_event_source_disable_unref(s->reply_source);
+        sd_event_source_disable_unref(s->answer_timer);
         safe_close(s->mount_fd);
+        /* a thread still in statvfs() holds its own dup() of [1]: its send fails, nothing else */
+        safe_close(s->reply_fd[0]);
+        safe_close(s->reply_fd[1]);
         sd_event_unref(s->event);
         series_store_done(&s->series);
         strv_free(s->filesystems);
@@ -308,13 +477,21 @@ static cJSON *filesystems_json(const Sampler *s) {
                         cJSON_Delete(a);
                         return NULL;
                 }
-                bool ok = cJSON_AddStringToObject(o, "path", f->mount.mount_point) &&
-                          json_add_string_or_null(o, "device", f->mounted ? f->mount.source : NULL) &&
-                          json_add_string_or_null(o, "fstype", f->mounted ? f->mount.fstype : NULL) &&
+                char path[SHOWN_MAX], dev[SHOWN_MAX], type[SHOWN_MAX];
+                bool ok = cJSON_AddStringToObject(o, "path", shown(f->mount.mount_point, path)) &&
+                          json_add_string_or_null(o, "device",
+                                                  f->mounted ? shown(f->mount.source, dev) : NULL) &&
+                          json_add_string_or_null(o, "fstype",
+                                                  f->mounted ? shown(f->mount.fstype, type) : NULL) &&
                           cJSON_AddBoolToObject(o, "mounted", f->mounted) &&
                           cJSON_AddBoolToObject(o, "read_only", f->mount.read_only) &&
                           cJSON_AddBoolToObject(o, "became_read_only", f->became_read_only) &&
-                          cJSON_AddBoolToObject(o, "instance_store", f->instance_store);
+                          cJSON_AddBoolToObject(o, "instance_store", f->instance_store) &&
+                          cJSON_AddBoolToObject(o, "answering", !f->not_answering) &&
+                          json_add_string_or_null(o, "error",
+                                                  f->not_answering             ? "not answering"
+                                                  : f->mounted && f->error < 0 ? strerror(-f->error)
+                                                                               : NULL);
                 if (ok && f->have_usage)
                         ok = cJSON_AddNumberToObject(o, "used_percent", f->usage.used_percent) &&
                              cJSON_AddNumberToObject(o, "inodes_used_percent",

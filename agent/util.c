@@ -21,7 +21,7 @@ char *format_rfc3339(char buf[static RFC3339_MAX], usec_t t) {
         time_t sec = (time_t) (t / USEC_PER_SEC);
 
         buf[0] = 0;
-        if (t == 0 || !gmtime_r(&sec, &tm))
+        if (t == 0 || t > RFC3339_MAX_USEC || !gmtime_r(&sec, &tm))
                 return buf;
         if (strftime(buf, RFC3339_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
                 buf[0] = 0;
@@ -99,10 +99,14 @@ int parse_rfc3339(const char *s, usec_t *ret) {
                 return -EINVAL;
         if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 60)
                 return -EINVAL;
+        if (M == 2 && D == 29 && !(Y % 4 == 0 && (Y % 100 != 0 || Y % 400 == 0)))
+                return -EINVAL;
 
         int64_t t = days_from_civil(Y, (unsigned) M, (unsigned) D) * 86400 + h * 3600 + m * 60 + sec -
                     (oh * 3600 + om * 60);
-        if (t < 0)
+        /* An offset or a leap second can carry 9999-12-31 into year 10000, which has no RFC 3339
+         * form: such a time is refused, not stored to be shown as "+10000-…" later. */
+        if (t < 0 || (usec_t) t > RFC3339_MAX_USEC / USEC_PER_SEC)
                 return -EINVAL;
         *ret = (usec_t) t * USEC_PER_SEC + frac;
         return 0;
@@ -357,4 +361,29 @@ usec_t backoff_usec(usec_t base, unsigned doublings, usec_t cap) {
                 d *= 2;
         }
         return d;
+}
+
+char *url_redact(const char *url) {
+        const char *auth, *at = NULL, *rest;
+        size_t scheme_len = 0, auth_len;
+        char *r;
+
+        if (!url)
+                return NULL;
+        /* scheme "://" only counts before the first '/', '?' or '#' */
+        const char *sep = strstr(url, "://");
+        if (sep && (size_t) (sep - url) <= strcspn(url, "/?#"))
+                scheme_len = (size_t) (sep - url) + 3;
+        auth = url + scheme_len;
+        auth_len = strcspn(auth, "/?#");
+        for (size_t i = 0; i < auth_len; i++)
+                if (auth[i] == '@')
+                        at = auth + i; /* the last '@': a password may hold one */
+        const char *host = at ? at + 1 : auth;
+        rest = auth + auth_len;
+        bool hide_rest = *rest && strcmp(rest, "/") != 0;
+        if (asprintf(&r, "%.*s%s%.*s%s", (int) scheme_len, url, at ? "***@" : "", (int) (rest - host), host,
+                     hide_rest ? "/***" : rest) < 0)
+                return NULL;
+        return r;
 }

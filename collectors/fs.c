@@ -1,7 +1,12 @@
 /* fs.c — filesystems: mountinfo, the CloudWatch agent's disk metrics, instance-store volumes. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -17,6 +22,8 @@ static const char *take(const char *p, const char *end, char *dst, size_t max, b
                         c = (char) ((p[0] - '0') * 64 + (p[1] - '0') * 8 + (p[2] - '0'));
                         p += 3;
                 }
+                if (c == 0) /* no path holds a NUL (raw or "\000"): it would cut the field short */
+                        *ok = false;
                 if (n + 1 >= max) {
                         *ok = false;
                         continue;
@@ -83,9 +90,27 @@ size_t mountinfo_parse(const char *text, size_t len, MountEntry *ret, size_t max
         return n;
 }
 
+bool fs_type_is_remote(const char *fstype) {
+        /* Network filesystems and FUSE: their statvfs() is answered by a server or a user-space
+         * daemon, which may be gone (a hard NFS mount waits for ever, a dead FUSE daemon never
+         * replies). "fuse" and "fuseblk" (ntfs-3g on /dev/sdb1) and every "fuse.NAME" (sshfs is
+         * "fuse.sshfs", s3fs "fuse.s3fs", rclone "fuse.rclone") are FUSE. AWS's own: efs
+         * (amazon-efs-utils mounts "nfs4"), FSx for Lustre ("lustre"), FSx for ONTAP/OpenZFS (nfs),
+         * FSx for Windows (cifs/smb3). */
+        static const char *const remote[] = {
+                "nfs",  "nfs4",      "cifs",   "smb3", "smbfs",    "ncpfs", "afs",     "ceph",
+                "gfs2", "glusterfs", "lustre", "9p",   "sshfs",    "davfs", "ocfs2",   "beegfs",
+                "gpfs", "orangefs",  "pvfs2",  "coda", "virtiofs", "fuse",  "fuseblk",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(remote); i++)
+                if (strcmp(fstype, remote[i]) == 0)
+                        return true;
+        return startswith(fstype, "fuse.");
+}
+
 bool mount_is_real(const MountEntry *m) {
         return startswith(m->source, "/dev/") && strcmp(m->fstype, "squashfs") != 0 &&
-               strcmp(m->fstype, "iso9660") != 0;
+               strcmp(m->fstype, "iso9660") != 0 && !fs_type_is_remote(m->fstype);
 }
 
 int fs_usage(const char *path, FsUsage *ret) {
@@ -107,6 +132,71 @@ int fs_usage(const char *path, FsUsage *ret) {
         u.inodes_used_percent =
                 u.inodes_total ? 100.0 * (double) u.inodes_used / (double) u.inodes_total : 0.0;
         *ret = u;
+        return 0;
+}
+
+/* ---- statvfs() off the loop ----
+ *
+ * statvfs() of a hung NFS server or of a FUSE daemon that never replies does not return (the
+ * caller sleeps in request_wait_answer() until the reply or a fatal signal), and a timeout is not
+ * possible on the call itself. So the call runs on a thread of its own, one per call: a single
+ * worker thread would queue every other filesystem behind the first one that hangs. The thread
+ * gets a copy of the path and a dup() of the reply socket, and touches nothing else: it sends
+ * one FsUsageReply datagram, closes its descriptor, frees its copy and ends (detached). The
+ * caller never waits for it and never closes anything it uses, so a call that never returns
+ * costs one sleeping thread and one descriptor; exit_group() at the agent's stop ends it (the
+ * FUSE and NFS waits are killable). All signals are blocked in it: SIGTERM and the rest stay with
+ * the loop's signalfd. */
+
+typedef struct UsageCall {
+        uint64_t id;
+        int fd;
+        char path[];
+} UsageCall;
+
+static void *usage_thread(void *arg) {
+        UsageCall *c = arg;
+        FsUsageReply reply = { .id = c->id };
+
+        reply.error = fs_usage(c->path, &reply.usage);
+        /* blocking: the loop reads these as they come (a datagram socket queues only a few) */
+        (void) send(c->fd, &reply, sizeof reply, MSG_NOSIGNAL);
+        (void) close(c->fd);
+        free(c);
+        return NULL;
+}
+
+int fs_usage_start(const char *path, uint64_t id, int reply_fd) {
+        size_t len = strlen(path) + 1;
+        _cleanup_free_ UsageCall *c = malloc(sizeof(UsageCall) + len);
+        pthread_attr_t attr;
+        pthread_t thread;
+        sigset_t all, old;
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->id = id;
+        memcpy(c->path, path, len);
+        c->fd = fcntl(reply_fd, F_DUPFD_CLOEXEC, 3);
+        if (c->fd < 0)
+                return negative_errno();
+        if ((r = pthread_attr_init(&attr)) != 0) {
+                (void) close(c->fd);
+                return -r;
+        }
+        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        (void) pthread_attr_setstacksize(&attr, 256 * 1024);
+        sigfillset(&all);
+        (void) pthread_sigmask(SIG_SETMASK, &all, &old);
+        r = pthread_create(&thread, &attr, usage_thread, c);
+        (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+        (void) pthread_attr_destroy(&attr);
+        if (r != 0) {
+                (void) close(c->fd);
+                return -r;
+        }
+        TAKE_PTR(c); /* the thread's now */
         return 0;
 }
 

@@ -156,6 +156,15 @@ int imds_parse_scheduled(const char *body, size_t len, ScheduledEvent ret[static
         return n;
 }
 
+/* True when S is 1..MAX bytes, all of ACCEPT. */
+static bool word_of(const char *s, const char *accept, size_t max) {
+        size_t n = strlen(s);
+        return n >= 1 && n <= max && strspn(s, accept) == n;
+}
+
+#define LOWER_DIGITS "abcdefghijklmnopqrstuvwxyz0123456789"
+#define NAME_MAX_LEN 32 /* SPEC §3: a region name is at most 32 */
+
 int imds_parse_identity(const char *body, size_t len, InstanceIdentity *ret) {
         _cleanup_json_ cJSON *j = parse_json(body, len);
         InstanceIdentity id = {};
@@ -165,9 +174,22 @@ int imds_parse_identity(const char *body, size_t len, InstanceIdentity *ret) {
         if (copy_string(j, "instanceId", id.instance_id, sizeof id.instance_id, false) < 0 ||
             copy_string(j, "instanceType", id.instance_type, sizeof id.instance_type, false) < 0 ||
             copy_string(j, "imageId", id.ami_id, sizeof id.ami_id, false) < 0 ||
-            copy_string(j, "region", id.region, sizeof id.region, false) < 0 ||
-            copy_string(j, "availabilityZone", id.availability_zone, sizeof id.availability_zone, false) < 0)
+            !word_of(id.instance_id, LOWER_DIGITS "-", 64) ||
+            !word_of(id.instance_type, LOWER_DIGITS ".-", 64) || !word_of(id.ami_id, LOWER_DIGITS "-", 64))
                 return -EBADMSG;
+        /* "https://monitoring." REGION ".amazonaws.com": a region "x@127.0.0.1:8080#" would send
+         * signed requests to 127.0.0.1:8080. Kept only when it is a region name. */
+        if (copy_string(j, "region", id.region, sizeof id.region, false) < 0 ||
+            !word_of(id.region, LOWER_DIGITS "-", NAME_MAX_LEN)) {
+                id.region[0] = 0;
+                id.rejected |= IMDS_REJECTED_REGION;
+        }
+        if (copy_string(j, "availabilityZone", id.availability_zone, sizeof id.availability_zone, false) <
+                    0 ||
+            !word_of(id.availability_zone, LOWER_DIGITS "-", NAME_MAX_LEN)) {
+                id.availability_zone[0] = 0;
+                id.rejected |= IMDS_REJECTED_AZ;
+        }
         (void) copy_string(j, "accountId", id.account_id, sizeof id.account_id, false);
         *ret = id;
         return 0;
@@ -186,7 +208,8 @@ int imds_parse_credentials(const char *body, size_t len, AwsCredentials *ret) {
         if (copy_string(j, "AccessKeyId", c.access_key_id, sizeof c.access_key_id, false) < 0 ||
             copy_string(j, "SecretAccessKey", c.secret_access_key, sizeof c.secret_access_key, false) < 0 ||
             copy_string(j, "Token", c.session_token, sizeof c.session_token, false) < 0 ||
-            parse_rfc3339(json_get_string(j, "Expiration"), &c.expiration) < 0)
+            parse_rfc3339(json_get_string(j, "Expiration"), &c.expiration) < 0 || !c.access_key_id[0] ||
+            !c.secret_access_key[0]) /* an empty key would sign every request with nothing */
                 return -EBADMSG;
         *ret = c;
         return 0;
@@ -194,7 +217,18 @@ int imds_parse_credentials(const char *body, size_t len, AwsCredentials *ret) {
 
 int imds_parse_role(const char *body, size_t len, char ret[static IMDS_ID_MAX]) {
         const char *nl = memchr(body, '\n', len);
-        return imds_parse_word(body, nl ? (size_t) (nl - body) : len, ret, IMDS_ID_MAX);
+        char role[IMDS_ID_MAX];
+        int r = imds_parse_word(body, nl ? (size_t) (nl - body) : len, role, sizeof role);
+
+        if (r < 0)
+                return r;
+        /* IAM role names: [\w+=,.@-]{1,64}. The name is appended to an IMDS path: no '/', '?',
+         * '#', '%', and no dot segment. */
+        if (!word_of(role, LOWER_DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ+=,.@_-", 64) || strcmp(role, ".") == 0 ||
+            strcmp(role, "..") == 0)
+                return -EINVAL;
+        memcpy(ret, role, strlen(role) + 1);
+        return 0;
 }
 
 /* ---- notices ---- */

@@ -22,6 +22,7 @@
 #define POLL_BACKOFF_MAX_USEC    (10 * USEC_PER_SEC)   /* so recovery is seen within 10 s at worst */
 #define ROLE_RECHECK_USEC        (5 * USEC_PER_MINUTE) /* an instance profile can be attached later */
 #define NOTICES_FILE             "imds-notices.json"
+#define NOTICES_MAX_BYTES        (256U * 1024U)
 #define PATH_MAX_LEN             384 /* the longest: iam/security-credentials/ plus a role name */
 #define ASG_TAG_PATH             "/latest/meta-data/tags/instance/aws:autoscaling:groupName"
 
@@ -52,6 +53,7 @@ struct Imds {
         Http *http;
         EventSink sink;
         char *endpoint;
+        char *endpoint_shown; /* url_redact(endpoint): for logs and status */
         char *state_dir;
         ImdsOptions opts;
 
@@ -106,7 +108,7 @@ static void token_request(Imds *m);
 
 static void mark_ok(Imds *m) {
         if (!m->reachable && m->last_error[0])
-                log_notice("IMDS answers again (%s).", m->endpoint);
+                log_notice("IMDS answers again (%s).", m->endpoint_shown);
         m->reachable = true;
         m->last_ok_at = now_usec(CLOCK_REALTIME);
         m->last_error[0] = 0;
@@ -120,7 +122,7 @@ _printf_(2, 3) static void mark_failed(Imds *m, const char *fmt, ...) {
         (void) vsnprintf(m->last_error, sizeof m->last_error, fmt, ap);
         va_end(ap);
         if (was)
-                log_warning("IMDS at %s is not usable, keeping what was known: %s", m->endpoint,
+                log_warning("IMDS at %s is not usable, keeping what was known: %s", m->endpoint_shown,
                             m->last_error);
         m->reachable = false;
 }
@@ -141,16 +143,24 @@ static void notices_save(Imds *m) {
                 log_warning_errno(r, "Cannot save %s/%s: %m", m->state_dir, NOTICES_FILE);
 }
 
-static void notices_load(Imds *m) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
+int imds_notices_load(const char *state_dir, ImdsNotices *ret) {
         _cleanup_json_ cJSON *j = NULL;
+        int r;
 
-        if (!m->state_dir || !(path = path_join(m->state_dir, NOTICES_FILE)))
-                return;
-        if (read_file_bounded(path, 256 * 1024, &text, NULL) < 0)
-                return;
-        if (!(j = cJSON_Parse(text)) || imds_notices_from_json(j, &m->notices) < 0)
-                log_warning("Ignoring the unreadable %s.", path);
+        r = state_load_json(state_dir, NOTICES_FILE, NOTICES_MAX_BYTES, &j);
+        if (r <= 0)
+                return r; /* absent (0), set aside or unreadable (< 0, logged) */
+        r = imds_notices_from_json(j, ret);
+        if (r < 0)
+                (void) state_set_aside(state_dir, NOTICES_FILE, "not a notices document");
+        return r < 0 ? r : 1;
+}
+
+static void notices_load(Imds *m) {
+        ImdsNotices n = {};
+
+        if (m->state_dir && imds_notices_load(m->state_dir, &n) > 0)
+                m->notices = n;
 }
 
 /* ---- results ---- */
@@ -217,9 +227,19 @@ static int handle_body(Imds *m, Kind kind, const char *body, size_t len) {
         }
         case KIND_IDENTITY:
                 if ((r = imds_parse_identity(body, len, &m->identity)) >= 0) {
+                        unsigned rej = m->identity.rejected;
+                        if (!m->have_identity && rej)
+                                log_warning("Ignoring the %s IMDS gave: not [a-z0-9-]{1,32}; AWS calls need "
+                                            "aws.region or $AWS_REGION.",
+                                            rej == (IMDS_REJECTED_REGION | IMDS_REJECTED_AZ)
+                                                    ? "region and availability zone"
+                                            : rej & IMDS_REJECTED_REGION ? "region"
+                                                                         : "availability zone");
                         if (!m->have_identity)
                                 log_info("On EC2: %s (%s) in %s.", m->identity.instance_id,
-                                         m->identity.instance_type, m->identity.availability_zone);
+                                         m->identity.instance_type,
+                                         m->identity.availability_zone[0] ? m->identity.availability_zone
+                                                                          : "an unknown zone");
                         m->have_identity = true;
                         imds_fetch(m, KIND_ASG_TAG, NULL);
                 }
@@ -534,6 +554,8 @@ int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, const EventSi
         while (n > 0 && m->endpoint[n - 1] == '/')
                 m->endpoint[--n] = 0;
         m->opts.endpoint = m->endpoint;
+        if (!(m->endpoint_shown = url_redact(m->endpoint)))
+                return -ENOMEM;
         m->opts.state_dir = m->state_dir;
         notices_load(m);
 
@@ -569,6 +591,7 @@ Imds *imds_free(Imds *m) {
         sd_event_source_disable_unref(m->creds_timer);
         sd_event_unref(m->event);
         free(m->endpoint);
+        free(m->endpoint_shown);
         free(m->state_dir);
         explicit_bzero(&m->creds, sizeof m->creds);
         explicit_bzero(m->token, sizeof m->token);
@@ -602,7 +625,8 @@ static int imds_status_absent(cJSON *doc) {
             !cJSON_AddNullToObject(inst, "ami_id") || !cJSON_AddNullToObject(inst, "asg_name") ||
             !cJSON_AddBoolToObject(im, "enabled", false) || !cJSON_AddBoolToObject(im, "reachable", false) ||
             !cJSON_AddNullToObject(im, "last_ok_at") || !cJSON_AddNullToObject(im, "last_error") ||
-            !cJSON_AddNullToObject(notices, "spot") || !cJSON_AddNullToObject(notices, "rebalance") ||
+            !cJSON_AddArrayToObject(im, "rejected") || !cJSON_AddNullToObject(notices, "spot") ||
+            !cJSON_AddNullToObject(notices, "rebalance") ||
             !cJSON_AddNullToObject(notices, "asg_target_lifecycle_state") ||
             !cJSON_AddArrayToObject(notices, "scheduled")) {
                 cJSON_Delete(inst);
@@ -620,20 +644,26 @@ int imds_status(const Imds *m, cJSON *doc) {
         if (!m)
                 return imds_status_absent(doc);
         const InstanceIdentity *id = imds_identity(m);
-        cJSON *inst = cJSON_CreateObject(), *im = cJSON_CreateObject(), *notices;
+        cJSON *inst = cJSON_CreateObject(), *im = cJSON_CreateObject(), *notices, *rejected;
 
         if (!inst || !im || !cJSON_AddBoolToObject(inst, "on_ec2", id != NULL) ||
             !json_add_string_or_null(inst, "instance_id", id ? id->instance_id : NULL) ||
             !json_add_string_or_null(inst, "instance_type", id ? id->instance_type : NULL) ||
-            !json_add_string_or_null(inst, "region", id ? id->region : NULL) ||
-            !json_add_string_or_null(inst, "availability_zone", id ? id->availability_zone : NULL) ||
+            !json_add_string_or_null(inst, "region", id && id->region[0] ? id->region : NULL) ||
+            !json_add_string_or_null(inst, "availability_zone",
+                                     id && id->availability_zone[0] ? id->availability_zone : NULL) ||
             !json_add_string_or_null(inst, "ami_id", id ? id->ami_id : NULL) ||
             !json_add_string_or_null(inst, "asg_name", imds_asg_name(m)) ||
             !cJSON_AddBoolToObject(im, "enabled", true) ||
             !cJSON_AddBoolToObject(im, "reachable", m->reachable) ||
             !json_add_time(im, "last_ok_at", m->last_ok_at) ||
             !json_add_string_or_null(im, "last_error", m->last_error[0] ? m->last_error : NULL) ||
-            !cJSON_AddStringToObject(im, "endpoint", m->endpoint) ||
+            !cJSON_AddStringToObject(im, "endpoint", m->endpoint_shown) ||
+            !(rejected = cJSON_AddArrayToObject(im, "rejected")) ||
+            (id && (id->rejected & IMDS_REJECTED_REGION) &&
+             !cJSON_AddItemToArray(rejected, cJSON_CreateString("region"))) ||
+            (id && (id->rejected & IMDS_REJECTED_AZ) &&
+             !cJSON_AddItemToArray(rejected, cJSON_CreateString("availability_zone"))) ||
             !cJSON_AddBoolToObject(im, "credentials", m->have_creds) ||
             !(notices = imds_notices_to_json(&m->notices, true))) {
                 cJSON_Delete(inst);

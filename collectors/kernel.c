@@ -12,10 +12,24 @@
 
 #include "ec2agent/json.h"
 #include "ec2agent/kernel.h"
+#include "ec2agent/log.h"
+#include "ec2agent/utf8.h"
 
 #define PSTORE_SEEN_FILE  "pstore-seen.json"
 #define PSTORE_MAX_RECORD (1024 * 1024)
 #define PSTORE_MAX_SEEN   256
+
+int kernel_parse_taint(const char *text, size_t len, uint64_t *ret) {
+        /* "0\n", "12289\n" (kernel/sysctl.c proc_taint: an unsigned long in decimal) */
+        if (len > 0 && text[len - 1] == '\n')
+                len--;
+        if (len == 0 || len > 20)
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i++)
+                if (text[i] < '0' || text[i] > '9')
+                        return -EBADMSG;
+        return parse_u64_n(text, len, UINT64_MAX, ret) < 0 ? -EBADMSG : 0;
+}
 
 int kernel_read_taint(const char *path, uint64_t *ret) {
         _cleanup_free_ char *text = NULL;
@@ -23,9 +37,7 @@ int kernel_read_taint(const char *path, uint64_t *ret) {
         int r = read_file_bounded(path, 64, &text, &len);
         if (r < 0)
                 return r;
-        if (len > 0 && text[len - 1] == '\n')
-                text[--len] = 0;
-        return parse_u64(text, UINT64_MAX, ret);
+        return kernel_parse_taint(text, len, ret);
 }
 
 void kernel_taint_letters(uint64_t taint, char ret[static 32]) {
@@ -83,7 +95,9 @@ int pstore_summarize(const char *text, size_t len, char *ret, size_t max) {
         }
         if (best_rank == 0)
                 return -ENODATA;
-        snprintf(ret, max, "%s", best);
+        /* a crash record holds what processes made the kernel print (comm, paths): it reaches
+         * status, events and terminals only as valid UTF-8 without control characters */
+        (void) utf8_escape(best, strlen(best), UTF8_ESCAPE_C1, ret, max);
         return 0;
 }
 
@@ -117,10 +131,51 @@ static size_t list_records(const char *dir, Record *recs, size_t n, size_t cap) 
         return n;
 }
 
+int pstore_seen_parse(const char *text, size_t len, cJSON **ret) {
+        _cleanup_json_ cJSON *j = cJSON_ParseWithLength(text, len), *out = cJSON_CreateArray();
+        const cJSON *list = cJSON_IsArray(j) ? j : cJSON_GetObjectItemCaseSensitive(j, "seen"), *k;
+
+        if (!out)
+                return -ENOMEM;
+        if (!cJSON_IsArray(list))
+                return -EBADMSG;
+        cJSON_ArrayForEach (k, list) {
+                if (!cJSON_IsString(k) || strlen(k->valuestring) >= sizeof(((Record *) NULL)->key))
+                        return -EBADMSG;
+                cJSON *c = cJSON_CreateString(k->valuestring);
+                if (!c || !cJSON_AddItemToArray(out, c)) {
+                        cJSON_Delete(c);
+                        return -ENOMEM;
+                }
+                if (cJSON_GetArraySize(out) > PSTORE_MAX_SEEN)
+                        cJSON_DeleteItemFromArray(out, 0);
+        }
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+/* STATE_DIR/pstore-seen.json's keys; an unreadable file is set aside (NAME.corrupt, with a
+ * warning) and the scan starts with none: its records are reported once more, never lost. */
+static cJSON *pstore_seen_load(const char *state_dir) {
+        _cleanup_free_ char *path = path_join(state_dir, PSTORE_SEEN_FILE), *text = NULL;
+        cJSON *seen = NULL;
+        size_t len;
+        int r;
+
+        if (!path)
+                return NULL;
+        r = read_file_bounded(path, 256 * 1024, &text, &len);
+        if (r == -EFBIG || r == -ENOBUFS)
+                (void) state_set_aside(state_dir, PSTORE_SEEN_FILE, "too large");
+        else if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Cannot read %s, pstore records may be reported again: %m", path);
+        else if (r >= 0 && (r = pstore_seen_parse(text, len, &seen)) == -EBADMSG)
+                (void) state_set_aside(state_dir, PSTORE_SEEN_FILE, "not a list of record keys");
+        return seen ?: cJSON_CreateArray();
+}
+
 int pstore_scan(const char *dir, const char *archive, const char *state_dir, const EventSink *sink,
                 char **ret_summary) {
-        _cleanup_free_ char *seen_path = state_dir ? path_join(state_dir, PSTORE_SEEN_FILE) : NULL;
-        _cleanup_free_ char *seen_text = NULL;
         _cleanup_json_ cJSON *seen = NULL;
         Record *recs = calloc(PSTORE_MAX_SEEN, sizeof(Record));
         size_t n = 0;
@@ -144,12 +199,10 @@ int pstore_scan(const char *dir, const char *archive, const char *state_dir, con
                 if (d)
                         closedir(d);
         }
-        if (seen_path && read_file_bounded(seen_path, 256 * 1024, &seen_text, NULL) >= 0)
-                seen = cJSON_Parse(seen_text);
-        if (!cJSON_IsArray(seen)) {
-                cJSON_Delete(seen);
+        if (state_dir)
+                seen = pstore_seen_load(state_dir);
+        else
                 seen = cJSON_CreateArray();
-        }
         for (size_t i = 0; i < n && seen; i++) {
                 const Record *r = &recs[i];
                 const cJSON *s;
@@ -166,11 +219,13 @@ int pstore_scan(const char *dir, const char *archive, const char *state_dir, con
                 char summary[256] = "";
                 if (read_file_bounded(r->path, PSTORE_MAX_RECORD, &text, &len) >= 0)
                         (void) pstore_summarize(text, len, summary, sizeof summary);
-                Event *ev = event_new("previous-boot-crash", "crash record %s: %s",
-                                      strrchr(r->path, '/') + 1, summary[0] ? summary : "(no panic line)");
+                char path[4 * sizeof r->path];
+                (void) utf8_escape(r->path, strlen(r->path), UTF8_ESCAPE_C1, path, sizeof path);
+                Event *ev = event_new("previous-boot-crash", "crash record %s: %s", strrchr(path, '/') + 1,
+                                      summary[0] ? summary : "(no panic line)");
                 if (ev) {
                         cJSON_AddStringToObject(ev->detail, "reason", "pstore record");
-                        cJSON_AddStringToObject(ev->detail, "record", r->path);
+                        cJSON_AddStringToObject(ev->detail, "record", path);
                         json_add_string_or_null(ev->detail, "summary", summary[0] ? summary : NULL);
                         cJSON_AddNumberToObject(ev->detail, "bytes", (double) len);
                         event_sink_emit(sink, ev);
@@ -180,9 +235,11 @@ int pstore_scan(const char *dir, const char *archive, const char *state_dir, con
                         cJSON_DeleteItemFromArray(seen, 0);
                 news++;
         }
-        if (news > 0 && seen_path) {
-                _cleanup_free_ char *out = cJSON_PrintUnformatted(seen);
-                if (out)
+        if (news > 0 && state_dir) {
+                _cleanup_json_ cJSON *o = cJSON_CreateObject();
+                _cleanup_free_ char *out = NULL;
+                if (o && cJSON_AddItemReferenceToObject(o, "seen", seen) &&
+                    (out = cJSON_PrintUnformatted(o)))
                         (void) write_file_atomic(state_dir, PSTORE_SEEN_FILE, out, strlen(out), 0640);
         }
         *ret_summary = NULL;

@@ -1,14 +1,17 @@
-/* kmsg-parse.c — one /dev/kmsg record to a struct, in place. Pure: no I/O.
+/* kmsg-parse.c — one /dev/kmsg record to a struct. Pure: no I/O.
  *
  * Format (Documentation/ABI/testing/dev-kmsg):
  *   "7,160,424069,-;pci_root PNP0A03:00: host bridge window [io  0x0000-0x0cf7] (ignored)\n"
  *   " SUBSYSTEM=acpi\n"
  *   " DEVICE=+acpi:PNP0A03:00\n"
- * Non-printable bytes of the text arrive as \xNN; more prefix fields may follow FLAGS. */
+ * more prefix fields may follow FLAGS. The kernel writes every byte < 0x20, >= 0x7f and the
+ * backslash of the text and the values as \xNN (kernel/printk/printk.c, msg_add_ext_text()).
+ * The text is decoded by the record text contract (kmsg.h): valid UTF-8, no control byte. */
 #include <errno.h>
 #include <string.h>
 
 #include "ec2agent/kmsg.h"
+#include "ec2agent/utf8.h"
 
 static int hexval(char c) {
         if (c >= '0' && c <= '9')
@@ -20,6 +23,75 @@ static int hexval(char c) {
         return -1;
 }
 
+/* The raw byte at S: a \xNN escape or the byte itself. Returns the input bytes it takes. */
+static size_t raw_byte(const char *s, const char *end, unsigned char *ret) {
+        if (end - s >= 4 && s[0] == '\\' && s[1] == 'x' && hexval(s[2]) >= 0 && hexval(s[3]) >= 0) {
+                *ret = (unsigned char) (hexval(s[2]) * 16 + hexval(s[3]));
+                return 4;
+        }
+        *ret = (unsigned char) *s;
+        return 1;
+}
+
+size_t kmsg_text_decode(const char *in, size_t len, char *out, size_t size) {
+        static const char hex[] = "0123456789abcdef";
+        const char *s = in, *end = in + len;
+        size_t o = 0;
+
+        if (size == 0)
+                return 0;
+        while (s < end) {
+                /* the common case: a run of printable ASCII, copied as is */
+                const char *run = s;
+                while (run < end && (unsigned char) *run >= 0x20 && (unsigned char) *run < 0x7f &&
+                       *run != '\\')
+                        run++;
+                if (run > s) {
+                        size_t k = MIN((size_t) (run - s), size - 1 - o);
+                        memcpy(out + o, s, k);
+                        o += k;
+                        s += k;
+                        if (s < run)
+                                break; /* out of room */
+                        continue;
+                }
+                unsigned char b, seq[4];
+                size_t took = raw_byte(s, end, &b), n = 0;
+                char unit[4];
+
+                if (b < 0x20 || b == 0x7f || b == '\\') { /* kept escaped, as the kernel wrote it */
+                        unit[0] = '\\', unit[1] = 'x', unit[2] = hex[b >> 4], unit[3] = hex[b & 15];
+                        n = 4;
+                } else if (b < 0x80) {
+                        unit[0] = (char) b;
+                        n = 1;
+                } else { /* the raw bytes of one sequence, each escaped or not; AT[k]: after k */
+                        size_t at[5] = { 0, took }, m = 1;
+                        seq[0] = b;
+                        while (m < 4 && s + at[m] < end) {
+                                at[m + 1] = at[m] + raw_byte(s + at[m], end, &seq[m]);
+                                if ((seq[m++] & 0xc0) != 0x80)
+                                        break;
+                        }
+                        n = utf8_valid_len(seq, m);
+                        if (n > 0) {
+                                memcpy(unit, seq, n);
+                                took = at[n];
+                        } else { /* one U+FFFD for the lead byte; what follows is looked at again */
+                                memcpy(unit, "\xef\xbf\xbd", 3);
+                                n = 3;
+                        }
+                }
+                if (o + n > size - 1)
+                        break; /* cut at a character boundary */
+                memcpy(out + o, unit, n);
+                o += n;
+                s += took;
+        }
+        out[o] = 0;
+        return o;
+}
+
 /* Reads a decimal field ending at SEP; advances *P past SEP. */
 static int take_field(const char **p, const char *end, char sep, uint64_t max, uint64_t *ret) {
         const char *s = *p, *e = memchr(s, sep, (size_t) (end - s));
@@ -29,10 +101,9 @@ static int take_field(const char **p, const char *end, char sep, uint64_t max, u
         return 0;
 }
 
-int kmsg_parse_record(char *buf, size_t len, KmsgRecord *ret) {
-        const char *p = buf, *end = buf + len;
+int kmsg_parse_record(const char *buf, size_t len, KmsgRecord *ret) {
+        const char *p = buf, *end = buf + len, *semi, *text, *nl, *device = NULL, *device_end = NULL;
         uint64_t pri, seq, ts;
-        char *semi, *text, *nl, *out;
 
         if (len == 0 || len > KMSG_MAX_RECORD)
                 return -EBADMSG;
@@ -47,42 +118,30 @@ int kmsg_parse_record(char *buf, size_t len, KmsgRecord *ret) {
 
         text = semi + 1;
         nl = memchr(text, '\n', (size_t) (end - text));
-        char *text_end = nl ? nl : buf + len;
-
-        /* Unescape \xNN in place; the text only shrinks. */
-        out = text;
-        for (char *s = text; s < text_end; s++) {
-                if (s[0] == '\\' && s + 3 < text_end + 1 && s[1] == 'x' && hexval(s[2]) >= 0 &&
-                    hexval(s[3]) >= 0) {
-                        *out++ = (char) (hexval(s[2]) * 16 + hexval(s[3]));
-                        s += 3;
-                } else
-                        *out++ = *s;
-        }
-        size_t text_len = (size_t) (out - text);
 
         /* Continuation lines: " KEY=VALUE\n" each; the last one may lack its newline. */
-        const char *device = NULL;
-        for (char *l = nl ? nl + 1 : NULL; l && l < buf + len && *l == ' ';) {
-                char *lend = memchr(l, '\n', (size_t) (buf + len - l));
-                if (lend)
-                        *lend = 0;
-                if (strncmp(l + 1, "DEVICE=", 7) == 0)
+        for (const char *l = nl ? nl + 1 : NULL; l && l < end && *l == ' ';) {
+                const char *lend = memchr(l, '\n', (size_t) (end - l)) ?: end;
+                if ((size_t) (lend - l) >= 8 && memcmp(l + 1, "DEVICE=", 7) == 0) {
                         device = l + 8;
-                l = lend ? lend + 1 : NULL;
+                        device_end = lend;
+                }
+                l = lend < end ? lend + 1 : NULL;
         }
-        text[text_len] = 0;
-        if (memchr(text, 0, text_len))
-                text_len = strlen(text); /* an escaped NUL ends the text */
 
-        *ret = (KmsgRecord){
-                .facility = (unsigned) (pri >> 3),
-                .level = (unsigned) (pri & 7),
-                .seq = seq,
-                .ts = ts,
-                .text = text,
-                .text_len = text_len,
-                .device = device,
-        };
+        /* Field by field: a compound literal would clear the 8 KB of storage for every record. */
+        ret->facility = (unsigned) (pri >> 3);
+        ret->level = (unsigned) (pri & 7);
+        ret->seq = seq;
+        ret->ts = ts;
+        ret->device = NULL;
+        ret->text = ret->text_storage;
+        ret->text_len = kmsg_text_decode(text, (size_t) ((nl ?: end) - text), ret->text_storage,
+                                         sizeof ret->text_storage);
+        if (device) {
+                (void) kmsg_text_decode(device, (size_t) (device_end - device), ret->device_storage,
+                                        sizeof ret->device_storage);
+                ret->device = ret->device_storage;
+        }
         return 0;
 }

@@ -5,8 +5,10 @@
  * anchored: "Out of memory" inside some other line is not an OOM kill. Only facility 0 records
  * are classified: the kernel forces LOG_USER on anything user space writes to /dev/kmsg
  * (kernel/printk/printk.c, devkmsg_write). Formats are cited from the kernel source; where they
- * changed between the kernels of Debian 10–13, Ubuntu 18.04–24.04 and Amazon Linux 2/2023
- * (4.14–6.12), every variant has its row. Samples are in tests/fixtures/kmsg/corpus.txt. */
+ * changed between versions (2.6.32 / RHEL 6 to 6.x) or architectures (x86, arm, arm64, powerpc,
+ * riscv), every variant has its row. Records that begin with a task name are matched first, on
+ * the structure around the name, so a name never makes a record another class. Samples are in
+ * tests/fixtures/kmsg/corpus.txt (one per row; tests/fixtures/kmsg/SOURCES says where from). */
 #include <stdio.h>
 #include <string.h>
 
@@ -46,21 +48,48 @@ static bool cur_i64(Cursor *c, int64_t *ret) {
         return true;
 }
 
-/* Copies from the cursor up to (not including) the first of STOP or the end, at most MAX-1. */
+/* The longest head of S (N bytes) that fits MAX-1 bytes and ends at a character boundary of the
+ * text (TEXT-CONTRACT.md): never inside a UTF-8 sequence or a "\xNN" escape. */
+static size_t char_cut(const char *s, size_t n, size_t max) {
+        size_t k;
+
+        if (n < max)
+                return n;
+        k = max - 1;
+        while (k > 0 && ((unsigned char) s[k] & 0xc0) == 0x80) /* s[k] continues a character */
+                k--;
+        for (size_t j = k > 3 ? k - 3 : 0; j < k; j++)
+                if (s[j] == '\\' && s[j + 1] == 'x') { /* an escape that the cut would split */
+                        k = j;
+                        break;
+                }
+        return k;
+}
+
+static void copy_span(const char *s, size_t n, char *dst, size_t max) {
+        size_t k = char_cut(s, n, max);
+        memcpy(dst, s, k);
+        dst[k] = 0;
+}
+
+/* Copies from the cursor up to (not including) the first of STOP or the end, cut to fit MAX. */
 static void cur_word(Cursor *c, const char *stop, char *dst, size_t max) {
         size_t n = 0;
         while (c->p + n < c->end && !strchr(stop, c->p[n]))
                 n++;
-        size_t k = MIN(n, max - 1);
-        memcpy(dst, c->p, k);
-        dst[k] = 0;
+        copy_span(c->p, n, dst, max);
         c->p += n;
 }
 
-static void copy_span(const char *s, size_t n, char *dst, size_t max) {
-        size_t k = MIN(n, max - 1);
-        memcpy(dst, s, k);
-        dst[k] = 0;
+/* The last occurrence of LIT in [P, END), or NULL. */
+static const char *find_last(const char *p, const char *end, const char *lit) {
+        size_t l = strlen(lit);
+        const char *last = NULL, *f;
+        while ((f = memmem(p, (size_t) (end - p), lit, l))) {
+                last = f;
+                p = f + 1;
+        }
+        return last;
 }
 
 /* "KEY:123kB" anywhere after the cursor → *RET. */
@@ -84,19 +113,17 @@ typedef void (*Extract)(const char *line, Cursor *c, KmsgMatch *m, const char *a
  * pgtables and oom_score_adj since 5.10). The name may hold spaces and parentheses. */
 static void ex_oom_victim(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
         uint64_t pid;
-        Cursor rest = *c;
         const char *open, *close;
 
         m->cgroup_oom = arg != NULL;
         if (cur_u64(c, &pid))
                 m->pid = (int64_t) pid;
+        /* The name may hold ") total-vm:" itself: the kernel's is the last one (numbers follow). */
         open = memchr(c->p, '(', (size_t) (c->end - c->p));
-        if (cur_find(&rest, " total-vm:")) {
-                close = rest.p - strlen(" total-vm:");
-                while (close > c->p && *close != ')')
-                        close--;
-                if (open && close > open)
-                        copy_span(open + 1, (size_t) (close - open - 1), m->process, sizeof m->process);
+        close = find_last(c->p, c->end, ") total-vm:");
+        if (open && close && close > open) {
+                copy_span(open + 1, (size_t) (close - open - 1), m->process, sizeof m->process);
+                c->p = close;
         }
         (void) field_u64(c, "total-vm:", &m->total_vm_kb);
         (void) field_u64(c, "anon-rss:", &m->anon_rss_kb);
@@ -115,12 +142,15 @@ static void ex_oom_summary(const char *line, Cursor *c, KmsgMatch *m, const char
         (void) arg;
         if (cur_find(&d, "constraint="))
                 cur_word(&d, ",", m->constraint, sizeof m->constraint);
+        /* a cgroup path may hold ",task=": the kernel's is the last one, and ends the path */
+        const char *task = find_last(c->p, c->end, ",task=");
         d = *c;
-        if (cur_find(&d, "task_memcg="))
-                cur_word(&d, ",", m->cgroup, sizeof m->cgroup);
-        d = *c;
-        if (cur_find(&d, ",task="))
+        if (cur_find(&d, "task_memcg=") && task && task >= d.p)
+                copy_span(d.p, (size_t) (task - d.p), m->cgroup, sizeof m->cgroup);
+        if (task) {
+                d = (Cursor){ task + 6, c->end };
                 cur_word(&d, ",", m->process, sizeof m->process);
+        }
 }
 
 /* "Out of memory: Kill process 1234 (stress) score 900 or sacrifice child" (before 5.1: the
@@ -135,14 +165,6 @@ static void ex_oom_task_in(const char *line, Cursor *c, KmsgMatch *m, const char
         (void) arg;
         cur_word(c, " ", m->cgroup, sizeof m->cgroup);
         copy_span("CONSTRAINT_MEMCG", 16, m->constraint, sizeof m->constraint);
-}
-
-/* "stress invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0" */
-static void ex_oom_invoked(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
-        (void) arg;
-        const char *at = memmem(c->p, (size_t) (c->end - c->p), " invoked oom-killer:", 20);
-        if (at)
-                copy_span(c->p, (size_t) (at - c->p), m->process, sizeof m->process);
 }
 
 /* The device between ARG (default "(device ") and ')' or ':' — "EXT4-fs error (device nvme1n1):",
@@ -172,12 +194,11 @@ static void ex_jbd2(const char *line, Cursor *c, KmsgMatch *m, const char *arg) 
                 *dash = 0;
 }
 
-/* The device after "dev " up to ',' and the sector after "sector " — block/blk-core.c
+/* The device after ARG (default "dev ") up to ',' and the sector after "sector " — block/blk-core.c
  * blk_print_req_error: "I/O error, dev nvme1n1, sector 2048 op 0x1:(WRITE) flags 0x800 …". */
 static void ex_blk_error(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
         Cursor d = { line, c->end };
-        (void) arg;
-        if (cur_find(&d, "dev "))
+        if (cur_find(&d, arg ?: "dev "))
                 cur_word(&d, ", ", m->source, sizeof m->source);
         if (cur_find(&d, "sector "))
                 (void) cur_u64(&d, &m->sector);
@@ -204,7 +225,7 @@ static void ex_nvme_cmd(const char *line, Cursor *c, KmsgMatch *m, const char *a
 
 /* "INFO: task jbd2/nvme1n1-8:245 blocked for more than 120 seconds." (kernel/hung_task.c) */
 static void ex_hung_task(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
-        const char *b = memmem(c->p, (size_t) (c->end - c->p), " blocked for more than ", 23);
+        const char *b = find_last(c->p, c->end, " blocked for more than ");
         const char *colon = b;
         uint64_t v;
         (void) arg;
@@ -251,10 +272,59 @@ static void ex_constant_source(const char *line, Cursor *c, KmsgMatch *m, const 
         copy_span(arg, strlen(arg), m->source, sizeof m->source);
 }
 
+/* The die counter of an oops banner, "… [#2] SMP PTI" → source "#2" (SPEC §6: each oops is its
+ * own source). Lines before the banner ("BUG: unable to handle …") have none. */
+static void die_counter(const char *line, const char *end, KmsgMatch *m) {
+        const char *h = find_last(line, end, "[#");
+        uint64_t n;
+        if (!h)
+                return;
+        Cursor d = { h + 2, end };
+        if (cur_u64(&d, &n) && d.p < end && *d.p == ']')
+                snprintf(m->source, sizeof m->source, "#%llu", (unsigned long long) n);
+}
+
+/* "WARNING: at kernel/softirq.c:159 local_bh_enable_ip+0x7b/0xa0() (Not tainted)" (kernel/panic.c
+ * warn_slowpath_common, 2.6.32-3.10): grouped by file:line, as the newer format. */
+static void ex_warning_at(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
+        (void) arg;
+        cur_word(c, " ", m->where, sizeof m->where);
+        copy_span(m->where, strlen(m->where), m->source, sizeof m->source);
+}
+
+/* 6.x netdev_crit(): "r8125 0000:22:04.0 eth4: NETDEV WATCHDOG: CPU: 3: transmit queue 0 timed out
+ * 5010 ms": the interface is the last word of the driver/bus/interface prefix. */
+static void ex_netdev_prefixed(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
+        const char *at = memmem(line, (size_t) (c->end - line), ": NETDEV WATCHDOG: ", 19);
+        const char *w = at;
+        (void) arg;
+        if (!at)
+                return;
+        while (w > line && w[-1] != ' ')
+                w--;
+        copy_span(w, (size_t) (at - w), m->source, sizeof m->source);
+}
+
+/* 2.6.32 XFS: 'Filesystem "dm-3": XFS internal error …' (fs/xfs/support/debug.c xfs_fs_cmn_err),
+ * 'xfs_force_shutdown(dm-3,0x8) called from line …' and 'I/O error in filesystem ("sdb1") …'
+ * (fs/xfs/xfs_rw.c): the device between ARG and the next '"', ',' or ')'. */
+static void ex_after(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
+        Cursor s = { line, c->end };
+        if (cur_find(&s, arg))
+                cur_word(&s, "\",) ", m->source, sizeof m->source);
+}
+
 /* Oopses: the reason is the line itself ("kernel BUG at mm/slub.c:4025!" → "mm/slub.c:4025"). */
 static void ex_oops(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
         (void) arg;
         cur_word(c, "!", m->where, sizeof m->where);
+}
+
+/* die() banners: the oops's reason, and its die counter as the source. Only these rows read a
+ * counter: a "[#N]" elsewhere (in a task name) is not one. */
+static void ex_die(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
+        die_counter(line, c->end, m);
+        ex_oops(line, c, m, arg);
 }
 
 /* "WARNING: CPU: 2 PID: 1234 at net/sched/sch_generic.c:477 dev_watchdog+0x21b/0x220"
@@ -269,25 +339,6 @@ static void ex_warning(const char *line, Cursor *c, KmsgMatch *m, const char *ar
                 cur_word(&d, " ", m->where, sizeof m->where);
                 copy_span(m->where, strlen(m->where), m->source, sizeof m->source);
         }
-}
-
-/* "nginx[1234]: segfault at 0 ip 00007f… sp 00007ff… error 4 in libc.so.6[7f…+178000]"
- * (arch/x86/mm/fault.c show_signal_msg) and "traps: nginx[1234] general protection fault
- * ip:… sp:… error:0 in libc.so.6[…]" (arch/x86/kernel/traps.c). C is at the line start. */
-static void ex_segfault(const char *line, Cursor *c, KmsgMatch *m, const char *arg) {
-        Cursor d = *c;
-        uint64_t pid;
-        (void) arg;
-        const char *lb = memchr(d.p, '[', (size_t) (d.end - d.p));
-        if (!lb)
-                return;
-        copy_span(d.p, (size_t) (lb - d.p), m->process, sizeof m->process);
-        d.p = lb + 1;
-        if (cur_u64(&d, &pid))
-                m->pid = (int64_t) pid;
-        if (cur_find(&d, " in "))
-                cur_word(&d, "[ ", m->where, sizeof m->where);
-        copy_span(m->process, strlen(m->process), m->source, sizeof m->source);
 }
 
 /* "NETDEV WATCHDOG: eth0 (ena): transmit queue 3 timed out" (net/sched/sch_generic.c) */
@@ -309,102 +360,471 @@ static void ex_pci_source(const char *line, Cursor *c, KmsgMatch *m, const char 
                 m->source[n - 1] = 0;
 }
 
+/* ---- records that begin with a task name ----
+ *
+ * The kernel reports user-space crashes, and a few other things, as kernel records that begin
+ * with the task's name ("comm": 1 to 15 bytes, any byte but NUL, TASK_COMM_LEN - 1) and often end
+ * with a mapped file name: both are the user's. A program may be named "Killed process " or
+ * "EXT4-fs (sda1", so these formats are matched before the table, on the structure the kernel
+ * prints around the name, and such a record is a segfault or nothing: never another class. */
+
+#define COMM_MAX_RAW 15
+
+static bool has_at(const char *p, const char *end, const char *lit) {
+        size_t l = strlen(lit);
+        return (size_t) (end - p) >= l && memcmp(p, lit, l) == 0;
+}
+
+/* powerpc's "%s (%d) at %lx nip " after "COMM[PID]: ": a signal's name in lower case ("segfault",
+ * "bus error", "trace/breakpoint trap"), its number, the address. */
+static bool powerpc_signal(const char *p, const char *end) {
+        const char *q = p;
+        uint64_t v;
+        while (q < end && q - p < 32 && ((*q >= 'a' && *q <= 'z') || *q == ' ' || *q == '/'))
+                q++;
+        if (q - p < 2 || q[-1] != ' ' || q >= end || *q != '(')
+                return false;
+        Cursor c = { q + 1, end };
+        if (!cur_u64(&c, &v) || !has_at(c.p, end, ") at "))
+                return false;
+        c.p += 5;
+        while (c.p < end && *c.p && strchr("0123456789abcdef", *c.p))
+                c.p++;
+        return has_at(c.p, end, " nip ");
+}
+
+/* The user-space crash formats: the text after "COMM[PID]" starts with TAIL, and what follows
+ * the tail passes REST (if any). */
+typedef struct UserCrash {
+        const char *tail;
+        const char *format;
+        bool (*rest)(const char *p, const char *end);
+} UserCrash;
+
+static const UserCrash user_crashes[] = {
+        /* arch/x86/mm/fault.c show_signal_msg, 2.6.32-6.x: "%s[%d]: segfault at %lx ip %px sp %px
+         * error %lx" + print_vma_addr " in %s[%lx+%lx]" (6.x: "[%lx,%lx+%lx]", then " likely on CPU
+         * %d (core %d, socket %d)") */
+        { ": segfault at ", "segfault (x86 fault.c show_signal_msg)", NULL },
+        /* arch/x86/kernel/traps.c do_trap / do_general_protection: "%s[%d] trap %s ip:%lx sp:%lx
+         * error:%lx" and "%s[%d] general protection fault ip:…" under pr_fmt "traps: " (3.x+);
+         * 2.6.32 has no prefix and says "general protection ip:" */
+        { " trap ", "trap (x86 traps.c do_trap)", NULL },
+        { " general protection ", "general protection (x86 traps.c)", NULL },
+        /* arch/x86/kernel/signal.c signal_fault: "%s[%d] bad frame in %s frame:%p ip:%lx sp:%lx
+         * orax:%lx" */
+        { " bad frame in ", "bad frame (x86 signal.c signal_fault)", NULL },
+        /* arch/arm64/kernel/traps.c arm64_show_signal (4.18+): "%s[%d]: unhandled exception: …";
+         * arch/arm64/mm/fault.c (before 4.18): "%s[%d]: unhandled %s (%d) at 0x%08lx, esr 0x%03x";
+         * arch/riscv/kernel/traps.c do_trap: "%s[%d]: unhandled signal %d code 0x%x at 0x…";
+         * arch/powerpc/kernel/traps.c (before 4.17): "%s[%d]: unhandled signal %d at %lx nip …" */
+        { ": unhandled ", "unhandled (arm64/riscv/powerpc traps.c)", NULL },
+        /* arch/powerpc/kernel/traps.c show_signal_msg (4.17+): "%s[%d]: %s (%d) at %lx nip %lx lr %lx
+         * code %x" with the signal's name: "segfault", "bus error", "illegal instruction", … */
+        { ": ", "signal (powerpc traps.c show_signal_msg, 4.17+)", powerpc_signal },
+};
+
+static void user_crash_fields(const char *t, const char *comm_end, uint64_t pid, const char *after,
+                              const char *end, KmsgMatch *m) {
+        copy_span(t, (size_t) (comm_end - t), m->process, sizeof m->process);
+        m->pid = (int64_t) pid;
+        Cursor d = { after, end };
+        if (cur_find(&d, " in "))
+                cur_word(&d, "[", m->where, sizeof m->where);
+        copy_span(m->process, strlen(m->process), m->source, sizeof m->source);
+}
+
+/* "[PID]" at P: returns the text after ']' with *PID, or NULL. */
+static const char *bracket_pid(const char *p, const char *end, uint64_t *pid) {
+        Cursor c = { p + 1, end };
+        if (!cur_u64(&c, pid) || c.p - p > 11 || c.p >= end || *c.p != ']')
+                return NULL;
+        return c.p + 1;
+}
+
+/* Claims a record that begins at T with a task name at S (T or after "traps: "): returns true with *RET
+ * set (KMSG_SEGFAULT, KMSG_OOM_CONTEXT or KMSG_NONE), or false when the record is not one. One
+ * pass over the first 15 raw bytes: at every character that could end the name, the kernel's
+ * text that follows a name is tried. A name may hold '[', digits, ' ' and ':' itself, so the
+ * first place where the whole structure holds wins; no name can hold the structure entire. */
+static bool claim_from(const char *t, const char *s, const char *end, KmsgMatch *m, KmsgClass *ret,
+                       bool *other_ret) {
+        const char *after;
+        bool other = false;
+        uint64_t pid;
+        size_t raw = 0;
+
+        for (const char *p = s; p < end && raw <= COMM_MAX_RAW; raw++) {
+                if (p > s) /* S..P is a possible name of RAW bytes */
+                        switch (*p) {
+                        case '[':
+                                if (!(after = bracket_pid(p, end, &pid)))
+                                        break;
+                                for (size_t i = 0; i < ELEMENTSOF(user_crashes); i++)
+                                        if (has_at(after, end, user_crashes[i].tail) &&
+                                            (!user_crashes[i].rest ||
+                                             user_crashes[i].rest(after + strlen(user_crashes[i].tail),
+                                                                  end))) {
+                                                *m = (KmsgMatch){ .klass = KMSG_SEGFAULT,
+                                                                  .format = user_crashes[i].format };
+                                                user_crash_fields(s, p, pid,
+                                                                  after + strlen(user_crashes[i].tail), end,
+                                                                  m);
+                                                return (*ret = KMSG_SEGFAULT), true;
+                                        }
+                                /* "COMM[PID]" then anything else: vsyscall, memfd_create, … */
+                                other = other || after == end || *after == ':' || *after == ' ';
+                                break;
+                        case ':':
+                                /* arch/arm/mm/fault.c __do_user_fault: "%s: unhandled page fault (%d)
+                                 * at 0x%08lx, code 0x%03x" */
+                                if (has_at(p, end, ": unhandled page fault (")) {
+                                        *m = (KmsgMatch){ .klass = KMSG_SEGFAULT,
+                                                          .format = "unhandled page fault (arm fault.c)" };
+                                        copy_span(s, (size_t) (p - s), m->process, sizeof m->process);
+                                        copy_span(m->process, strlen(m->process), m->source,
+                                                  sizeof m->source);
+                                        return (*ret = KMSG_SEGFAULT), true;
+                                }
+                                /* mm/page_alloc.c warn_alloc: "%s: page allocation failure…",
+                                 * "%s: vmalloc…" */
+                                other = other || has_at(p, end, ": page allocation failure") ||
+                                        has_at(p, end, ": vmalloc");
+                                break;
+                        case ' ':
+                                /* mm/oom_kill.c dump_header: "%s invoked oom-killer: gfp_mask=…" */
+                                if (s == t && has_at(p, end, " invoked oom-killer: ")) {
+                                        *m = (KmsgMatch){ .klass = KMSG_OOM_CONTEXT,
+                                                          .format = "oom invoked" };
+                                        copy_span(t, (size_t) (p - t), m->process, sizeof m->process);
+                                        return (*ret = KMSG_OOM_CONTEXT), true;
+                                }
+                                /* "%s (%d)…": kernel/exit.c stack depth, fs/drop_caches.c, arm's
+                                 * "undefined instruction", … */
+                                if (p + 1 < end && p[1] == '(') {
+                                        Cursor c = { p + 2, end };
+                                        other = other ||
+                                                (cur_u64(&c, &pid) && c.p < end && *c.p == ')' &&
+                                                 (c.p + 1 == end || c.p[1] == ':' || c.p[1] == ' '));
+                                }
+                                break;
+                        }
+                /* the next character: "\xNN" is one raw byte, U+FFFD at least one */
+                if (*p == '\\' && end - p > 3 && p[1] == 'x')
+                        p += 4;
+                else if ((unsigned char) *p == 0xef && end - p > 2 && (unsigned char) p[1] == 0xbf &&
+                         (unsigned char) p[2] == 0xbd)
+                        p += 3;
+                else
+                        p++;
+        }
+        *other_ret = *other_ret || other;
+        return false;
+}
+
+static bool classify_user(const char *t, const char *end, KmsgMatch *m, KmsgClass *ret) {
+        bool other = has_at(t, end, "traps: "); /* x86 traps.c, with no trap it prints: nothing */
+        if ((other && claim_from(t, t + 7, end, m, ret, &other)) || claim_from(t, t, end, m, ret, &other))
+                return true;
+        if (other)
+                return (*ret = KMSG_NONE), true;
+        return false;
+}
+
 typedef struct Rule {
         KmsgClass klass;
         const char *prefix; /* anchored at the start of the text; "" for none */
+        size_t prefix_len;
         const char *needle; /* must follow the prefix; NULL for none */
         Extract extract;
         const char *arg;
-        const char *format; /* a name for the row */
+        const char *format;             /* a name for the row */
+        bool (*check)(const Cursor *c); /* the structure after the prefix, NULL: none */
+        unsigned flags;
 } Rule;
+
+enum {
+        RULE_NEEDLE_ANY_CASE = 1 << 0, /* the kernel changed the needle's case between versions */
+};
+
+/* The prefix is followed by a number ("Killed process 1234 (…", never "Killed process [12]…"). */
+static bool check_digit(const Cursor *c) {
+        return c->p < c->end && *c->p >= '0' && *c->p <= '9';
+}
+
+/* x86 die() before 6.x (arch/x86/kernel/dumpstack.c __die_header): "%s: %04lx [#%d]%s%s%s%s%s",
+ * the trap's name in lower case: "divide error: 0000 [#1] SMP", "invalid opcode: 0000 [#1] SMP PTI",
+ * "stack segment: 0000 [#1]", "double fault: 0000 [#1]", … (6.x prefixes "Oops: "). */
+static bool check_x86_die(const Cursor *c) {
+        const char *p = c->p;
+        while (p < c->end && p - c->p < 40 && ((*p >= 'a' && *p <= 'z') || *p == ' '))
+                p++;
+        if (p == c->p || !has_at(p, c->end, ": ") || c->end - p < 10)
+                return false;
+        for (int i = 2; i < 6; i++)
+                if (!strchr("0123456789abcdef", p[i]) || p[i] == 0)
+                        return false;
+        return has_at(p + 6, c->end, " [#");
+}
+
+/* XFS superblock read and validate failures (fs/xfs/xfs_mount.c xfs_readsb, "SB validate failed
+ * with error %d."): only EIO and the corruption codes (EFSCORRUPTED = EUCLEAN 117, EFSBADCRC =
+ * EBADMSG 74) are errors; EINVAL (22) is a feature mismatch. 3.x printed them positive. */
+static bool check_xfs_sb_error(const Cursor *c) {
+        Cursor d = *c;
+        int64_t e;
+        if (!cur_find(&d, " with error "))
+                return false;
+        if (d.p < d.end && *d.p == '-')
+                d.p++;
+        return cur_i64(&d, &e) && (e == 5 || e == 117 || e == 74);
+}
+
+/* netdev_printk(): "%s %s %s%s: " — driver, bus id, interface — then "NETDEV WATCHDOG: " (6.x). */
+static bool check_netdev_prefix(const Cursor *c) {
+        const char *p = c->p;
+        for (int words = 0; words < 3; words++) {
+                const char *sp = memchr(p, ' ', (size_t) MIN(c->end - p, 64));
+                if (!sp || sp == p)
+                        return false;
+                if (sp[-1] == ':')
+                        return has_at(sp - 1, c->end, ": NETDEV WATCHDOG: ");
+                p = sp + 1;
+        }
+        return false;
+}
+
+#define ROW(k, pre, nee, ex, a, fmt)                                                                    \
+        {                                                                                               \
+                .klass = k, .prefix = pre, .prefix_len = sizeof(pre) - 1, .needle = nee, .extract = ex, \
+                .arg = a, .format = fmt                                                                 \
+        }
+#define ROWX(k, pre, nee, ex, a, fmt, chk, fl)                                                          \
+        {                                                                                               \
+                .klass = k, .prefix = pre, .prefix_len = sizeof(pre) - 1, .needle = nee, .extract = ex, \
+                .arg = a, .format = fmt, .check = chk, .flags = fl                                      \
+        }
 
 /* Read top to bottom; the first match wins. */
 static const Rule rules[] = {
         /* mm/oom_kill.c, mm/memcontrol.c */
-        { KMSG_OOM_KILL, "Out of memory: Killed process ", NULL, ex_oom_victim, NULL, "oom victim (5.1+)" },
-        { KMSG_OOM_KILL, "Memory cgroup out of memory: Killed process ", NULL, ex_oom_victim, "",
-          "memcg oom victim (5.1+)" },
-        { KMSG_OOM_KILL, "Killed process ", NULL, ex_oom_victim, NULL, "oom victim (before 5.1)" },
-        { KMSG_OOM_CONTEXT, "oom-kill:", NULL, ex_oom_summary, NULL, "oom summary (4.19+)" },
-        { KMSG_OOM_CONTEXT, "Out of memory: Kill process ", NULL, ex_oom_select, "CONSTRAINT_NONE",
-          "oom select (before 5.1)" },
-        { KMSG_OOM_CONTEXT, "Memory cgroup out of memory: Kill process ", NULL, ex_oom_select,
-          "CONSTRAINT_MEMCG", "memcg oom select (before 5.1)" },
-        { KMSG_OOM_CONTEXT, "Task in ", " killed as a result of limit of ", ex_oom_task_in, NULL,
-          "memcg task in (before 4.19)" },
-        { KMSG_OOM_CONTEXT, "", " invoked oom-killer: ", ex_oom_invoked, NULL, "oom invoked" },
+        ROW(KMSG_OOM_KILL, "Out of memory: Killed process ", NULL, ex_oom_victim, NULL, "oom victim (5.1+)"),
+        ROW(KMSG_OOM_KILL, "Memory cgroup out of memory: Killed process ", NULL, ex_oom_victim, "",
+            "memcg oom victim (5.1+)"),
+        ROWX(KMSG_OOM_KILL, "Killed process ", NULL, ex_oom_victim, NULL, "oom victim (before 5.1)",
+             check_digit, 0),
+        ROW(KMSG_OOM_CONTEXT, "oom-kill:", NULL, ex_oom_summary, NULL, "oom summary (4.19+)"),
+        ROW(KMSG_OOM_CONTEXT, "Out of memory: Kill process ", NULL, ex_oom_select, "CONSTRAINT_NONE",
+            "oom select (before 5.1)"),
+        ROW(KMSG_OOM_CONTEXT, "Memory cgroup out of memory: Kill process ", NULL, ex_oom_select,
+            "CONSTRAINT_MEMCG", "memcg oom select (before 5.1)"),
+        ROW(KMSG_OOM_CONTEXT, "Task in ", " killed as a result of limit of ", ex_oom_task_in, NULL,
+            "memcg task in (before 4.19)"),
 
         /* fs/ext4/super.c, fs/jbd2, fs/xfs, fs/btrfs: read-only first, then errors */
-        { KMSG_FS_READONLY, "EXT4-fs (", "Remounting filesystem read-only", ex_paren_device, "(",
-          "ext4 remount ro" },
-        { KMSG_FS_READONLY, "BTRFS ", "forced readonly", ex_paren_device, NULL, "btrfs forced ro" },
-        { KMSG_FS_ERROR, "EXT4-fs error (device ", NULL, ex_paren_device, NULL, "ext4 error" },
-        { KMSG_FS_ERROR, "EXT4-fs (", "I/O error", ex_paren_device, "(", "ext4 I/O error" },
-        { KMSG_FS_ERROR, "EXT4-fs (", "error count since last fsck", ex_paren_device, "(",
-          "ext4 error count" },
-        { KMSG_FS_ERROR, "Aborting journal on device ", NULL, ex_jbd2, NULL, "jbd2 abort" },
-        { KMSG_FS_ERROR, "JBD2: ", "IO error", ex_jbd2, " on ", "jbd2 io error" },
-        { KMSG_FS_ERROR, "XFS (", "orruption", ex_paren_device, "(", "xfs corruption" },
-        { KMSG_FS_ERROR, "XFS (", "I/O error", ex_paren_device, "(", "xfs I/O error" },
-        { KMSG_FS_ERROR, "XFS (", "Filesystem has been shut down", ex_paren_device, "(", "xfs shutdown" },
-        { KMSG_FS_ERROR, "XFS (", "xfs_do_force_shutdown", ex_paren_device, "(", "xfs forced shutdown" },
-        { KMSG_FS_ERROR, "BTRFS error (device ", NULL, ex_paren_device, NULL, "btrfs error" },
-        { KMSG_FS_ERROR, "BTRFS critical (device ", NULL, ex_paren_device, NULL, "btrfs critical" },
-        { KMSG_FS_ERROR, "BTRFS: error (device ", NULL, ex_paren_device, NULL, "btrfs error (old)" },
-        { KMSG_FS_ERROR, "BTRFS: Transaction aborted", NULL, ex_paren_device, NULL,
-          "btrfs transaction aborted" },
+        ROW(KMSG_FS_READONLY, "EXT4-fs (", "Remounting filesystem read-only", ex_paren_device, "(",
+            "ext4 remount ro"),
+        ROW(KMSG_FS_READONLY, "BTRFS ", "forced readonly", ex_paren_device, NULL, "btrfs forced ro"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs error (device ", NULL, ex_paren_device, NULL, "ext4 error"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "I/O error", ex_paren_device, "(", "ext4 I/O error"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "error count since last fsck", ex_paren_device, "(",
+            "ext4 error count"),
+        /* fs/ext4/super.c ext4_msg(KERN_ERR) at mount (3.x-6.x): group descriptors, journal load */
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): ext4_check_descriptors: ", ex_paren_device, "(",
+            "ext4 descriptors (super.c ext4_check_descriptors)"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): group descriptors corrupted", ex_paren_device, "(",
+            "ext4 group descriptors corrupted (super.c)"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): can't read group descriptor", ex_paren_device, "(",
+            "ext4 group descriptor read (super.c)"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): error loading journal", ex_paren_device, "(",
+            "ext4 journal load (super.c ext4_load_journal)"),
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): failed to open journal device", ex_paren_device, "(",
+            "ext4 journal device (super.c)"),
+        /* fs/ext4/page-io.c ext4_end_io_rsv_work / ext4_put_io_end (KERN_EMERG, 3.x-6.x) */
+        ROW(KMSG_FS_ERROR, "EXT4-fs (", "): failed to convert unwritten extents", ex_paren_device, "(",
+            "ext4 unwritten extents (page-io.c)"),
+        /* fs/ext4/page-io.c ext4_end_bio: "EXT4-fs warning (device %s): ext4_end_bio:%d: I/O error %d
+         * writing to inode …" (the error code follows: -5, -19, or a blk_status such as 10) */
+        ROW(KMSG_FS_ERROR, "EXT4-fs warning (device ", "I/O error", ex_paren_device, NULL,
+            "ext4 warning I/O error (page-io.c)"),
+        ROW(KMSG_FS_ERROR, "Aborting journal on device ", NULL, ex_jbd2, NULL, "jbd2 abort"),
+        ROW(KMSG_FS_ERROR, "JBD2: ", "IO error", ex_jbd2, " on ", "jbd2 io error"),
+        /* fs/jbd2/journal.c jbd2_write_superblock: "JBD2: Error %d detected when updating journal
+         * superblock for %s." (4.x+); 3.x "JBD2: I/O error detected when updating journal superblock" */
+        ROW(KMSG_FS_ERROR, "JBD2: ", "detected when updating journal superblock", ex_jbd2, " for ",
+            "jbd2 superblock update (journal.c)"),
+        ROW(KMSG_FS_ERROR, "JBD2: ", "I/O error", ex_jbd2, " for ", "jbd2 I/O error (journal.c)"),
+        /* fs/jbd2/journal.c jbd2_journal_load: "JBD2: recovery failed" (before 5.x), "JBD2: journal
+         * recovery failed"; fs/jbd2/recovery.c "JBD2: Invalid checksum recovering [data ]block %lu in
+         * log" */
+        ROW(KMSG_FS_ERROR, "JBD2: ", "recovery failed", ex_jbd2, " on ", "jbd2 recovery failed (journal.c)"),
+        ROW(KMSG_FS_ERROR, "JBD2: Invalid checksum recovering ", NULL, ex_jbd2, " on ",
+            "jbd2 recovery checksum (recovery.c)"),
+        /* fs/xfs: "XFS (%s): " (xfs_message.c, 3.x+), bare "XFS: " without a mount (and RHEL 6) */
+        ROW(KMSG_FS_ERROR, "XFS (", "orruption", ex_paren_device, "(", "xfs corruption"),
+        ROWX(KMSG_FS_ERROR, "XFS (", "I/O error", ex_paren_device, "(",
+             "xfs I/O error (metadata, log: 'Log I/O Error Detected' before 5.x)", NULL,
+             RULE_NEEDLE_ANY_CASE),
+        ROW(KMSG_FS_ERROR, "XFS (", "Filesystem has been shut down", ex_paren_device, "(", "xfs shutdown"),
+        ROW(KMSG_FS_ERROR, "XFS (", "xfs_do_force_shutdown", ex_paren_device, "(", "xfs forced shutdown"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): Internal error ", ex_paren_device, "(",
+            "xfs internal error (xfs_error.c xfs_error_report)"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): xfs_log_force: error ", ex_paren_device, "(",
+            "xfs log force (xfs_log.c, 3.x-4.x)"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): log mount failed", ex_paren_device, "(",
+            "xfs log mount (xfs_log.c)"),
+        ROW(KMSG_FS_ERROR, "XFS (", "recovery failed", ex_paren_device, "(",
+            "xfs log recovery (xfs_log.c, xfs_mount.c 'log mount/recovery failed')"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): log mount finish failed", ex_paren_device, "(",
+            "xfs log mount finish (xfs_mount.c)"),
+        ROW(KMSG_FS_ERROR, "XFS (", "): Failed to recover ", ex_paren_device, "(",
+            "xfs intent recovery (6.x)"),
+        ROW(KMSG_FS_ERROR, "XFS (", " CRC error detected", ex_paren_device, "(", "xfs metadata CRC (4.x+)"),
+        ROWX(KMSG_FS_ERROR, "XFS (", "): SB validate failed", ex_paren_device, "(",
+             "xfs superblock validate (xfs_mount.c xfs_readsb)", check_xfs_sb_error, 0),
+        ROWX(KMSG_FS_ERROR, "XFS: ", "I/O error", ex_constant_source, "", "xfs I/O error (no device)", NULL,
+             RULE_NEEDLE_ANY_CASE),
+        ROW(KMSG_FS_ERROR, "XFS: ", "orruption", ex_constant_source, "", "xfs corruption (no device)"),
+        ROW(KMSG_FS_ERROR, "XFS: Internal error ", NULL, ex_constant_source, "",
+            "xfs internal error (no device: 2.6.32 RHEL 6, 3.x)"),
+        ROW(KMSG_FS_ERROR, "XFS: ", "Filesystem has been shut down", ex_constant_source, "",
+            "xfs shutdown (no device)"),
+        ROW(KMSG_FS_ERROR, "XFS: ", "xfs_do_force_shutdown", ex_constant_source, "",
+            "xfs forced shutdown (no device)"),
+        ROW(KMSG_FS_ERROR, "XFS: xfs_log_force: error ", NULL, ex_constant_source, "",
+            "xfs log force (no device)"),
+        ROW(KMSG_FS_ERROR, "XFS: ", "recovery failed", ex_constant_source, "",
+            "xfs log recovery (no device)"),
+        ROWX(KMSG_FS_ERROR, "XFS: SB validate failed", NULL, ex_constant_source, "",
+             "xfs superblock validate (no device)", check_xfs_sb_error, 0),
+        /* 2.6.32 fs/xfs/support/debug.c xfs_fs_cmn_err: 'Filesystem "%s": …'; xfs_fsops.c
+         * "xfs_force_shutdown(%s,0x%x) called from line …"; xfs_rw.c xfs_ioerror_alert */
+        ROW(KMSG_FS_ERROR, "Filesystem \"", "\": XFS internal error ", ex_after, "Filesystem \"",
+            "xfs internal error (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "Filesystem \"", "\": Corruption ", ex_after, "Filesystem \"",
+            "xfs corruption (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "Filesystem \"", "\": Log I/O Error Detected", ex_after, "Filesystem \"",
+            "xfs log I/O error (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "xfs_force_shutdown(", ") called from line ", ex_after, "xfs_force_shutdown(",
+            "xfs forced shutdown (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "I/O error in filesystem (\"", NULL, ex_after, "(\"", "xfs I/O error (2.6.32)"),
+        ROW(KMSG_FS_ERROR, "BTRFS error (device ", NULL, ex_paren_device, NULL, "btrfs error"),
+        ROW(KMSG_FS_ERROR, "BTRFS critical (device ", NULL, ex_paren_device, NULL, "btrfs critical"),
+        ROW(KMSG_FS_ERROR, "BTRFS: error (device ", NULL, ex_paren_device, NULL, "btrfs error (old)"),
+        ROW(KMSG_FS_ERROR, "BTRFS: Transaction aborted", NULL, ex_paren_device, NULL,
+            "btrfs transaction aborted"),
+        /* fs/btrfs/inode.c (btrfs_warn_rl): "csum failed root %lld ino %llu off %llu csum …" (4.x+;
+         * info level in 3.x), "direct IO failed ino %llu …"; fs/btrfs/scrub.c "checksum error at …";
+         * 3.x-: "btrfs csum failed ino %llu off %llu csum %u private %llu" */
+        ROW(KMSG_FS_ERROR, "BTRFS warning (device ", "): csum failed ", ex_paren_device, NULL,
+            "btrfs csum failed (inode.c)"),
+        ROW(KMSG_FS_ERROR, "BTRFS info (device ", "): csum failed ", ex_paren_device, NULL,
+            "btrfs csum failed (inode.c, 3.x)"),
+        ROW(KMSG_FS_ERROR, "BTRFS warning (device ", "): direct IO failed ", ex_paren_device, NULL,
+            "btrfs direct IO failed (inode.c)"),
+        ROW(KMSG_FS_ERROR, "BTRFS warning (device ", "): checksum error at ", ex_paren_device, NULL,
+            "btrfs scrub checksum error (scrub.c)"),
+        ROW(KMSG_FS_ERROR, "btrfs csum failed ino ", NULL, ex_constant_source, "",
+            "btrfs csum failed (3.x-)"),
 
         /* block/blk-core.c (prefix per kernel version), fs/buffer.c, drivers/nvme/host */
-        { KMSG_IO_ERROR, "blk_update_request: ", " error, dev ", ex_blk_error, NULL,
-          "blk_update_request (before 5.19)" },
-        { KMSG_IO_ERROR, "print_req_error: ", " error, dev ", ex_blk_error, NULL,
-          "print_req_error (4.17-4.20)" },
-        { KMSG_IO_ERROR, "I/O error, dev ", NULL, ex_blk_error, NULL, "blk error (5.19+)" },
-        { KMSG_IO_ERROR, "critical ", " error, dev ", ex_blk_error, NULL, "blk critical error" },
-        { KMSG_IO_ERROR, "timeout error, dev ", NULL, ex_blk_error, NULL, "blk timeout" },
-        { KMSG_IO_ERROR, "Buffer I/O error on dev ", NULL, ex_blk_error, NULL, "buffer I/O error" },
-        { KMSG_IO_ERROR, "nvme ", " timeout", ex_word_colon, NULL, "nvme timeout" },
-        { KMSG_IO_ERROR, "nvme ", "controller is down", ex_word_colon, NULL, "nvme controller down" },
-        { KMSG_IO_ERROR, "nvme ", "Abort status", ex_word_colon, NULL, "nvme abort" },
-        { KMSG_IO_ERROR, "nvme", ": I/O Cmd(", ex_nvme_cmd, NULL, "nvme I/O error (5.19+)" },
+        ROW(KMSG_IO_ERROR, "blk_update_request: ", " error, dev ", ex_blk_error, NULL,
+            "blk_update_request (before 5.19)"),
+        ROW(KMSG_IO_ERROR, "print_req_error: ", " error, dev ", ex_blk_error, NULL,
+            "print_req_error (4.17-4.20)"),
+        ROW(KMSG_IO_ERROR, "I/O error, dev ", NULL, ex_blk_error, NULL, "blk error (5.19+)"),
+        ROW(KMSG_IO_ERROR, "critical ", " error, dev ", ex_blk_error, NULL, "blk critical error"),
+        ROW(KMSG_IO_ERROR, "timeout error, dev ", NULL, ex_blk_error, NULL, "blk timeout"),
+        ROW(KMSG_IO_ERROR, "Buffer I/O error on dev ", NULL, ex_blk_error, NULL, "buffer I/O error"),
+        /* fs/ext4/page-io.c ext4_finish_bio (3.x-5.x) and fs/buffer.c (2.6.32-4.x): "Buffer I/O error on
+         * device %s, logical block %llu" */
+        ROW(KMSG_IO_ERROR, "Buffer I/O error on device ", NULL, ex_blk_error, "device ",
+            "buffer I/O error (ext4 page-io.c, 'on device')"),
+        ROW(KMSG_IO_ERROR, "nvme ", " timeout", ex_word_colon, NULL, "nvme timeout"),
+        ROW(KMSG_IO_ERROR, "nvme ", "controller is down", ex_word_colon, NULL, "nvme controller down"),
+        ROW(KMSG_IO_ERROR, "nvme ", "Abort status", ex_word_colon, NULL, "nvme abort"),
+        ROW(KMSG_IO_ERROR, "nvme", ": I/O Cmd(", ex_nvme_cmd, NULL, "nvme I/O error (5.19+)"),
+        /* drivers/nvme/host/pci.c nvme_remove_dead_ctrl "Removing after probe failure status: %d" and
+         * nvme_reset_work "Disabling device after reset failure: %d" (4.x-6.x) */
+        ROW(KMSG_IO_ERROR, "nvme ", ": Removing after probe failure", ex_word_colon, NULL,
+            "nvme removed after probe failure (pci.c)"),
+        ROW(KMSG_IO_ERROR, "nvme ", ": Disabling device after reset failure", ex_word_colon, NULL,
+            "nvme disabled after reset failure (pci.c)"),
 
         /* kernel/hung_task.c, kernel/watchdog.c, kernel/rcu/tree_stall.h */
-        { KMSG_HUNG_TASK, "INFO: task ", " blocked for more than ", ex_hung_task, NULL, "hung task" },
-        { KMSG_SOFT_LOCKUP, "watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup" },
-        { KMSG_SOFT_LOCKUP, "NMI watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL,
-          "soft lockup (old)" },
-        { KMSG_SOFT_LOCKUP, "BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup (older)" },
-        { KMSG_SOFT_LOCKUP, "watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
-          "hard lockup" },
-        { KMSG_SOFT_LOCKUP, "NMI watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
-          "hard lockup (old)" },
-        { KMSG_RCU_STALL, "rcu: INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall" },
-        { KMSG_RCU_STALL, "INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall (before 4.20)" },
+        ROW(KMSG_HUNG_TASK, "INFO: task ", " blocked for more than ", ex_hung_task, NULL, "hung task"),
+        ROW(KMSG_SOFT_LOCKUP, "watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup"),
+        ROW(KMSG_SOFT_LOCKUP, "NMI watchdog: BUG: soft lockup - CPU#", NULL, ex_lockup, NULL,
+            "soft lockup (old)"),
+        ROW(KMSG_SOFT_LOCKUP, "BUG: soft lockup - CPU#", NULL, ex_lockup, NULL, "soft lockup (older)"),
+        ROW(KMSG_SOFT_LOCKUP, "watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
+            "hard lockup"),
+        ROW(KMSG_SOFT_LOCKUP, "NMI watchdog: Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
+            "hard lockup (old)"),
+        /* kernel/watchdog.c 3.x-4.4: WARN(1, "Watchdog detected hard LOCKUP on cpu %d", cpu), no prefix */
+        ROW(KMSG_SOFT_LOCKUP, "Watchdog detected hard LOCKUP on cpu ", NULL, ex_lockup, NULL,
+            "hard lockup (3.x WARN)"),
+        /* arch/powerpc/kernel/watchdog.c: 4.13-4.18 "Watchdog CPU:%d Hard LOCKUP", "Watchdog CPU:%d
+         * detected Hard LOCKUP other CPUS:%*pbl"; 4.19+ (pr_fmt "watchdog: ") "CPU %d self-detected hard
+         * LOCKUP @ %pS", "CPU %d detected hard LOCKUP on other CPUs %*pbl" */
+        ROWX(KMSG_SOFT_LOCKUP, "Watchdog CPU:", "hard LOCKUP", ex_lockup, NULL,
+             "hard lockup (powerpc 4.13-4.18)", NULL, RULE_NEEDLE_ANY_CASE),
+        ROWX(KMSG_SOFT_LOCKUP, "watchdog: CPU ", "hard LOCKUP", ex_lockup, NULL,
+             "hard lockup (powerpc 4.19+)", NULL, RULE_NEEDLE_ANY_CASE),
+        ROW(KMSG_RCU_STALL, "rcu: INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall"),
+        ROW(KMSG_RCU_STALL, "INFO: rcu_", " stall", ex_constant_source, "rcu", "rcu stall (before 4.20)"),
 
-        /* arch/x86/mm/fault.c, arch/x86/kernel/dumpstack.c and traps.c, lib/bug.c, kernel/panic.c */
-        { KMSG_KERNEL_OOPS, "BUG: kernel NULL pointer dereference", NULL, ex_oops, NULL,
-          "null deref (5.0+)" },
-        { KMSG_KERNEL_OOPS, "BUG: unable to handle ", NULL, ex_oops, NULL, "page fault" },
-        { KMSG_KERNEL_OOPS, "Oops: ", NULL, ex_oops, NULL, "oops" },
-        { KMSG_KERNEL_OOPS, "general protection fault", NULL, ex_oops, NULL, "general protection fault" },
-        { KMSG_KERNEL_OOPS, "kernel BUG at ", NULL, ex_oops, NULL, "kernel BUG" },
-        { KMSG_KERNEL_OOPS, "Kernel panic - not syncing: ", NULL, ex_oops, NULL, "panic" },
-        { KMSG_KERNEL_OOPS, "BUG: ", NULL, ex_oops, NULL, "BUG" },
-        { KMSG_KERNEL_WARNING, "WARNING: CPU: ", " at ", ex_warning, NULL, "warning" },
+        /* arch/x86/mm/fault.c, arch/x86/kernel/dumpstack.c and traps.c, lib/bug.c, kernel/panic.c;
+         * the die() banners carry the die counter "[#N]", each oops's source */
+        ROW(KMSG_KERNEL_OOPS, "BUG: kernel NULL pointer dereference", NULL, ex_oops, NULL,
+            "null deref (5.0+)"),
+        ROW(KMSG_KERNEL_OOPS, "BUG: unable to handle ", NULL, ex_oops, NULL, "page fault"),
+        ROW(KMSG_KERNEL_OOPS, "Oops: ", NULL, ex_die, NULL,
+            "oops (x86 'Oops: [trap: ]%04lx [#N]', powerpc)"),
+        ROW(KMSG_KERNEL_OOPS, "general protection fault", NULL, ex_die, NULL, "general protection fault"),
+        ROW(KMSG_KERNEL_OOPS, "kernel BUG at ", NULL, ex_oops, NULL, "kernel BUG"),
+        ROW(KMSG_KERNEL_OOPS, "Kernel panic - not syncing: ", NULL, ex_oops, NULL, "panic"),
+        ROW(KMSG_KERNEL_OOPS, "BUG: ", NULL, ex_oops, NULL, "BUG"),
+        /* arch/arm/kernel/traps.c and arch/arm64/kernel/traps.c __die: "Internal error: %s: %x [#%d]"
+         * + PREEMPT SMP ARM/THUMB2 (arm64: "%016x" since 5.x) */
+        ROW(KMSG_KERNEL_OOPS, "Internal error: ", " [#", ex_die, NULL,
+            "oops (arm/arm64 die 'Internal error')"),
+        /* arch/arm/mm/fault.c __do_kernel_fault, arch/arm64/mm/fault.c die_kernel_fault (and
+         * __do_kernel_fault before 4.19), arch/riscv/mm/fault.c: "Unable to handle kernel %s at
+         * virtual address %08lx"; arm64 also "Unable to handle kernel execute from non-executable
+         * memory …", "Unable to handle kernel paging request …" */
+        ROW(KMSG_KERNEL_OOPS, "Unable to handle kernel ", NULL, ex_oops, NULL,
+            "kernel page fault (arm/arm64/riscv fault.c)"),
+        /* arch/riscv/kernel/traps.c die: "%s [#%d]" with "Oops", "Oops - <cause>", "Kernel BUG" */
+        ROW(KMSG_KERNEL_OOPS, "Oops [#", NULL, ex_die, NULL, "oops (riscv die)"),
+        ROW(KMSG_KERNEL_OOPS, "Oops - ", " [#", ex_die, NULL, "oops (riscv die, with cause)"),
+        ROW(KMSG_KERNEL_OOPS, "Kernel BUG [#", NULL, ex_die, NULL, "kernel BUG (riscv die)"),
+        /* x86 die() before 6.x for traps other than a page fault or a general protection fault */
+        ROWX(KMSG_KERNEL_OOPS, "", NULL, ex_die, NULL, "oops (x86 die '<trap>: %04lx [#N]', before 6.x)",
+             check_x86_die, 0),
+        ROW(KMSG_KERNEL_WARNING, "WARNING: CPU: ", " at ", ex_warning, NULL, "warning"),
+        /* kernel/panic.c warn_slowpath_common (2.6.32-3.10): "WARNING: at %s:%d %pS()" */
+        ROW(KMSG_KERNEL_WARNING, "WARNING: at ", NULL, ex_warning_at, NULL, "warning (2.6.32-3.10)"),
 
-        /* user-space crashes the kernel reports */
-        { KMSG_SEGFAULT, "traps: ", " in ", ex_segfault, NULL, "trap" },
-        { KMSG_SEGFAULT, "", "]: segfault at ", ex_segfault, NULL, "segfault" },
-
-        /* net/sched/sch_generic.c, drivers/net/ethernet/amazon/ena */
-        { KMSG_NET_ERROR, "NETDEV WATCHDOG: ", NULL, ex_netdev_watchdog, NULL, "netdev watchdog" },
-        { KMSG_NET_ERROR, "ena ", "Found a Tx that wasn't completed on time", ex_pci_source, NULL,
-          "ena tx timeout" },
-        { KMSG_NET_ERROR, "ena ", "TX hasn't completed", ex_pci_source, NULL, "ena tx stall" },
-        { KMSG_NET_ERROR, "ena ", "Keep alive watchdog timeout", ex_pci_source, NULL, "ena keep-alive" },
-        { KMSG_NET_ERROR, "ena ", "Trigger reset is on", ex_pci_source, NULL, "ena reset" },
-        { KMSG_NET_ERROR, "ena ", "Device reset completed successfully", ex_pci_source, NULL,
-          "ena reset done" },
+        /* net/sched/sch_generic.c dev_watchdog, drivers/net/ethernet/amazon/ena */
+        ROW(KMSG_NET_ERROR, "NETDEV WATCHDOG: ", NULL, ex_netdev_watchdog, NULL, "netdev watchdog"),
+        /* 6.x: netdev_crit(dev, "NETDEV WATCHDOG: CPU: %d: transmit queue %u timed out %u ms") */
+        ROWX(KMSG_NET_ERROR, "", NULL, ex_netdev_prefixed, NULL, "netdev watchdog (6.x netdev_crit)",
+             check_netdev_prefix, 0),
+        ROW(KMSG_NET_ERROR, "ena ", "Found a Tx that wasn't completed on time", ex_pci_source, NULL,
+            "ena tx timeout"),
+        ROW(KMSG_NET_ERROR, "ena ", "TX hasn't completed", ex_pci_source, NULL, "ena tx stall"),
+        /* ena_netdev.c check_missing_comp_in_tx_queue: "The number of lost tx completions is above the
+         * threshold (%d > %d). Reset the device" (before 2.8), "Lost TX completions are above the
+         * threshold (%d > %d). Completion transmission timeout: %u." (2.8+) */
+        ROWX(KMSG_NET_ERROR, "ena ", "lost tx completions", ex_pci_source, NULL, "ena lost tx completions",
+             NULL, RULE_NEEDLE_ANY_CASE),
+        /* ena_netdev.c ena_tx_timeout (ndo_tx_timeout): "Transmit time out" */
+        ROW(KMSG_NET_ERROR, "ena ", ": Transmit time out", ex_pci_source, NULL, "ena transmit timeout"),
+        ROW(KMSG_NET_ERROR, "ena ", "Keep alive watchdog timeout", ex_pci_source, NULL, "ena keep-alive"),
+        ROW(KMSG_NET_ERROR, "ena ", "Trigger reset is on", ex_pci_source, NULL, "ena reset"),
+        ROW(KMSG_NET_ERROR, "ena ", "Device reset completed successfully", ex_pci_source, NULL,
+            "ena reset done"),
 };
 
 /* The event type of each class, named by the catalog; -1: the class makes no event of its own. */
@@ -435,15 +855,21 @@ KmsgClass kmsg_classify(const KmsgRecord *rec, KmsgMatch *ret) {
 
         if (rec->facility != 0 || n == 0)
                 return KMSG_NONE;
+        KmsgClass user;
+        if (classify_user(t, t + n, ret, &user))
+                return user;
         for (size_t i = 0; i < ELEMENTSOF(rules); i++) {
                 const Rule *r = &rules[i];
-                size_t pl = strlen(r->prefix);
+                size_t pl = r->prefix_len;
                 if (pl > n || (pl > 0 && (t[0] != r->prefix[0] || memcmp(t, r->prefix, pl) != 0)))
                         continue;
                 Cursor c = { t + pl, t + n };
+                if (r->check && !r->check(&c))
+                        continue;
                 if (r->needle) {
                         Cursor f = c;
-                        if (!cur_find(&f, r->needle))
+                        if (r->flags & RULE_NEEDLE_ANY_CASE ? !strcasestr(c.p, r->needle)
+                                                            : !cur_find(&f, r->needle))
                                 continue;
                 }
                 *ret = (KmsgMatch){ .klass = r->klass, .format = r->format };

@@ -6,6 +6,23 @@
  * lines instead. At start the current boot's buffer is replayed; records up to the sequence
  * number saved in kmsg-cursor.json for this boot were handled before a restart and are skipped.
  *
+ * The cursor is saved at most once a second (and at a clean stop), never per record: a save is
+ * two fsyncs. What a SIGKILL can leave, and why no event is made twice:
+ *  - every event is appended to events.jsonl when it is made, before the cursor moves on disk,
+ *    and names its record ("seq"; an aggregated burst event names the last record it counted,
+ *    "last_seq"). At start the cursor is the newest of kmsg-cursor.json and the newest such
+ *    event (daemon.c reads events.jsonl's tail): a record that made an event is never read again.
+ *  - records handled after that which made no event (up to the last second's) are read again:
+ *    unclassified ones make nothing; OOM context lines only describe the next kill; records
+ *    counted into a burst window that died with the process open a new window, whose first
+ *    record makes an event (it made none before: the old window's count was never written).
+ *  - the file is replaced by rename after an fsync (write_file_atomic): old or new, never torn;
+ *    a file that does not parse is set aside as kmsg-cursor.json.corrupt (state_load_json).
+ * A dispatch handles at most BATCH_RECORDS records (plus the rest of one read), then returns to
+ * the loop so the status socket and the watchdog keep answering through a storm: /dev/kmsg and a
+ * FIFO are level-triggered and become ready again, a file's timer is re-armed at once; reading
+ * has a lower priority than the other sources, so what is pending runs before the next batch.
+ *
  * Bursts: the first record of a class from one source is an event at once; the records of that
  * class and source within the next 60 s, by the records' own kernel timestamps, are counted into
  * it and reported by one follow-up event when the window closes. OOM kills are never merged. */
@@ -28,6 +45,10 @@
 #define OOM_CONTEXT_USEC   (10 * USEC_PER_SEC)
 #define HOUSEKEEPING_USEC  (5 * USEC_PER_SEC)
 #define FILE_POLL_USEC     (1 * USEC_PER_SEC)
+#define CURSOR_SAVE_USEC   (1 * USEC_PER_SEC) /* the most the cursor on disk lags what was read */
+#define CURSOR_MAX_BYTES   4096
+#define BATCH_RECORDS      64                              /* per dispatch */
+#define READ_PRIORITY      (SD_EVENT_PRIORITY_NORMAL + 10) /* after the status socket and timers */
 
 typedef struct Window {
         KmsgClass klass;
@@ -35,6 +56,7 @@ typedef struct Window {
         usec_t first_ts, last_ts; /* kernel µs */
         usec_t opened;            /* monotonic, for closing windows when the log goes quiet */
         uint64_t count;
+        uint64_t last_seq; /* the newest record counted */
         char last_line[256];
 } Window;
 
@@ -52,7 +74,8 @@ struct Kmsg {
         int fd;
         bool device;  /* /dev/kmsg: one record per read */
         bool regular; /* a plain file: polled by a timer */
-        sd_event_source *io, *housekeeping, *file_timer;
+        sd_event_source *io, *housekeeping, *file_timer, *cursor_timer;
+        unsigned batch;  /* records handled in this dispatch */
         Buf stream;      /* partial lines of a FIFO or file */
         bool discarding; /* inside an over-long line */
         char record[KMSG_MAX_RECORD + 1];
@@ -97,12 +120,42 @@ static void cursor_save(Kmsg *k) {
                 k->saved_seq = k->cursor_seq;
 }
 
+static int on_cursor_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) s;
+        (void) usec;
+        cursor_save(userdata);
+        return 0;
+}
+
+/* The cursor moved: saved within CURSOR_SAVE_USEC, once for all the records read until then. */
+static void cursor_schedule(Kmsg *k) {
+        int enabled = SD_EVENT_OFF;
+
+        if (!k->state_dir || k->saved_seq == k->cursor_seq)
+                return;
+        if (!k->cursor_timer) {
+                if (sd_event_add_time_relative(k->event, &k->cursor_timer, CLOCK_MONOTONIC, CURSOR_SAVE_USEC,
+                                               0, on_cursor_timer, k) < 0) {
+                        cursor_save(k); /* no timer (ENOMEM): save now rather than never */
+                        return;
+                }
+                (void) sd_event_source_set_description(k->cursor_timer, "kmsg-cursor");
+                return;
+        }
+        if (sd_event_source_get_enabled(k->cursor_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return;
+        if (sd_event_source_set_time_relative(k->cursor_timer, CURSOR_SAVE_USEC) < 0 ||
+            sd_event_source_set_enabled(k->cursor_timer, SD_EVENT_ONESHOT) < 0)
+                cursor_save(k);
+}
+
 /* SEQ, a record's sequence number, when O (the cursor file, or an event) is of boot BOOT_ID:
  * another boot's sequence numbers mean nothing now. */
 static bool seq_of_boot(const cJSON *o, const cJSON *seq, const char *boot_id, uint64_t *ret) {
         const char *boot = json_get_string(o, "boot_id");
 
-        if (!boot || strcmp(boot, boot_id) != 0 || !cJSON_IsNumber(seq) || seq->valuedouble < 0)
+        if (!boot || strcmp(boot, boot_id) != 0 || !cJSON_IsNumber(seq) || !(seq->valuedouble >= 0) ||
+            seq->valuedouble > 0x1p53)
                 return false;
         *ret = (uint64_t) seq->valuedouble;
         return true;
@@ -110,19 +163,23 @@ static bool seq_of_boot(const cJSON *o, const cJSON *seq, const char *boot_id, u
 
 bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret) {
         const cJSON *detail = cJSON_GetObjectItemCaseSensitive(event, "detail");
-        return seq_of_boot(event, cJSON_GetObjectItemCaseSensitive(detail, "seq"), boot_id, ret);
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(detail, "seq");
+        return seq_of_boot(event, seq ?: cJSON_GetObjectItemCaseSensitive(detail, "last_seq"), boot_id, ret);
 }
 
 static void cursor_load(Kmsg *k, const KmsgOptions *opts) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_json_ cJSON *j = NULL;
         uint64_t seq;
 
-        if (k->state_dir && (path = path_join(k->state_dir, CURSOR_FILE)) &&
-            read_file_bounded(path, 4096, &text, NULL) >= 0 && (j = cJSON_Parse(text)) &&
-            seq_of_boot(j, cJSON_GetObjectItemCaseSensitive(j, "seq"), k->boot_id, &seq)) {
-                k->cursor_seq = k->saved_seq = seq;
-                k->cursor_known = true;
+        if (k->state_dir && state_load_json(k->state_dir, CURSOR_FILE, CURSOR_MAX_BYTES, &j) > 0) {
+                const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "seq");
+                if (seq_of_boot(j, s, k->boot_id, &seq)) {
+                        k->cursor_seq = k->saved_seq = seq;
+                        k->cursor_known = true;
+                } else if (!json_get_string(j, "boot_id") || !cJSON_IsNumber(s) || s->valuedouble < 0 ||
+                           s->valuedouble > 0x1p53)
+                        (void) state_set_aside(k->state_dir, CURSOR_FILE, "no boot_id and seq");
+                /* else a cursor of another boot: its sequence numbers mean nothing now */
         }
         /* An event is written before the cursor is saved: a crash between the two leaves the cursor
          * behind the events, and the record must not make its event twice. */
@@ -176,7 +233,9 @@ static void add_fields(cJSON *d, const KmsgMatch *m) {
 static void emit_problem(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
         const char *type = kmsg_class_to_string(m->klass);
         usec_t at = record_realtime(k, rec->ts);
-        Event *e = event_new(type, "%s: %.200s", type, rec->text);
+        char cut[201];
+        (void) kmsg_text_decode(rec->text, rec->text_len, cut, sizeof cut); /* at a character boundary */
+        Event *e = event_new(type, "%s: %s", type, cut);
 
         if (!e)
                 return (void) log_oom();
@@ -193,7 +252,7 @@ static void emit_problem(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
         p->at = at;
         p->count++;
         snprintf(p->source, sizeof p->source, "%s", m->source);
-        snprintf(p->message, sizeof p->message, "%s", rec->text);
+        (void) kmsg_text_decode(rec->text, rec->text_len, p->message, sizeof p->message);
         problem_log(k, at, type, rec->text);
 }
 
@@ -262,6 +321,7 @@ static void window_close(Kmsg *k, size_t i) {
                         json_add_time(e->detail, "first_at", record_realtime(k, w->first_ts));
                         json_add_time(e->detail, "last_at", record_realtime(k, w->last_ts));
                         cJSON_AddStringToObject(e->detail, "last_line", w->last_line);
+                        cJSON_AddNumberToObject(e->detail, "last_seq", (double) w->last_seq);
                         event_sink_emit(&k->sink, e);
                         k->problems[w->klass].count += w->count - 1;
                 } else
@@ -294,14 +354,37 @@ static void windows_expire(Kmsg *k, usec_t ts, usec_t mono) {
         windows_recompute(k);
 }
 
+#define OOPS_BANNER_USEC (5 * USEC_PER_SEC) /* an oops's die banner follows its first line within */
+
+/* An oops's first lines ("BUG: unable to handle …") come before its die banner ("Oops: 0002 [#1]
+ * SMP"), which alone carries the die counter: the banner (M) names the window those lines opened,
+ * so one oops is one event and each die counter its own source (SPEC §6). */
+static void oops_banner_names_window(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
+        Window *unnamed = NULL;
+        for (size_t i = 0; i < k->n_windows; i++) {
+                Window *w = &k->windows[i];
+                if (w->klass != KMSG_KERNEL_OOPS)
+                        continue;
+                if (strcmp(w->source, m->source) == 0)
+                        return; /* this oops has its window */
+                if (!w->source[0] && rec->ts <= w->last_ts + OOPS_BANNER_USEC)
+                        unnamed = w;
+        }
+        if (unnamed)
+                snprintf(unnamed->source, sizeof unnamed->source, "%s", m->source);
+}
+
 /* Returns true when REC belongs to an open window (counted, no event). */
 static bool window_absorb(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
+        if (m->klass == KMSG_KERNEL_OOPS && m->source[0] == '#')
+                oops_banner_names_window(k, rec, m);
         for (size_t i = 0; i < k->n_windows; i++) {
                 Window *w = &k->windows[i];
                 if (w->klass == m->klass && strcmp(w->source, m->source) == 0) {
                         w->count++;
                         w->last_ts = MAX(w->last_ts, rec->ts);
-                        snprintf(w->last_line, sizeof w->last_line, "%s", rec->text);
+                        w->last_seq = rec->seq;
+                        (void) kmsg_text_decode(rec->text, rec->text_len, w->last_line, sizeof w->last_line);
                         return true;
                 }
         }
@@ -327,6 +410,7 @@ static bool window_absorb(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
                        .first_ts = rec->ts,
                        .last_ts = rec->ts,
                        .count = 1,
+                       .last_seq = rec->seq,
                        .opened = now_usec(CLOCK_MONOTONIC) };
         snprintf(w->source, sizeof w->source, "%s", m->source);
         k->next_close_ts = MIN(k->next_close_ts, rec->ts + KMSG_BURST_WINDOW_USEC);
@@ -339,6 +423,7 @@ static void handle_record(Kmsg *k, char *buf, size_t len) {
         KmsgRecord rec;
         KmsgMatch m;
 
+        k->batch++;
         if (kmsg_parse_record(buf, len, &rec) < 0) {
                 k->malformed++;
                 return;
@@ -348,6 +433,7 @@ static void handle_record(Kmsg *k, char *buf, size_t len) {
                 return; /* handled before a restart */
         k->cursor_seq = rec.seq;
         k->cursor_known = true;
+        cursor_schedule(k);
 
         if (rec.ts > k->next_close_ts)
                 windows_expire(k, rec.ts, 0);
@@ -375,7 +461,6 @@ static void handle_record(Kmsg *k, char *buf, size_t len) {
                 return;
         case KMSG_OOM_KILL:
                 emit_oom(k, &rec, &m);
-                cursor_save(k);
                 return;
         default:
                 if (window_absorb(k, &rec, &m))
@@ -386,7 +471,6 @@ static void handle_record(Kmsg *k, char *buf, size_t len) {
                         k->context_left = CONTEXT_LINES;
                         k->context_until = rec.ts + CONTEXT_USEC;
                 }
-                cursor_save(k);
         }
 }
 
@@ -423,16 +507,18 @@ static int kmsg_open(Kmsg *k) {
         return 0;
 }
 
-/* Reads what is there, at most a budget of reads per call so other sources run in a storm.
- * Overruns (EPIPE) are counted and reading goes on. Returns 1 at the end of a FIFO's stream. */
+/* Reads what is there, at most BATCH_RECORDS records (and the rest of the read that reached
+ * them) per call so other sources run in a storm. Overruns (EPIPE) are counted and reading goes
+ * on. Returns 1 at the end of a FIFO's stream, 2 when more may be waiting. */
 static int kmsg_drain(Kmsg *k) {
-        for (unsigned budget = 0; budget < 10000; budget++) {
+        for (k->batch = 0; k->batch < BATCH_RECORDS;) {
                 ssize_t n = read(k->fd, k->record, KMSG_MAX_RECORD);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         if (errno == EPIPE) {
                                 k->overruns++; /* the ring buffer overwrote records we had not read */
+                                k->batch++;    /* bounded even if the kernel says nothing else */
                                 continue;
                         }
                         if (errno == EAGAIN)
@@ -445,25 +531,31 @@ static int kmsg_drain(Kmsg *k) {
                 if (k->device) {
                         k->record[n] = 0;
                         handle_record(k, k->record, (size_t) n);
-                } else
+                } else {
                         handle_stream(k, k->record, (size_t) n);
+                        k->batch++; /* an empty or endless line still counts */
+                }
         }
-        return 0; /* more is waiting: the loop calls again, other sources run in between */
+        return 2; /* more may be waiting: the loop calls again, other sources run in between */
 }
 
 static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Kmsg *k = userdata;
         (void) fd;
 
-        if (kmsg_drain(k) == 1 || (revents & EPOLLHUP)) {
-                /* A FIFO's writer went away: reopen, or epoll reports the hang-up forever. */
+        int r = kmsg_drain(k);
+        if (r == 1 || (r == 0 && (revents & EPOLLHUP))) {
+                /* A FIFO's writer went away (and all it wrote was read): reopen, or epoll reports
+                 * the hang-up forever. */
                 (void) s;
                 sd_event_source_disable_unref(TAKE_PTR(k->io));
                 k->fd = safe_close(k->fd);
                 if (kmsg_open(k) < 0 || sd_event_add_io(k->event, &k->io, k->fd, EPOLLIN, kmsg_on_io, k) < 0)
                         log_warning("Cannot reopen %s; kernel log events stop.", k->path);
-                else
+                else {
                         (void) sd_event_source_set_description(k->io, "kmsg");
+                        (void) sd_event_source_set_priority(k->io, READ_PRIORITY);
+                }
         }
         return 0;
 }
@@ -471,8 +563,10 @@ static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 static int on_file_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Kmsg *k = userdata;
         (void) usec;
-        (void) kmsg_drain(k);
-        return sd_event_source_set_time_relative(s, FILE_POLL_USEC);
+        /* A full batch: back at once, after the loop's other sources; else at the next poll. (A
+         * time source is one-shot: it must be enabled again, or a file is read only once.) */
+        int r = sd_event_source_set_time_relative(s, kmsg_drain(k) == 2 ? 0 : FILE_POLL_USEC);
+        return r < 0 ? r : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
 static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -494,11 +588,15 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Km
         k->sink = *sink;
         k->next_close_ts = USEC_INFINITY;
         buf_init(&k->stream, KMSG_MAX_RECORD);
-        if (!(k->path = strdup(opts->path)) || !(k->boot_id = strdup(opts->boot_id ?: "")) ||
+        if (!(k->path = strdup(opts->path ?: "")) || !(k->boot_id = strdup(opts->boot_id ?: "")) ||
             (opts->state_dir && !(k->state_dir = strdup(opts->state_dir))))
                 return -ENOMEM;
         k->boot_realtime = now_usec(CLOCK_REALTIME) - now_usec(CLOCK_MONOTONIC);
         cursor_load(k, opts);
+        if (!opts->path) { /* fed by kmsg_feed() only */
+                *ret = TAKE_PTR(k);
+                return 0;
+        }
 
         r = kmsg_open(k);
         if (r < 0)
@@ -511,6 +609,7 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Km
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(k->io ?: k->file_timer, "kmsg");
+        (void) sd_event_source_set_priority(k->io ?: k->file_timer, READ_PRIORITY);
         r = sd_event_add_time_relative(event, &k->housekeeping, CLOCK_MONOTONIC, HOUSEKEEPING_USEC, 0,
                                        on_housekeeping, k);
         if (r < 0)
@@ -520,6 +619,18 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Km
         return 0;
 }
 
+void kmsg_feed(Kmsg *k, const void *data, size_t len, bool record) {
+        if (!record)
+                handle_stream(k, data, len);
+        else if (len > KMSG_MAX_RECORD) { /* as read(2) of /dev/kmsg would not give it */
+                k->malformed++;
+        } else {
+                memcpy(k->record, data, len);
+                k->record[len] = 0;
+                handle_record(k, k->record, len);
+        }
+}
+
 Kmsg *kmsg_free(Kmsg *k) {
         if (!k)
                 return NULL;
@@ -527,6 +638,7 @@ Kmsg *kmsg_free(Kmsg *k) {
         sd_event_source_disable_unref(k->io);
         sd_event_source_disable_unref(k->file_timer);
         sd_event_source_disable_unref(k->housekeeping);
+        sd_event_source_disable_unref(k->cursor_timer);
         safe_close(k->fd);
         sd_event_unref(k->event);
         buf_done(&k->stream);

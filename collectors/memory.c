@@ -1,7 +1,6 @@
 /* memory.c — memory, swap, pressure and CPU, with the CloudWatch agent's names and formulas. */
 #include <errno.h>
-#include <libproc2/meminfo.h>
-#include <libproc2/stat.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,23 +31,71 @@ int memory_compute(const MemRaw *raw, MemMetrics *ret) {
         return 0;
 }
 
+/* Advances *P past spaces and reads one decimal number of at most 20 digits before END. */
+static int take_u64(const char **p, const char *end, uint64_t *ret) {
+        const char *c = *p;
+        size_t n = 0;
+
+        while (c < end && *c == ' ')
+                c++;
+        while (c + n < end && c[n] >= '0' && c[n] <= '9' && n < 21)
+                n++;
+        if (n == 0 || parse_u64_n(c, n, UINT64_MAX, ret) < 0)
+                return -EBADMSG;
+        *p = c + n;
+        return 0;
+}
+
+int memory_parse_meminfo(const char *text, size_t len, MemRaw *ret) {
+        static const struct {
+                const char *key;
+                size_t offset;
+        } keys[] = {
+                { "MemTotal:", offsetof(MemRaw, total) },
+                { "MemFree:", offsetof(MemRaw, free) },
+                { "MemAvailable:", offsetof(MemRaw, available) },
+                { "Buffers:", offsetof(MemRaw, buffers) },
+                { "Cached:", offsetof(MemRaw, cached) },
+                { "SReclaimable:", offsetof(MemRaw, sreclaimable) },
+                { "SwapTotal:", offsetof(MemRaw, swap_total) },
+                { "SwapFree:", offsetof(MemRaw, swap_free) },
+        };
+        const char *end = text + len;
+        unsigned seen = 0;
+        MemRaw raw = {};
+
+        /* "MemTotal:        7919304 kB\n" (fs/proc/meminfo.c): a key, spaces, a number of KiB */
+        for (const char *l = text; l < end;) {
+                const char *nl = memchr(l, '\n', (size_t) (end - l)), *le = nl ?: end;
+                for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                        size_t k = strlen(keys[i].key);
+                        uint64_t v;
+                        const char *p = l + k;
+                        if ((size_t) (le - l) <= k || memcmp(l, keys[i].key, k) != 0 ||
+                            take_u64(&p, le, &v) < 0)
+                                continue;
+                        /* KiB: anything above 2^54 would overflow bytes later */
+                        *(uint64_t *) ((char *) &raw + keys[i].offset) = MIN(v, UINT64_C(1) << 54);
+                        seen |= 1U << i;
+                        break;
+                }
+                l = nl ? nl + 1 : end;
+        }
+        if ((seen & 3U) != 3U || raw.total == 0) /* MemTotal and MemFree */
+                return -EBADMSG;
+        if (!(seen & 4U)) /* no MemAvailable before Linux 3.14: what is free for sure */
+                raw.available = raw.free;
+        *ret = raw;
+        return 0;
+}
+
 int memory_read(MemRaw *ret) {
-        struct meminfo_info *info = NULL;
-        int r = procps_meminfo_new(&info);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = read_file_bounded("/proc/meminfo", 64 * 1024, &text, &len);
         if (r < 0)
                 return r;
-        *ret = (MemRaw){
-                .total = MEMINFO_GET(info, MEMINFO_MEM_TOTAL, ul_int),
-                .free = MEMINFO_GET(info, MEMINFO_MEM_FREE, ul_int),
-                .available = MEMINFO_GET(info, MEMINFO_MEM_AVAILABLE, ul_int),
-                .buffers = MEMINFO_GET(info, MEMINFO_MEM_BUFFERS, ul_int),
-                .cached = MEMINFO_GET(info, MEMINFO_MEM_CACHED, ul_int),
-                .sreclaimable = MEMINFO_GET(info, MEMINFO_MEM_SLAB_RECLAIM, ul_int),
-                .swap_total = MEMINFO_GET(info, MEMINFO_SWAP_TOTAL, ul_int),
-                .swap_free = MEMINFO_GET(info, MEMINFO_SWAP_FREE, ul_int),
-        };
-        procps_meminfo_unref(&info);
-        return ret->total > 0 ? 0 : -ENODATA;
+        return memory_parse_meminfo(text, len, ret);
 }
 
 int psi_parse_some_avg10(const char *text, size_t len, double *ret) {
@@ -76,23 +123,42 @@ int psi_parse_some_avg10(const char *text, size_t len, double *ret) {
         return 0;
 }
 
+int cpu_parse_stat(const char *text, size_t len, CpuTicks *ret) {
+        const char *end = text + len, *p = text;
+        uint64_t v[8] = {};
+
+        /* "cpu  10132153 290696 3084719 46828483 16683 0 25195 0 175628 0\n" (fs/proc/stat.c:
+         * user nice system idle iowait irq softirq steal guest guest_nice; since 2.6.33 all ten) */
+        if (len < 5 || memcmp(text, "cpu ", 4) != 0)
+                return -EBADMSG;
+        p += 4;
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                if (take_u64(&p, nl ?: end, &v[i]) < 0) {
+                        if (i < 4) /* user nice system idle: every kernel has them */
+                                return -EBADMSG;
+                        break;
+                }
+        }
+        *ret = (CpuTicks){ .user = v[0],
+                           .nice = v[1],
+                           .system = v[2],
+                           .idle = v[3],
+                           .iowait = v[4],
+                           .irq = v[5],
+                           .softirq = v[6],
+                           .steal = v[7] };
+        return 0;
+}
+
 int cpu_read(CpuTicks *ret) {
-        struct stat_info *info = NULL;
-        int r = procps_stat_new(&info);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        /* the "cpu" line comes first; a machine with 192 CPUs writes ~20 KiB in all */
+        int r = read_file_bounded("/proc/stat", 1024 * 1024, &text, &len);
         if (r < 0)
                 return r;
-        *ret = (CpuTicks){
-                .user = STAT_GET(info, STAT_TIC_USER, ull_int),
-                .nice = STAT_GET(info, STAT_TIC_NICE, ull_int),
-                .system = STAT_GET(info, STAT_TIC_SYSTEM, ull_int),
-                .idle = STAT_GET(info, STAT_TIC_IDLE, ull_int),
-                .iowait = STAT_GET(info, STAT_TIC_IOWAIT, ull_int),
-                .irq = STAT_GET(info, STAT_TIC_IRQ, ull_int),
-                .softirq = STAT_GET(info, STAT_TIC_SOFTIRQ, ull_int),
-                .steal = STAT_GET(info, STAT_TIC_STOLEN, ull_int),
-        };
-        procps_stat_unref(&info);
-        return 0;
+        return cpu_parse_stat(text, len, ret);
 }
 
 static uint64_t cpu_total(const CpuTicks *t) {

@@ -19,6 +19,7 @@ typedef struct InstanceIdentity {
         char region[AWS_ID_MAX];
         char availability_zone[AWS_ID_MAX];
         char account_id[AWS_ID_MAX];
+        unsigned rejected; /* IMDS_REJECTED_*: values IMDS gave that are not names of their kind */
 } InstanceIdentity;
 
 /* The keys AWS requests are signed with: the environment's, or the instance profile's from IMDS. */

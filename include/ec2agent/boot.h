@@ -1,6 +1,7 @@
 /* boot.h — boot identity and the clean-shutdown mark that tells the next boot how this one ended. */
 #pragma once
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 
 #include "util.h"
@@ -22,10 +23,17 @@ typedef struct PreviousBoot {
  * else the kernel's /proc/sys/kernel/random/boot_id. */
 int boot_id_get(char ret[static BOOT_ID_LEN + 1]);
 
+/* Reads a boot.json object O: the boot it was written in into RET_BOOT_ID, and the verdict on the
+ * boot before that into RET_PREV (crash_log made valid UTF-8 without control characters).
+ * Returns 0, or -EBADMSG when O has no valid "boot_id" (then nothing is written). Pure. */
+int boot_state_from_json(const cJSON *o, char ret_boot_id[static BOOT_ID_LEN + 1], PreviousBoot *ret_prev);
+
 /* Judges the previous boot from the state directory and records this boot. On the first
  * start of boot CURRENT, the previous boot is the one recorded in boot.json: clean when the
  * clean-shutdown mark names it. Later starts in the same boot carry the verdict over. The
- * mark is consumed. Returns 0 or a negative errno (the state directory is unwritable). */
+ * mark is consumed. A boot.json that cannot be read as such is set aside as boot.json.corrupt
+ * with a warning (state_load_json), and this start judges nothing. Returns 0 or a negative errno (the state
+ * directory is unwritable). */
 int boot_judge_previous(const char *state_dir, const char *current, PreviousBoot *ret);
 
 /* Records the previous boot's crash summary in boot.json, so later starts of boot CURRENT keep it. */

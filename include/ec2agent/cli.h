@@ -18,6 +18,10 @@
  * -ETIMEDOUT, -EBADMSG for a reply that is not a JSON object). */
 int cli_fetch_status(const char *socket_path, usec_t timeout, cJSON **ret);
 
+/* The agent's reply (LEN bytes, untrusted: anything may listen on a socket path) as a JSON
+ * object. Returns 0 and the document, or -EBADMSG. Pure, for tests and fuzzing. */
+int cli_parse_status_reply(const char *buf, size_t len, cJSON **ret);
+
 /* Writes the human form of DOC to F: most severe first, lines of at most WIDTH columns,
  * ANSI colour when COLOR. NOW is realtime, for ages. */
 void cli_render_status(FILE *f, const cJSON *doc, bool color, unsigned width, usec_t now);

@@ -29,8 +29,14 @@ size_t mountinfo_parse(const char *text, size_t len, MountEntry *ret, size_t max
  * about the sandbox; it is the fallback where /proc/1 cannot be read. */
 const char *mountinfo_default(void);
 
+/* True for an FSTYPE whose statvfs() is answered over the network or by a user-space daemon
+ * (nfs, nfs4, cifs, smb3, ceph, glusterfs, lustre, 9p, virtiofs, fuse, fuseblk, fuse.*, …): it may
+ * never answer, so "*" leaves such filesystems out (they are watched only when named). */
+bool fs_type_is_remote(const char *fstype);
+
 /* True for a "real" filesystem, the "*" of metrics.filesystems: backed by a block device
- * (a /dev/ source), not a read-only image (squashfs, iso9660). */
+ * (a /dev/ source), not a read-only image (squashfs, iso9660), not remote or FUSE
+ * (fs_type_is_remote: the FUSE "fuseblk" has a /dev/ source too). */
 bool mount_is_real(const MountEntry *m);
 
 typedef struct FsUsage {
@@ -41,6 +47,19 @@ typedef struct FsUsage {
 
 /* statvfs(PATH) the way df computes it: used = blocks − bfree, used% = used / (used + bavail). */
 int fs_usage(const char *path, FsUsage *ret);
+
+/* The answer to fs_usage_start(): ID as given, ERROR 0 or a negative errno, USAGE when 0. */
+typedef struct FsUsageReply {
+        uint64_t id;
+        int error;
+        FsUsage usage;
+} FsUsageReply;
+
+/* Starts fs_usage(PATH) on a detached thread of its own, which sends one FsUsageReply datagram
+ * with ID to REPLY_FD (a blocking AF_UNIX SOCK_DGRAM socket, dup()ed for the thread: the caller
+ * may close its own at any time) and ends. Never blocks on PATH. Returns 0, or a negative errno
+ * when no thread could be started (then no reply comes). */
+int fs_usage_start(const char *path, uint64_t id, int reply_fd);
 
 /* The whole-disk name of a block device path ("/dev/nvme1n1p2" → "nvme1n1"), via /sys/class/block.
  * Returns 0 or a negative errno. */

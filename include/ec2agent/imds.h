@@ -16,6 +16,9 @@
 #define IMDS_MAX_SCHEDULED 32
 #define IMDS_ID_MAX        AWS_ID_MAX
 
+#define IMDS_REJECTED_REGION 1U /* left "": never a host name, never signed for */
+#define IMDS_REJECTED_AZ     2U
+
 typedef struct SpotNotice {
         char action[16]; /* terminate, stop, hibernate */
         usec_t time;     /* realtime */
@@ -50,13 +53,17 @@ int imds_parse_scheduled(const char *body, size_t len, ScheduledEvent ret[static
 /* "21 Jan 2019 09:00:43 GMT" → µs since the epoch. */
 int imds_parse_event_time(const char *s, usec_t *ret);
 
-/* dynamic/instance-identity/document → identity. */
+/* dynamic/instance-identity/document → identity. The region and the availability zone become
+ * host names and credential scopes, so each is kept only when it is [a-z0-9-]{1,32} (SPEC §3);
+ * otherwise it is left "" and flagged in RET->rejected. The instance id, type and AMI id must be
+ * [a-z0-9.-] words, or the document is refused (-EBADMSG). */
 int imds_parse_identity(const char *body, size_t len, InstanceIdentity *ret);
 
 /* iam/security-credentials/ROLE → credentials; -EACCES when "Code" is not "Success". */
 int imds_parse_credentials(const char *body, size_t len, AwsCredentials *ret);
 
-/* iam/security-credentials/ → the first role name (one line). */
+/* iam/security-credentials/ → the first role name (one line), which becomes part of a URL path:
+ * only IAM's role-name characters [A-Za-z0-9+=,.@_-], never "." or ".."; -EINVAL otherwise. */
 int imds_parse_role(const char *body, size_t len, char ret[static IMDS_ID_MAX]);
 
 /* A plain-text value (an id, a region, a tag): printable ASCII without spaces, at most MAX-1
@@ -88,6 +95,11 @@ bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size
 /* KNOWN as JSON (the persisted form and the status "notices" object), and back. */
 cJSON *imds_notices_to_json(const ImdsNotices *n, bool for_status);
 int imds_notices_from_json(const cJSON *j, ImdsNotices *ret);
+
+/* Loads STATE_DIR/imds-notices.json into *RET. Returns 1 when loaded, 0 when absent, a negative
+ * errno when unreadable; a corrupt file (not JSON, or not a notices object) is set aside as
+ * imds-notices.json.corrupt with a warning, and the caller starts with nothing known. */
+int imds_notices_load(const char *state_dir, ImdsNotices *ret);
 
 /* ---- the source on the loop ---- */
 

@@ -16,22 +16,39 @@
 /* One record of /dev/kmsg (Documentation/ABI/testing/dev-kmsg):
  *   "6,339,5140900,-;NET: Registered protocol family 10\n SUBSYSTEM=net\n DEVICE=n1\n"
  * PRI (facility * 8 + level), sequence number, µs since boot, flags ('-', or 'c' for a
- * continuation), maybe more comma-separated fields, then the text with \xNN escapes. */
+ * continuation), maybe more comma-separated fields, then the text with \xNN escapes.
+ *
+ * The record text contract (TEXT and DEVICE): the kernel escapes every byte < 0x20, >= 0x7f and
+ * the backslash as \xNN. A \xNN of a byte >= 0x80 is decoded; every byte that is then not part
+ * of valid UTF-8 becomes U+FFFD (one per byte); a control byte (< 0x20, 0x7f; NUL included) and
+ * the backslash stay the four characters \xNN (lower-case hex). So the text is valid UTF-8 with
+ * no control character and no backslash but the ones that begin \xNN, and can be stored, logged
+ * and sent as is. One raw byte of a task name (comm, at most 15 bytes) takes 1 to 4 bytes of
+ * text: a copy into a fixed buffer must be cut at a character boundary. */
+#define KMSG_TEXT_MAX   (KMSG_MAX_RECORD + 1) /* a kernel record's text never grows when decoded */
+#define KMSG_DEVICE_MAX 128
 typedef struct KmsgRecord {
         unsigned facility; /* 0: the kernel; user space can never write facility 0 */
         unsigned level;
         uint64_t seq;
         usec_t ts;  /* µs since boot, the kernel's clock */
-        char *text; /* unescaped, NUL-terminated; points into the caller's buffer */
+        char *text; /* NUL-terminated, by the contract above; kmsg_parse_record() points it at
+                     * text_storage (so a copy of the struct points at the original's) */
         size_t text_len;
-        const char *device; /* "DEVICE=" value or NULL; points into the caller's buffer */
+        const char *device; /* "DEVICE=" value (same contract) or NULL */
+        char text_storage[KMSG_TEXT_MAX];
+        char device_storage[KMSG_DEVICE_MAX];
 } KmsgRecord;
 
-/* Parses one record of LEN bytes at BUF in place (unescaping \xNN, terminating fields); BUF
- * holds LEN bytes followed by a NUL. Continuation lines (" KEY=VALUE") after the first are
- * read for DEVICE. Returns 0, or -EBADMSG for anything that is not a record. BUF must stay
- * alive while RET is used. */
-int kmsg_parse_record(char *buf, size_t len, KmsgRecord *ret);
+/* Parses one record of LEN bytes at BUF (followed by a NUL or not) into *RET, decoding the text
+ * and the DEVICE= value of the continuation lines (" KEY=VALUE") by the contract above. Returns
+ * 0, or -EBADMSG for anything that is not a record. BUF is not changed or kept. */
+int kmsg_parse_record(const char *buf, size_t len, KmsgRecord *ret);
+
+/* Decodes LEN bytes of kernel text at IN (\xNN escapes, or raw bytes) into OUT by the record text
+ * contract: valid UTF-8, control bytes and '\\' as \xNN, U+FFFD for each byte of invalid UTF-8.
+ * Writes at most SIZE bytes, the NUL included, cut at a character boundary; returns the length. */
+size_t kmsg_text_decode(const char *in, size_t len, char *out, size_t size);
 
 typedef enum KmsgClass {
         KMSG_NONE = 0,
@@ -94,8 +111,12 @@ bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret);
 
 typedef struct Kmsg Kmsg;
 
-/* Reads the kernel log on EVENT; events go to SINK (copied). Returns 0 or a negative errno. */
+/* Starts reading OPTS->path on EVENT; with OPTS->path NULL reads nothing and is fed by
+ * kmsg_feed() (tests, fuzzing). Events go to SINK (copied). Returns 0 or a negative errno. */
 int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Kmsg **ret);
+/* Hands LEN bytes at DATA to the same code as what is read: one /dev/kmsg record when RECORD, else
+ * a piece of a FIFO's or file's stream (lines, possibly cut anywhere). */
+void kmsg_feed(Kmsg *k, const void *data, size_t len, bool record);
 Kmsg *kmsg_free(Kmsg *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Kmsg *, kmsg_free);
 

@@ -35,5 +35,9 @@ int log_internal(int level, int error, const char *message_id, const char *fmt, 
 #define log_oom()                 log_error_errno(-ENOMEM, "Out of memory.")
 
 /* Sends one structured record: MESSAGE, PRIORITY, MESSAGE_ID and the extra "KEY=value"
- * fields in FIELDS (NULL-terminated, may be NULL). On stderr only MESSAGE is printed. */
+ * fields in FIELDS (NULL-terminated, may be NULL). On stderr only MESSAGE is printed. MESSAGE and
+ * every field's value go through utf8_escape_str(UTF8_ESCAPE_LOG), the one way a value leaves for
+ * sd_notify, a journal field, stderr or events.jsonl (utf8.h): CR, LF and every other control
+ * byte become \xNN, invalid UTF-8 U+FFFD, so no value can start a line or a field of its own or
+ * be refused as text. Kernel record text (kmsg.h) is already so and goes out as it is. */
 void log_record(int level, const char *message_id, const char *message, const char *const *fields);

@@ -26,7 +26,12 @@ typedef struct MemMetrics {
  * Returns -EINVAL when MemTotal is 0. */
 int memory_compute(const MemRaw *raw, MemMetrics *ret);
 
-/* Reads /proc/meminfo through libproc2. */
+/* Parses /proc/meminfo ("MemTotal:        7919304 kB\n…", fs/proc/meminfo.c) into RET. MemTotal
+ * (not 0) and MemFree are required; without MemAvailable (before Linux 3.14) it is MemFree.
+ * Returns 0 or -EBADMSG. Pure. */
+int memory_parse_meminfo(const char *text, size_t len, MemRaw *ret);
+
+/* Reads /proc/meminfo (memory_parse_meminfo). */
 int memory_read(MemRaw *ret);
 
 /* Parses /proc/pressure/memory ("some avg10=0.00 avg60=… total=…\nfull …") for some avg10. */
@@ -37,7 +42,11 @@ typedef struct CpuTicks {
         uint64_t user, nice, system, idle, iowait, irq, softirq, steal;
 } CpuTicks;
 
-/* Reads them through libproc2. */
+/* Parses the first line of /proc/stat ("cpu  user nice system idle iowait irq softirq steal …").
+ * The first four are required, the others are 0 when absent. Returns 0 or -EBADMSG. Pure. */
+int cpu_parse_stat(const char *text, size_t len, CpuTicks *ret);
+
+/* Reads /proc/stat (cpu_parse_stat). */
 int cpu_read(CpuTicks *ret);
 
 /* Pure: cpu_usage_active between two readings, as the CloudWatch agent's cpu plugin (telegraf's):

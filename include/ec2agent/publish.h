@@ -19,6 +19,11 @@ const char *publish_unit(const char *metric);
 int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
                        bool high_resolution);
 
+/* Parses one datum line of the queue or the spool, {"m":NAME,"t":SECONDS,"s":[count,sum,min,max],
+ * "d":[[K,V],…]}, into *RET (the caller frees): a 1-255 character name, a time within years
+ * 0-9999, four finite numbers, dimensions as pairs of strings. Returns 0 or -EBADMSG. Pure. */
+int publish_parse_datum(const char *line, size_t len, cJSON **ret);
+
 /* The samples a series must keep for the publisher: the interval running and the one before it,
  * and a few for the timer's lateness. */
 size_t publish_ring_samples(const Config *config);

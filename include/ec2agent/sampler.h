@@ -18,7 +18,15 @@ typedef struct Filesystem {
         bool became_read_only; /* was read-write while watched, is read-only now */
         bool instance_store;
         char disk[64];
+        int error;             /* what the last statvfs() answered: 0 or a negative errno */
+        uint64_t call;         /* the statvfs() call out (fs_usage_start), 0 when none */
+        usec_t call_started;   /* CLOCK_MONOTONIC */
+        usec_t call_sample_at; /* the realtime sample its answer is for, 0: status only */
+        bool not_answering; /* CALL has been out FS_ANSWER_TIMEOUT_USEC: not asked again until it returns */
 } Filesystem;
+
+/* A statvfs() that has not returned after this long: the filesystem is "not answering". */
+#define FS_ANSWER_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
 typedef struct Sampler Sampler;
 
@@ -38,8 +46,12 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, const EventSink *si
 Sampler *sampler_free(Sampler *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sampler *, sampler_free);
 
-/* Takes one sample of everything now (the timer calls it; benchmarks too). */
+/* Takes one sample of everything now (the timer calls it; benchmarks too). The filesystems'
+ * usage comes later, through the loop, as their statvfs() calls return. */
 void sampler_collect(Sampler *s);
+
+/* The statvfs() calls started and not answered yet (tests and benchmarks wait for 0). */
+size_t sampler_calls_pending(const Sampler *s);
 
 const SeriesStore *sampler_series(const Sampler *s);
 

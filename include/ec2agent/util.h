@@ -18,16 +18,19 @@ typedef uint64_t usec_t;
 
 /* "2026-11-23T10:02:00Z" plus NUL, or with milliseconds "…00.123Z". */
 #define RFC3339_MAX 32
+/* 9999-12-31T23:59:59Z: the last second RFC 3339 can write (four-digit years). */
+#define RFC3339_MAX_USEC (253402300799ULL * USEC_PER_SEC + 999999ULL)
 
 /* The current time of CLOCK in µs. */
 usec_t now_usec(clockid_t clock);
 
 /* Formats realtime T (µs since the epoch) as RFC 3339 UTC with second precision into BUF
- * (RFC3339_MAX bytes). Returns BUF; "" when T is 0 or out of range. */
+ * (RFC3339_MAX bytes). Returns BUF; "" when T is 0 or past RFC3339_MAX_USEC. */
 char *format_rfc3339(char buf[static RFC3339_MAX], usec_t t);
 
 /* Parses "YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)" (also ' ' for 'T', lowercase 'z').
- * Returns 0 and stores µs since the epoch, or -EINVAL. */
+ * Returns 0 and stores µs since the epoch, or -EINVAL (also for a time before 1970 or past
+ * 9999-12-31T23:59:59Z in UTC, and for Feb 29 of a common year). */
 int parse_rfc3339(const char *s, usec_t *ret);
 
 /* Parses a duration: one or more NUMBER UNIT groups, units s m h d w ("2h", "1h30m", "90s"),
@@ -64,6 +67,12 @@ bool endswith(const char *s, const char *suffix);
 size_t strv_length(char *const *v);
 /* Appends a copy of S to the NULL-terminated vector *V. Returns 0 or -ENOMEM. */
 int strv_extend(char ***v, const char *s);
+
+/* URL without what may be secret, to log or show: "user:pass@" becomes three asterisks and '@',
+ * and a path, query or fragment other than "/" becomes '/' and three asterisks (webhook URLs
+ * carry their token in the path); scheme, host and port stay. See test-util.c for examples.
+ * Returns a new string; NULL for a NULL URL or on ENOMEM. */
+char *url_redact(const char *url);
 
 /* A growable byte buffer with a hard maximum (curl's dynbuf). Always NUL-terminated. */
 typedef struct Buf {

@@ -167,3 +167,183 @@ def test_generator_orders_the_agent_before_the_drained_units(agent, tmp_path):
     assert r.returncode == 0 and not (out2 / "ec2agent.service.d").exists()
     r = subprocess.run([str(gen)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 64 and "usage" in r.stderr
+
+
+# ---- report -o FILE (issue 15 items 8 and 9, SPEC §9) ----
+
+def _report_agent(agent_factory, tmp_path):
+    pstore = tmp_path / "pstore"
+    pstore.mkdir()
+    a = agent_factory(config={"kernel": {"pstore_path": str(pstore)}, "imds": {"enabled": False},
+                              "kmsg": {"enabled": False}, "metrics": {"enabled": False}})
+    a.pstore = pstore
+    return a
+
+
+def _report(a, out, umask=None):
+    e = a.env()
+    return subprocess.run([BIN, "report", "--config", str(a.config_path), "-o", str(out)], env=e,
+                          capture_output=True, text=True, timeout=60,
+                          preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+
+
+def test_report_refuses_a_symlink_and_leaves_its_target(agent_factory, tmp_path):
+    a = _report_agent(agent_factory, tmp_path)
+    target = tmp_path / "precious"
+    target.write_text("precious\n")
+    link = tmp_path / "bundle.tar.gz"
+    link.symlink_to(target)
+    r = _report(a, link)
+    assert r.returncode == 1
+    assert "Refusing to write %s" % link in r.stderr
+    assert target.read_text() == "precious\n"
+    assert os.readlink(link) == str(target)
+    dangling = tmp_path / "dangling.tar.gz"
+    dangling.symlink_to(tmp_path / "created-through-link")
+    assert _report(a, dangling).returncode == 1
+    assert not (tmp_path / "created-through-link").exists()
+
+
+def test_report_refuses_an_existing_file(agent_factory, tmp_path):
+    a = _report_agent(agent_factory, tmp_path)
+    out = tmp_path / "bundle.tar.gz"
+    out.write_text("earlier bundle\n")
+    r = _report(a, out)
+    assert r.returncode == 1 and "it exists" in r.stderr
+    assert out.read_text() == "earlier bundle\n"
+
+
+def test_report_is_mode_0600_whatever_the_umask(agent_factory, tmp_path):
+    a = _report_agent(agent_factory, tmp_path)
+    out = tmp_path / "bundle.tar.gz"
+    r = _report(a, out, umask=0)
+    assert r.returncode == 0, r.stderr
+    assert os.stat(out).st_mode & 0o777 == 0o600
+
+
+def test_report_long_names_and_an_entry_tar_cannot_hold(agent_factory, tmp_path):
+    """A member name over 100 bytes (host name plus a pstore file) aborted the whole bundle."""
+    import tarfile
+    a = _report_agent(agent_factory, tmp_path)
+    long_file = "dmesg-efi_pstore-" + "1" * 70                     # the member name is far past 100 bytes
+    (a.pstore / long_file).write_text("Kernel panic - not syncing: long name\n")
+    deep = a.pstore / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    (deep / "dmesg-ramoops-0").write_text("Oops: deep\n")
+    too_long = "x" * 120                                           # no ustar split can hold it
+    (a.pstore / too_long).write_text("lost\n")
+    out = tmp_path / "bundle.tar.gz"
+    r = _report(a, out)
+    assert r.returncode == 0, r.stderr
+    assert "skipped" in r.stderr
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        top = names[0].split("/")[0]
+        by_name = {n.split("/", 1)[1]: n for n in names}
+        assert tar.extractfile(by_name["pstore/" + long_file]).read() == b"Kernel panic - not syncing: long name\n"
+        assert tar.extractfile(by_name["pstore/%s/%s/dmesg-ramoops-0" % ("d" * 60, "e" * 60)]).read() == \
+            b"Oops: deep\n"
+        assert len(by_name["pstore/" + long_file]) > 100
+        assert not any(too_long in n for n in names)
+        skipped = tar.extractfile(top + "/skipped.txt").read().decode()
+        assert "pstore/" + too_long in skipped and "too long" in skipped
+        assert {"summary.txt", "config.json", "meminfo.txt"} <= set(by_name)
+        assert all(m.mode == 0o600 for m in tar.getmembers())
+    # GNU tar reads it the same way, when it is installed
+    if os.path.exists("/usr/bin/tar") or os.path.exists("/bin/tar"):
+        x = tmp_path / "x"
+        x.mkdir()
+        subprocess.run(["tar", "-xzf", str(out), "-C", str(x)], check=True, timeout=30)
+        assert (x / top / "pstore" / long_file).read_text() == "Kernel panic - not syncing: long name\n"
+
+
+def test_report_text_escapes_control_characters(agent_factory, tmp_path):
+    a = _report_agent(agent_factory, tmp_path)
+    (a.pstore / "dmesg-ramoops-0").write_bytes(b"Oops: \x1b]0;pwned\x07 \x1b[2J \xc2\x9b31m\nnext line\n")
+    r = subprocess.run([BIN, "report", "--config", str(a.config_path), "-o", "-"], env=a.env(),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0
+    assert b"\x1b" not in r.stdout and b"\x07" not in r.stdout and b"\xc2\x9b" not in r.stdout
+    assert b"Oops: \\x1b]0;pwned\\x07 \\x1b[2J \\u009b31m\nnext line\n" in r.stdout
+
+
+# ---- terminal escapes (issue 15 item 4) ----
+
+HOSTILE = "x\x1b]0;pwned\x07\x1b[2J\x9b31m\r\nMAINPID=1\x7fend"   # (cJSON cuts a string at \\u0000)
+
+
+def _serve_once(path, body, count=1):
+    """A fake agent: answers COUNT connections on PATH with BODY (bytes), in a thread."""
+    import socket
+    import threading
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.listen(4)
+    s.settimeout(20)
+
+    def run():
+        for _ in range(count):
+            try:
+                c, _ = s.accept()
+            except OSError:
+                break
+            c.settimeout(5)
+            try:
+                c.recv(256)
+                c.sendall(body)
+            finally:
+                c.close()
+        s.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_status_human_form_escapes_control_characters(agent, tmp_path):
+    doc = {"schema_version": 1, "health": "warning", "reasons": ["oom kill of " + HOSTILE],
+           "agent": {"version": "0.1.0" + HOSTILE, "pid": 1, "uptime_s": 5},
+           "instance": {"on_ec2": True, "instance_id": "i-" + HOSTILE, "instance_type": "t3.micro",
+                        "availability_zone": HOSTILE, "ami_id": "ami-1", "asg_name": HOSTILE},
+           "imds": {"reachable": False, "last_error": HOSTILE, "last_ok_at": None},
+           "notices": {"spot": None, "rebalance": None, "asg_target_lifecycle_state": HOSTILE,
+                       "scheduled": [{"code": HOSTILE, "event_id": HOSTILE, "state": "active",
+                                      "not_before": HOSTILE, "not_after": HOSTILE}]},
+           "memory": {"total_bytes": 1, "available_bytes": 1, "used_percent": 1},
+           "filesystems": [{"path": HOSTILE, "fstype": HOSTILE, "device": HOSTILE, "used_percent": 1}],
+           "kernel": {"oom_kills": 1, "last_oom": {"process": HOSTILE, "pid": 4, "at": HOSTILE},
+                      "taint_flags": HOSTILE, "kmsg": {"error": HOSTILE, "path": HOSTILE},
+                      "problems": [{"class": "kernel-oops", "count": 1, "at": HOSTILE, "message": HOSTILE}],
+                      "previous_boot": {"clean_shutdown": False, "boot_id": HOSTILE}},
+           "cloudwatch": {"enabled": True, "last_error": HOSTILE},
+           "rules": [{"name": HOSTILE, "state": HOSTILE}],
+           "actions": [{"rule": HOSTILE, "step": "exec", "target": HOSTILE, "state": "done"}]}
+    sock = tmp_path / "fake.sock"
+    body = json.dumps(doc).encode()
+    t = _serve_once(sock, body, 2)
+    r = subprocess.run([BIN, "status", "--socket", str(sock)], capture_output=True, timeout=20,
+                       env=dict(agent.env(), COLUMNS="400"))
+    assert r.returncode == 1, r.stderr
+    out = r.stdout
+    for bad in (b"\x1b", b"\x07", b"\x9b", b"\xc2\x9b", b"\r", b"\x7f", b"\x00"):
+        assert bad not in out, (bad, out)
+    assert b"\\x1b]0;pwned\\x07\\x1b[2J\\u009b31m\\x0d\\x0aMAINPID=1\\x7fend" in out
+    assert not any(line.startswith(b"MAINPID") for line in out.split(b"\n"))
+    # the JSON form stays JSON: cJSON escapes, nothing raw either
+    r = subprocess.run([BIN, "status", "--json", "--socket", str(sock)], capture_output=True, timeout=20,
+                       env=agent.env())
+    t.join(5)
+    assert b"\x1b" not in r.stdout and json.loads(r.stdout)["reasons"] == ["oom kill of " + HOSTILE]
+
+
+def test_events_human_form_escapes_control_characters(agent):
+    agent.state.mkdir(parents=True, exist_ok=True)
+    ev = {"at": "2026-11-23T10:02:00Z", "boot_id": "b", "type": "segfault" + HOSTILE, "severity": "warning",
+          "summary": "segfault of " + HOSTILE, "detail": {"message": HOSTILE}}
+    (agent.state / "events.jsonl").write_text(json.dumps(ev) + "\n")
+    r = subprocess.run([BIN, "events"], capture_output=True, timeout=20, env=agent.env())
+    assert r.returncode == 0, r.stderr
+    for bad in (b"\x1b", b"\x07", b"\x9b", b"\r", b"\x7f", b"\x00"):
+        assert bad not in r.stdout, (bad, r.stdout)
+    assert b"segfault of x\\x1b]0;pwned" in r.stdout and r.stdout.count(b"\n") == 1
+    r = subprocess.run([BIN, "events", "--json"], capture_output=True, timeout=20, env=agent.env())
+    assert json.loads(r.stdout)["summary"] == "segfault of " + HOSTILE

@@ -223,3 +223,119 @@ def test_unwritable_journal_at_start_names_the_path(agent):
     agent.proc.wait(10)
     assert agent.proc.returncode == 73
     assert str(agent.state) in agent.log()
+
+
+# ---- status slots: a hostile local user, and running out of descriptors (issue 15 items 12, 13) ----
+
+HOG = r'''
+import errno, os, resource, select, socket, sys, time
+path, n, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+os.setgroups([int(sys.argv[4])])          # an adm member, as the socket's group allows
+os.setgid(65534)
+os.setuid(65534)                          # nobody
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, n + 100))
+held, made, peak, end = [], 0, 0, time.monotonic() + seconds
+announced = False
+while time.monotonic() < end:
+    while len(held) < n:                  # as many idle connections as it can get
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        try:
+            s.connect(path)
+        except BlockingIOError:
+            s.close()
+            break
+        held.append(s)
+        made += 1
+    alive = []
+    for s in held:                        # the agent closed some: connect again
+        try:
+            if s.recv(1) == b"":
+                s.close()
+                continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+            continue
+        alive.append(s)
+    held = alive
+    peak = max(peak, len(held))
+    if not announced and made >= n:
+        print("holding", flush=True)
+        announced = True
+    time.sleep(0.02)
+print("made %d peak %d" % (made, peak), flush=True)
+'''
+
+
+def _socket_anyone_can_reach(agent):
+    """The socket in a directory others may traverse (pytest's tmp_path is root's alone)."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="ec2agent-slots-", dir="/tmp")
+    os.chmod(d, 0o755)
+    agent.socket = __import__("pathlib").Path(d) / "run" / "status.sock"
+    return d
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as nobody")
+def test_a_user_holding_idle_connections_cannot_starve_root(agent):
+    """An adm member holding 2 100 idle connections (more than every slot) left root's status
+    calls unanswered: connections are capped per user (SO_PEERCRED) and root keeps slots."""
+    import shutil
+    import subprocess
+    import sys
+    d = _socket_anyone_can_reach(agent)
+    try:
+        agent.start()
+        hog = subprocess.Popen([sys.executable, "-c", HOG, str(agent.socket), "2100", "60",
+                                str(grp.getgrnam("adm").gr_gid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        try:
+            line = hog.stdout.readline()       # bounded: the hog ends after 60 s at most
+            assert line.strip() == "holding", hog.stderr.read() if hog.poll() is not None else line
+            codes = []
+            for _ in range(50):
+                rc, doc = agent.status()
+                codes.append(rc if doc else "no answer (rc %d)" % rc)
+            assert codes == [0] * 50, codes
+        finally:
+            hog.kill()
+            hog.wait(10)
+    finally:
+        agent.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _cpu_seconds(pid):
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_does_not_spin_and_recovers(agent):
+    """With RLIMIT_NOFILE reached, accept() fails with EMFILE and the pending client stays in the
+    backlog: the listener must pause, not spin, and answer again once connections close."""
+    import resource
+    agent.start()
+    pid = agent.proc.pid
+    open_now = len(os.listdir("/proc/%d/fd" % pid))
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_now + 8, open_now + 8))
+    held = []
+    try:
+        for _ in range(300):                 # far more than the agent has descriptors for
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            try:
+                s.connect(str(agent.socket))
+            except BlockingIOError:          # the backlog is full
+                s.close()
+                break
+            held.append(s)
+        assert len(held) > 20
+        t0, cpu0 = time.monotonic(), _cpu_seconds(pid)
+        time.sleep(3)
+        used = _cpu_seconds(pid) - cpu0
+        assert used < 0.25 * (time.monotonic() - t0), "the agent spun: %.2f s of CPU in 3 s" % used
+    finally:
+        for s in held:
+            s.close()
+    wait_for(lambda: agent.status()[0] == 0, 15, what="status answers again")
+    assert agent.proc.poll() is None

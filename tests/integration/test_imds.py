@@ -243,3 +243,55 @@ def test_environment_credentials_win(on_ec2, imds):
     on_ec2.start()
     time.sleep(1.5)
     assert not [r for r in imds.requests("GET") if "security-credentials" in r["path"]]
+
+
+def test_hostile_region_is_never_a_host(agent_factory, imds):
+    """Issue 15 item 14: a region "x@127.0.0.1:PORT#" made the CloudWatch URL
+    https://monitoring.x@127.0.0.1:PORT#.amazonaws.com and sent signed requests to that port.
+    Only [a-z0-9-]{1,32} is a region (SPEC §3): nothing reaches the port, status says rejected."""
+    import socket
+    import threading
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    attacker.bind(("127.0.0.1", 0))
+    attacker.listen(16)
+    attacker.settimeout(0.2)
+    port = attacker.getsockname()[1]
+    hits = []
+    running = [True]
+
+    def serve():
+        while running[0]:
+            try:
+                c, _ = attacker.accept()
+            except (socket.timeout, OSError):
+                continue
+            hits.append(1)
+            c.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    doc = json.loads(imds.paths["/latest/dynamic/instance-identity/document"])
+    doc["region"] = "x@127.0.0.1:%d#" % port
+    doc["availabilityZone"] = "x@127.0.0.1:%d#a" % port
+    imds.set("/latest/dynamic/instance-identity/document", json.dumps(doc))
+    a = agent_factory(config={"imds": {"timeout_ms": 300}, "kmsg": {"enabled": False},
+                              "metrics": {"collection_interval_s": 1, "publish_interval_s": 1}},
+                      env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url, "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
+                           "AWS_ENDPOINT_URL": ""})
+    try:
+        a.start()
+        st = wait_for(lambda: (lambda d: d if d["instance"]["on_ec2"] and d["imds"]["credentials"] else None)(
+            status(a)), 10, what="identity and credentials")
+        assert st["instance"]["region"] is None and st["instance"]["availability_zone"] is None
+        assert st["imds"]["rejected"] == ["region", "availability_zone"]
+        # the publisher had datapoints, credentials and an identity: it says why it does not send
+        wait_for(lambda: (status(a)["cloudwatch"]["last_error"] or "").startswith("no AWS region"), 10,
+                 what="publishing held for want of a region")
+        time.sleep(1.5)   # more publish rounds, each of which would have connected
+        assert hits == []
+        assert "Ignoring the region and availability zone IMDS gave" in a.log()
+        human = a.run_cli("status").stdout
+        assert "127.0.0.1" not in human
+    finally:
+        running[0] = False
+        t.join(2)
+        attacker.close()

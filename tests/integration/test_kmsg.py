@@ -124,6 +124,30 @@ def test_every_class(klog):
     assert "BUG: kernel NULL pointer dereference" in log
 
 
+def test_each_oops_is_its_own_event(klog):
+    """SPEC §6: each oops is its own source by its die counter. An oops's first line and its die
+    banner ("[#N]") are one event; two oopses within 60 s are two."""
+    klog.start()
+    k = klog.klog
+    t0 = k.now_us()
+    k.write_many(["1,%d,%d,-;%s\n" % (70000 + i, t0 + i * 1000, text) for i, text in enumerate([
+        "BUG: kernel NULL pointer dereference, address: 0000000000000008",
+        "Oops: 0002 [#1] SMP PTI",
+        "BUG: unable to handle page fault for address: ffffc90000123000",
+        "Oops: 0000 [#2] SMP PTI",
+        "Internal error: Oops: 0000000096000004 [#3] PREEMPT SMP",
+    ])] + ["6,70010,%d,-;random: the clock moves on past the window\n" % (t0 + 61_000_000)])
+    wait_for(lambda: len(events(klog, "kernel-oops")) >= 5, 10, what="oops events and follow-ups")
+    oops = events(klog, "kernel-oops")
+    first = [e["detail"]["line"] for e in oops if not e["detail"].get("aggregated")]
+    follow = sorted((e["detail"]["source"], e["detail"]["count"]) for e in oops if e["detail"].get("aggregated"))
+    assert first == ["BUG: kernel NULL pointer dereference, address: 0000000000000008",
+                     "BUG: unable to handle page fault for address: ffffc90000123000",
+                     "Internal error: Oops: 0000000096000004 [#3] PREEMPT SMP"]
+    assert follow == [("#1", 2), ("#2", 2)]
+    assert len(oops) == 5
+
+
 def test_look_alikes_are_not_events(klog):
     klog.start()
     k = klog.klog
@@ -218,13 +242,69 @@ def test_an_event_written_before_its_cursor_is_not_repeated(klog):
     wait_for(lambda: len(events(klog, "fs-error")) == 2, 5, what="two fs events")
     klog.stop(signal.SIGKILL)
     k.close()
-    (klog.state / "kmsg-cursor.json").unlink()    # as if the kill came before the cursor was saved
+    # as if the kill came before the cursor was saved (it is saved within a second, not per record)
+    (klog.state / "kmsg-cursor.json").unlink(missing_ok=True)
     klog.start()
     k.write("EXT4-fs error (device nvme2n1): ext4_lookup:1234: inode #6: comm x: deleted inode referenced", seq=seq)
     k.write("EXT4-fs error (device nvme3n1): a new one")
     wait_for(lambda: len(events(klog, "fs-error")) == 3, 5, what="only the new event")
     time.sleep(0.3)
     assert [e["detail"]["device"] for e in events(klog, "fs-error")] == ["nvme1n1", "nvme2n1", "nvme3n1"]
+
+
+def test_a_burst_counted_before_a_kill_is_not_counted_again(klog):
+    """SIGKILL after a burst window's follow-up event, before the cursor was saved: the replayed
+    records of the burst make neither a new first event nor a second follow-up."""
+    klog.start()
+    k = klog.klog
+    t0 = k.now_us()
+    lines = ["3,%d,%d,-;I/O error, dev nvme1n1, sector %d op 0x1:(WRITE) flags 0x800\n" % (70000 + i, t0 + i * 1000, i)
+             for i in range(50)]
+    lines.append("6,70100,%d,-;random: the clock moves on past the window\n" % (t0 + 61_000_000))
+    k.write_many(lines)
+    wait_for(lambda: len(events(klog, "io-error")) == 2, 5, what="first and follow-up events")
+    klog.stop(signal.SIGKILL)
+    k.close()
+    (klog.state / "kmsg-cursor.json").unlink(missing_ok=True)
+    klog.start()
+    k.write_many(lines)                                  # /dev/kmsg replays the boot's buffer
+    k.write("EXT4-fs error (device nvme3n1): the sentinel", seq=70200, ts=t0 + 62_000_000)
+    wait_for(lambda: events(klog, "fs-error"), 5, what="the sentinel")
+    time.sleep(0.3)
+    io = events(klog, "io-error")
+    assert [(e["detail"].get("aggregated", False), e["detail"]["count"]) for e in io] == [(False, 1), (True, 50)]
+
+
+def test_cursor_saved_within_a_second_and_a_corrupt_one_set_aside(klog):
+    klog.start()
+    k = klog.klog
+    seq = k.write("random: crng init done", pri=6)    # no event: only the cursor knows it was read
+    cursor = klog.state / "kmsg-cursor.json"
+    wait_for(lambda: cursor.exists() and json.loads(cursor.read_text())["seq"] == seq, 5, what="the cursor saved")
+    klog.stop()
+    k.close()
+    cursor.write_text('{"boot_id": "torn')
+    klog.start()
+    k.write("EXT4-fs error (device nvme5n1): after the corrupt cursor")
+    wait_for(lambda: events(klog, "fs-error"), 5, what="reading on")
+    assert (klog.state / "kmsg-cursor.json.corrupt").read_text() == '{"boot_id": "torn'
+    assert "kmsg-cursor.json" in klog.log() and "corrupt" in klog.log()
+
+
+def test_a_file_at_kmsg_path_is_read_whole_and_followed(agent_factory, tmp_path):
+    """A file of records: more than one read batch at start, and what is appended later (the
+    file is polled; its timer must stay armed)."""
+    path = tmp_path / "kmsg.file"
+    oom = ("3,%d,%d,-;Out of memory: Killed process %d (w) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, "
+           "shmem-rss:0kB, UID:0 pgtables:10kB oom_score_adj:0\n")
+    path.write_text("".join(oom % (100 + i, 1000 + i, 5000 + i) for i in range(300)))
+    a = agent_factory(config={"kmsg": {"path": str(path)}, "imds": {"enabled": False}, "metrics": {"enabled": False}})
+    a.start()
+    wait_for(lambda: a.status()[1]["kernel"]["oom_kills"] == 300, 10, what="the 300 records there at start")
+    with open(path, "a") as f:
+        f.write("".join(oom % (400 + i, 2000 + i, 6000 + i) for i in range(5)))
+    wait_for(lambda: a.status()[1]["kernel"]["oom_kills"] == 305, 10, what="the 5 appended")
+    assert len(a.events("--type", "oom-kill")) == 305
 
 
 def test_writer_reopening_the_fifo(klog):

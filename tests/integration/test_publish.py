@@ -200,3 +200,28 @@ def test_agent_metrics_oom_kills_and_kernel_problems(agent_factory, imds, aws, t
     wait_for(lambda: [d for d in delivered(aws) if d["name"] == "kernel_problems"], 10, what="kernel_problems")
     probs = [d for d in delivered(aws) if d["name"] == "kernel_problems"]
     assert probs[0]["dims"]["class"] == "io-error" and probs[0]["sum"] >= 1
+
+
+def test_corrupt_spool_lines_are_skipped_and_counted(publishing, aws):
+    a = publishing()
+    spool = a.state / "spool"
+    spool.mkdir(parents=True)
+    t = int(time.time()) // 60 * 60 - 120
+    good = [{"m": "mem_used_percent", "t": t - 60 * i, "s": [1, 42.0 + i, 42.0 + i, 42.0 + i],
+             "d": [["InstanceId", "i-0abc1234def567890"]]} for i in range(3)]
+    bad = [b'{"m":"mem_used_percent","t":', b"\x00\x00\x00\x00\x00\x00",          # torn, zeroed
+           b'{"m":"mem_used_percent","t":1,"s":[1,2]}',                            # short statistics
+           b'{"m":"","t":1,"s":[1,2,3,4]}', b'{"m":"x","t":1,"s":[1,"2",3,4]}',    # no name, a string
+           b'{"m":"x","t":1,"s":[1,2,3,4],"d":[["k"]]}', b"[1,2,3]", b"\xff\xfe"]
+    lines = [json.dumps(good[0]).encode()] + bad[:4] + [json.dumps(good[1]).encode()] + bad[4:] + \
+        [json.dumps(good[2]).encode()]
+    (spool / "0000000000000001.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    a.start()
+    # every good datum arrives, once; the bad ones are counted, never fatal
+    wait_for(lambda: {d["sum"] for d in delivered(aws) if d["name"] == "mem_used_percent"} >= {42.0, 43.0, 44.0},
+             20, what="the good spooled datums")
+    assert a.proc.poll() is None
+    assert (spool / "0000000000000001.jsonl.corrupt").read_bytes() == b"\n".join(lines) + b"\n"
+    assert "holds 8 unreadable lines" in a.log() and "0000000000000001.jsonl.corrupt" in a.log()
+    assert a.status()[1]["cloudwatch"]["dropped_datapoints"] >= len(bad)
+    wait_for(lambda: not list(spool.glob("*.jsonl")), 10, what="the spool file gone once sent")

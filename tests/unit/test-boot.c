@@ -1,5 +1,6 @@
 /* test-boot.c — the previous boot's verdict from boot.json and the clean-shutdown mark. */
 #include "ec2agent/boot.h"
+#include "ec2agent/util.h"
 #include "tap.h"
 
 #define A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -62,9 +63,39 @@ static void test_corrupt_state(void) {
         PreviousBoot p;
 
         ASSERT_TRUE(mkdtemp(dir) != NULL);
+        char path[128];
+        _cleanup_free_ char *kept = NULL, *now = NULL;
         ASSERT_INT(write_file_atomic(dir, BOOT_STATE_FILE, "{\"boot_id\":\"../../x\"", 20, 0644), 0);
         ASSERT_INT(boot_judge_previous(dir, A, &p), 0);
         ASSERT_FALSE(p.known);
+        /* torn: set aside with its bytes, and a fresh boot.json written */
+        snprintf(path, sizeof path, "%s/boot.json.corrupt", dir);
+        ASSERT_INT(read_file_bounded(path, 4096, &kept, NULL), 0);
+        ASSERT_STR(kept, "{\"boot_id\":\"../../x\"");
+        snprintf(path, sizeof path, "%s/boot.json", dir);
+        ASSERT_INT(read_file_bounded(path, 4096, &now, NULL), 0);
+        ASSERT_TRUE(strstr(now, A) != NULL);
+        kept = mfree(kept);
+
+        /* JSON, but no boot id: set aside too */
+        const char *wrong = "{\"boot_id\":\"../../x\"}";
+        ASSERT_INT(write_file_atomic(dir, BOOT_STATE_FILE, wrong, strlen(wrong), 0644), 0);
+        ASSERT_INT(boot_judge_previous(dir, B, &p), 0);
+        ASSERT_FALSE(p.known);
+        snprintf(path, sizeof path, "%s/boot.json.corrupt", dir);
+        ASSERT_INT(read_file_bounded(path, 4096, &kept, NULL), 0);
+        ASSERT_STR(kept, wrong);
+
+        /* a crash_log with an escape sequence and a cut UTF-8 character reaches status clean */
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"boot_id\":\"%s\",\"previous\":{\"boot_id\":\"%s\",\"clean_shutdown\":false,"
+                 "\"crash_log\":\"oops \\u001b]0;pwned\\u0007 \xc3\"}}",
+                 B, A);
+        ASSERT_INT(write_file_atomic(dir, BOOT_STATE_FILE, text, strlen(text), 0644), 0);
+        ASSERT_INT(boot_judge_previous(dir, B, &p), 0);
+        ASSERT_TRUE(p.known);
+        ASSERT_STR(p.crash_log, "oops \\x1b]0;pwned\\x07 \xef\xbf\xbd");
         ASSERT_TRUE(boot_judge_previous("/nonexistent/dir", A, &p) < 0);
 
         char cmd[128];

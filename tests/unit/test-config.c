@@ -265,6 +265,15 @@ static void test_several_errors(void) {
                       "t.json: x: unknown key");
 }
 
+/* check-config prints each error on a terminal: keys and values quoted from the file are escaped. */
+static void test_errors_escape_control_characters(void) {
+        _cleanup_free_ char *e =
+                errors_of("{\"x\\u001b]0;t\\u0007\": 1, \"imds\": {\"ti\\rmeout_ms\": 1}}", NULL);
+        ASSERT_TRUE(strchr(e, '\033') == NULL && strchr(e, '\007') == NULL && strchr(e, '\r') == NULL);
+        ASSERT_TRUE(strstr(e, "t.json: x\\x1b]0;t\\x07: unknown key") != NULL);
+        ASSERT_TRUE(strstr(e, "t.json: imds.ti\\x0dmeout_ms: unknown key") != NULL);
+}
+
 static void write_text(const char *dir, const char *name, const char *text) {
         ASSERT_INT(write_file_atomic(dir, name, text, strlen(text), 0644), 0);
 }
@@ -335,4 +344,4 @@ static void test_dropins(void) {
 }
 
 TAP_MAIN(T(test_defaults), T(test_full_document), T(test_rules), T(test_invalid), T(test_several_errors),
-         T(test_dropins))
+         T(test_errors_escape_control_characters), T(test_dropins))

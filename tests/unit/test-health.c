@@ -40,6 +40,9 @@ static const struct {
         { "{\"filesystems\":[{\"path\":\"/"
           "usr\",\"used_percent\":1,\"read_only\":true,\"became_read_only\":false}]}",
           HEALTH_OK, "" },
+        { "{\"filesystems\":[{\"path\":\"/mnt/nfs\",\"used_percent\":null,\"answering\":false,"
+          "\"error\":\"not answering\"},{\"path\":\"/\",\"used_percent\":1,\"answering\":true}]}",
+          HEALTH_WARNING, "filesystem /mnt/nfs does not answer (statvfs() hangs)" },
         { "{\"kernel\":{\"last_oom\":{\"at\":\"2026-11-23T09:30:00Z\",\"pid\":4242,\"process\":\"java\"}}}",
           HEALTH_WARNING, "OOM kill of java (pid 4242) at 2026-11-23T09:30:00Z" },
         { "{\"kernel\":{\"last_oom\":{\"at\":\"2026-11-23T08:30:00Z\",\"pid\":4242,\"process\":\"java\"}}}",

@@ -1,5 +1,7 @@
 /* test-http.c — HTTP on the loop against a local server: concurrency, timeouts, limits, errors. */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -71,6 +73,8 @@ static void *server_main(void *arg) {
         }
 }
 
+static int server_ports[8], n_server_ports; /* every test server's, to tell its sockets apart */
+
 static int start_server(int *ret_port) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t sl = sizeof sa;
@@ -81,6 +85,8 @@ static int start_server(int *ret_port) {
             getsockname(lfd, (struct sockaddr *) &sa, &sl) < 0)
                 abort();
         *ret_port = ntohs(sa.sin_port);
+        if (n_server_ports < 8)
+                server_ports[n_server_ports++] = *ret_port;
         if (pthread_create(&t, NULL, server_main, (void *) (intptr_t) lfd) != 0)
                 abort();
         pthread_detach(t);
@@ -207,4 +213,69 @@ static void test_refused_and_cancel(void) {
         sd_event_unref(e);
 }
 
-TAP_MAIN(T(test_requests), T(test_refused_and_cancel))
+/* Every descriptor of the process that is not the test server's own (its listener, and the
+ * connections it accept()s without SOCK_CLOEXEC) is close-on-exec: a step the agent starts
+ * inherits no curl socket (issue 15 item 11; SPEC §9). Returns how many were checked. */
+static int check_cloexec(int server_port) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        int checked = 0;
+        bool client_seen = false;
+
+        ASSERT_TRUE(d != NULL);
+        while ((de = readdir(d))) {
+                uint64_t fd;
+                char link[64] = "", target[64];
+                if (parse_u64(de->d_name, INT32_MAX, &fd) < 0 || (int) fd == dirfd(d) || fd <= 2)
+                        continue;
+                snprintf(link, sizeof link, "/proc/self/fd/%d", (int) fd);
+                ssize_t n = readlink(link, target, sizeof target - 1);
+                if (n <= 0 || strncmp(target, "socket:", 7) != 0)
+                        continue;
+                struct sockaddr_in local = {}, peer = {};
+                socklen_t sl = sizeof local, pl = sizeof peer;
+                (void) getsockname((int) fd, (struct sockaddr *) &local, &sl);
+                (void) getpeername((int) fd, (struct sockaddr *) &peer, &pl);
+                bool server_side = false;
+                for (int i = 0; i < n_server_ports; i++)
+                        server_side = server_side || (local.sin_family == AF_INET &&
+                                                      ntohs(local.sin_port) == server_ports[i]);
+                if (server_side)
+                        continue; /* the test server's side */
+                if (local.sin_family == AF_INET && ntohs(peer.sin_port) == server_port)
+                        client_seen = true;
+                if (!(fcntl((int) fd, F_GETFD) & FD_CLOEXEC))
+                        TAP_FAIL("fd %d (%.*s, local port %d, peer port %d, family %d) is not close-on-exec",
+                                 (int) fd, (int) n, target, ntohs(local.sin_port), ntohs(peer.sin_port),
+                                 local.sin_family);
+                checked++;
+        }
+        closedir(d);
+        ASSERT_TRUE(client_seen); /* the connection to the server was among them */
+        return checked;
+}
+
+static void test_sockets_are_cloexec(void) {
+        sd_event *e = NULL;
+        Http *h = NULL;
+        int port;
+        char url[128];
+        Result res = {};
+
+        int lfd = start_server(&port);
+        ASSERT_INT(sd_event_new(&e), 0);
+        ASSERT_INT(http_new(e, &h), 0);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", port);
+        HttpRequest req = { .method = "GET", .url = url, .timeout_ms = 1500 };
+        ASSERT_INT(http_submit(h, &req, on_done, &res, NULL), 0);
+        /* until the connection is up: the server thread sleeps 2 s in /slow */
+        for (int i = 0; i < 40; i++)
+                (void) sd_event_run(e, 10 * USEC_PER_MSEC);
+        ASSERT_FALSE(res.done);
+        ASSERT_TRUE(check_cloexec(port) >= 1);
+        http_free(h);
+        sd_event_unref(e);
+        (void) lfd;
+}
+
+TAP_MAIN(T(test_requests), T(test_refused_and_cancel), T(test_sockets_are_cloexec))

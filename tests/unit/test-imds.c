@@ -1,4 +1,9 @@
 /* test-imds.c — IMDS bodies from AWS's documentation, hostile bodies, and notice transitions. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "ec2agent/imds.h"
 #include "ec2agent/json.h"
 #include "tap.h"
@@ -154,6 +159,121 @@ static void test_hostile_bodies(void) {
         ASSERT_TRUE(imds_parse_word("a\x01", 2, word, sizeof word) < 0);
 }
 
+/* Issue 15 item 14: the region becomes a host name ("https://monitoring." REGION ".amazonaws.com"). */
+static void test_identity_hostile_names(void) {
+        static const char *const bad_regions[] = {
+                "x@127.0.0.1:8080#",
+                "eu-west-1.evil.example",
+                "EU-WEST-1",
+                "eu_west_1",
+                "",
+                "a23456789012345678901234567890123",
+                "eu-west-1/",
+                "eu-west-1?",
+        };
+        char doc[512];
+        InstanceIdentity id;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_regions); i++) {
+                int n = snprintf(
+                        doc, sizeof doc,
+                        "{\"instanceId\":\"i-0abc\",\"instanceType\":\"m7g.large\",\"imageId\":\"ami-0abc\","
+                        "\"region\":\"%s\",\"availabilityZone\":\"%sa\"}",
+                        bad_regions[i], bad_regions[i]);
+                ASSERT_INT(imds_parse_identity(doc, (size_t) n, &id), 0);
+                bool az_bad = *bad_regions[i] != 0; /* "a" alone is a name */
+                if (id.region[0] || !(id.rejected & IMDS_REJECTED_REGION))
+                        TAP_FAIL("accepted the region \"%s\"", bad_regions[i]);
+                if (az_bad && (id.availability_zone[0] || !(id.rejected & IMDS_REJECTED_AZ)))
+                        TAP_FAIL("accepted the zone \"%sa\"", bad_regions[i]);
+                ASSERT_STR(id.instance_id, "i-0abc");
+        }
+        /* Local Zones and 32 characters are names */
+        const char *good =
+                "{\"instanceId\":\"i-0abc\",\"instanceType\":\"u-6tb1.metal\",\"imageId\":\"ami-0abc\","
+                "\"region\":\"a2345678901234567890123456789012\",\"availabilityZone\":\"us-west-2-lax-1a\"}";
+        ASSERT_INT(imds_parse_identity(good, strlen(good), &id), 0);
+        ASSERT_STR(id.region, "a2345678901234567890123456789012");
+        ASSERT_STR(id.availability_zone, "us-west-2-lax-1a");
+        ASSERT_INT(id.rejected, 0);
+        /* The instance id, type and AMI are words or the document is not trusted at all */
+        const char *bad_id =
+                "{\"instanceId\":\"i-0abc@x\",\"instanceType\":\"m7g.large\",\"imageId\":\"ami-0abc\","
+                "\"region\":\"eu-west-1\",\"availabilityZone\":\"eu-west-1a\"}";
+        ASSERT_TRUE(imds_parse_identity(bad_id, strlen(bad_id), &id) < 0);
+        /* The role name is appended to an IMDS path */
+        char role[IMDS_ID_MAX];
+        ASSERT_INT(imds_parse_role("Role+=,.@_-1", 12, role), 0);
+        ASSERT_STR(role, "Role+=,.@_-1");
+        ASSERT_TRUE(imds_parse_role("..", 2, role) < 0);
+        ASSERT_TRUE(imds_parse_role("a/../../x", 9, role) < 0);
+        ASSERT_TRUE(imds_parse_role("a?b", 3, role) < 0);
+        ASSERT_TRUE(imds_parse_role("a#b", 3, role) < 0);
+        ASSERT_TRUE(imds_parse_role("a%2fb", 5, role) < 0);
+}
+
+/* Issue 15 item 16: a time past 9999-12-31T23:59:59Z has no RFC 3339 form. */
+static void test_times_past_9999(void) {
+        SpotNotice n;
+        usec_t t;
+        AwsCredentials c;
+        ScheduledEvent ev[IMDS_MAX_SCHEDULED];
+        const char *spot = "{\"action\":\"terminate\",\"time\":\"9999-12-31T23:59:59-01:00\"}";
+        const char *reb = "{\"noticeTime\":\"9999-12-31T23:59:60Z\"}";
+        const char *cred =
+                "{\"Code\":\"Success\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+                "\"Expiration\":\"9999-12-31T20:00:00-12:00\"}";
+        const char *sched = "[{\"EventId\":\"e\",\"Code\":\"system-reboot\",\"State\":\"active\","
+                            "\"NotBefore\":\"31 Dec 9999 23:59:60 GMT\"}]";
+
+        ASSERT_TRUE(imds_parse_spot(spot, strlen(spot), &n) < 0);
+        ASSERT_TRUE(imds_parse_rebalance(reb, strlen(reb), &t) < 0);
+        ASSERT_TRUE(imds_parse_credentials(cred, strlen(cred), &c) < 0);
+        ASSERT_TRUE(imds_parse_scheduled(sched, strlen(sched), ev) < 0);
+        /* found by fuzz-imds-role: an empty secret was taken for credentials */
+        const char *empty =
+                "{\"Code\":\"Success\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"\",\"Token\":\"T\","
+                "\"Expiration\":\"2026-11-23T10:02:00Z\"}";
+        ASSERT_TRUE(imds_parse_credentials(empty, strlen(empty), &c) < 0);
+        ASSERT_INT(imds_parse_event_time("31 Dec 9999 23:59:59 GMT", &t), 0);
+        ASSERT_INT(t, 253402300799ULL * USEC_PER_SEC);
+        /* the persisted notices: such a time reads as absent */
+        ImdsNotices k;
+        _cleanup_json_ cJSON *j =
+                cJSON_Parse("{\"spot\":{\"action\":\"stop\",\"time\":\"9999-12-31T23:59:59-00:01\"},"
+                            "\"rebalance\":{\"notice_time\":\"9999-12-31T23:59:59-00:01\"}}");
+        ASSERT_INT(imds_notices_from_json(j, &k), 0);
+        ASSERT_FALSE(k.spot_known);
+        ASSERT_INT(k.rebalance, 0);
+}
+
+/* A corrupt imds-notices.json is set aside, never fatal, never silently empty. */
+static void test_notices_load(void) {
+        char dir[] = "/tmp/test-imds-XXXXXX", path[64], aside[80];
+        ImdsNotices n = {};
+        struct stat st;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        ASSERT_INT(imds_notices_load(dir, &n), 0);
+        snprintf(path, sizeof path, "%s/imds-notices.json", dir);
+        snprintf(aside, sizeof aside, "%s.corrupt", path);
+        ASSERT_INT(write_file_atomic(dir, "imds-notices.json", "{\"rebalance\":{\"notice_time\":\"2026-", 34,
+                                     0640),
+                   0);
+        ASSERT_TRUE(imds_notices_load(dir, &n) < 0);
+        ASSERT_TRUE(stat(path, &st) < 0 && errno == ENOENT);
+        ASSERT_INT(stat(aside, &st), 0);
+        const char *good =
+                "{\"rebalance\":{\"notice_time\":\"2026-11-23T10:02:00Z\"},\"scheduled_known\":true}";
+        ASSERT_INT(write_file_atomic(dir, "imds-notices.json", good, strlen(good), 0640), 0);
+        ASSERT_INT(imds_notices_load(dir, &n), 1);
+        ASSERT_TRUE(n.rebalance > 0);
+        ASSERT_TRUE(n.scheduled_known);
+        (void) unlink(path);
+        (void) unlink(aside);
+        (void) rmdir(dir);
+}
+
 /* ---- transitions ---- */
 
 typedef struct Sink {
@@ -291,6 +411,6 @@ static void test_notices_json_roundtrip(void) {
 }
 
 TAP_MAIN(T(test_spot), T(test_rebalance_and_lifecycle), T(test_event_time), T(test_scheduled),
-         T(test_identity_and_credentials), T(test_hostile_bodies), T(test_spot_once_per_notice),
-         T(test_rebalance_once), T(test_lifecycle_transitions), T(test_scheduled_lifecycle),
-         T(test_notices_json_roundtrip))
+         T(test_identity_and_credentials), T(test_hostile_bodies), T(test_identity_hostile_names),
+         T(test_times_past_9999), T(test_notices_load), T(test_spot_once_per_notice), T(test_rebalance_once),
+         T(test_lifecycle_transitions), T(test_scheduled_lifecycle), T(test_notices_json_roundtrip))

@@ -4,30 +4,48 @@
 #include "ec2agent/series.h"
 #include "tap.h"
 
-/* The "Key: N kB" lines of a meminfo fixture, as libproc2 hands them to memory_compute(). */
+/* A meminfo fixture through the parser the agent reads /proc/meminfo with. */
 static MemRaw raw_of(const char *name) {
         size_t len;
         _cleanup_free_ char *t = tap_fixture(FIXTURES "/proc", name, &len);
-        static const struct {
-                const char *key;
-                size_t off;
-        } keys[] = {
-                { "MemTotal:", offsetof(MemRaw, total) },
-                { "MemFree:", offsetof(MemRaw, free) },
-                { "MemAvailable:", offsetof(MemRaw, available) },
-                { "Buffers:", offsetof(MemRaw, buffers) },
-                { "Cached:", offsetof(MemRaw, cached) },
-                { "SReclaimable:", offsetof(MemRaw, sreclaimable) },
-                { "SwapTotal:", offsetof(MemRaw, swap_total) },
-                { "SwapFree:", offsetof(MemRaw, swap_free) },
-        };
         MemRaw r = {};
-        for (char *l = t; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-                for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-                        if (strncmp(l, keys[i].key, strlen(keys[i].key)) == 0)
-                                *(uint64_t *) ((char *) &r + keys[i].off) =
-                                        strtoull(l + strlen(keys[i].key), NULL, 10);
+        if (memory_parse_meminfo(t, len, &r) < 0)
+                TAP_FAIL("cannot parse %s", name);
         return r;
+}
+
+static void test_meminfo_parse(void) {
+        MemRaw r;
+        MemRaw d = raw_of("meminfo-debian12-6.1.txt");
+        ASSERT_INT(d.total, 7919304);
+        ASSERT_INT(d.free, 4832564);
+        ASSERT_INT(d.available, 6997972);
+        ASSERT_INT(d.buffers, 71980);
+        ASSERT_INT(d.cached, 2050452); /* not "SwapCached:" */
+        ASSERT_INT(d.sreclaimable, 127392);
+        const char *old = "MemTotal: 1000 kB\nMemFree: 300 kB\nBuffers: 10 kB\nCached: 20 kB\n";
+        ASSERT_INT(memory_parse_meminfo(old, strlen(old), &r), 0);
+        ASSERT_INT(r.available, 300); /* before 3.14: MemFree */
+        ASSERT_INT(memory_parse_meminfo("MemTotal: 0 kB\nMemFree: 0 kB\n", 30, &r), -EBADMSG);
+        ASSERT_INT(memory_parse_meminfo("MemFree: 10 kB\n", 16, &r), -EBADMSG);
+        ASSERT_INT(memory_parse_meminfo("MemTotal: x kB\nMemFree: 1 kB\n", 30, &r), -EBADMSG);
+        ASSERT_INT(memory_parse_meminfo("MemTotal: 99999999999999999999999 kB\nMemFree: 1 kB\n", 52, &r),
+                   -EBADMSG);
+        ASSERT_INT(memory_read(&r), 0);
+        ASSERT_TRUE(r.total > 0 && r.free <= r.total);
+
+        CpuTicks c;
+        const char *stat = "cpu  10132153 290696 3084719 46828483 16683 0 25195 7 175628 0\ncpu0 1 2 3 4\n";
+        ASSERT_INT(cpu_parse_stat(stat, strlen(stat), &c), 0);
+        ASSERT_INT(c.user, 10132153);
+        ASSERT_INT(c.idle, 46828483);
+        ASSERT_INT(c.softirq, 25195);
+        ASSERT_INT(c.steal, 7);
+        ASSERT_INT(cpu_parse_stat("cpu  1 2 3 4\n", 13, &c), 0); /* a 2.4 kernel's four */
+        ASSERT_INT(c.iowait, 0);
+        ASSERT_INT(cpu_parse_stat("cpu  1 2 3\ncpu0 4 5 6 7\n", 24, &c), -EBADMSG);
+        ASSERT_INT(cpu_parse_stat("cpu0 1 2 3 4\n", 13, &c), -EBADMSG);
+        ASSERT_INT(cpu_parse_stat("", 0, &c), -EBADMSG);
 }
 
 static void test_memory_debian12(void) {
@@ -99,6 +117,10 @@ static void test_mountinfo(void) {
                 real,
                 5); /* /, /boot/efi, /data, /mnt/scratch space, /srv/exports; not squashfs, tmpfs, overlay */
         ASSERT_INT(mountinfo_parse("garbage\n1 2 3\n", 14, m, 32), 0);
+        /* found by fuzz-mountinfo: a decoded NUL made the mount point "" */
+        const char *nul = "36 22 0:21 / /\\000x rw - ext4 /dev/sda1 rw\n";
+        ASSERT_INT(mountinfo_parse(nul, strlen(nul), m, 32), 0);
+        ASSERT_INT(mountinfo_parse("36 22 0:21 / /\0x rw - ext4 /dev/sda1 rw\n", 41, m, 32), 0);
         ASSERT_INT(mountinfo_parse(t, len, m, 3), 3);
         FsUsage u;
         ASSERT_INT(fs_usage("/", &u), 0);
@@ -182,5 +204,5 @@ static void test_series(void) {
         series_store_done(&d);
 }
 
-TAP_MAIN(T(test_memory_debian12), T(test_memory_ubuntu1804_with_swap), T(test_cpu_and_psi),
-         T(test_mountinfo), T(test_instance_store), T(test_series))
+TAP_MAIN(T(test_meminfo_parse), T(test_memory_debian12), T(test_memory_ubuntu1804_with_swap),
+         T(test_cpu_and_psi), T(test_mountinfo), T(test_instance_store), T(test_series))

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "ec2agent/json.h"
+#include "ec2agent/utf8.h"
 #include "ec2agent/util.h"
 #include "tap.h"
 
@@ -48,6 +49,12 @@ static void test_rfc3339_invalid(void) {
                 "1969-12-31T23:59:59Z",
                 "2026-11-23T10:02:00+2:00",
                 "２０２６-11-23T10:02:00Z",
+                /* past 9999-12-31T23:59:59Z (issue 15 item 16): no RFC 3339 form */
+                "9999-12-31T23:59:59-00:01",
+                "9999-12-31T23:59:60Z",
+                "9999-12-31T20:00:00-23:59",
+                "2026-02-29T00:00:00Z",
+                "2100-02-29T00:00:00Z",
         };
         usec_t t = 42;
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -55,6 +62,69 @@ static void test_rfc3339_invalid(void) {
                         TAP_FAIL("accepted \"%s\"", bad[i]);
                 ASSERT_INT(t, 42);
         }
+}
+
+static void test_rfc3339_bounds(void) {
+        char buf[RFC3339_MAX];
+        usec_t t;
+
+        ASSERT_INT(parse_rfc3339("9999-12-31T23:59:59Z", &t), 0);
+        ASSERT_INT(t, 253402300799ULL * USEC_PER_SEC);
+        ASSERT_STR(format_rfc3339(buf, t), "9999-12-31T23:59:59Z");
+        ASSERT_INT(parse_rfc3339("9999-12-31T23:59:59.999999Z", &t), 0);
+        ASSERT_INT(t, RFC3339_MAX_USEC);
+        ASSERT_INT(parse_rfc3339("9999-12-31T23:59:59+01:00", &t), 0);
+        ASSERT_INT(parse_rfc3339("2000-02-29T00:00:00Z", &t), 0);
+        /* a time past year 9999 is never written as a non-RFC 3339 "10000-…" */
+        ASSERT_STR(format_rfc3339(buf, RFC3339_MAX_USEC + 1), "");
+        ASSERT_STR(format_rfc3339(buf, 253402300800ULL * USEC_PER_SEC), "");
+        ASSERT_STR(format_rfc3339(buf, UINT64_MAX), "");
+}
+
+static void test_url_redact(void) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "http://169.254.169.254", "http://169.254.169.254" },
+                { "http://169.254.169.254/", "http://169.254.169.254/" },
+                { "http://[fd00:ec2::254]:80", "http://[fd00:ec2::254]:80" },
+                { "http://user:pass@127.0.0.1:8080", "http://***@127.0.0.1:8080" },
+                { "https://u:p@ss@hooks.example.com/T0/B0/x?k=1#f", "https://***@hooks.example.com/***" },
+                { "https://hooks.slack.com/services/T0/B0/secret", "https://hooks.slack.com/***" },
+                { "https://h.example?token=1", "https://h.example/***" },
+                { "user@host", "***@host" },
+                { "host/a@b", "host/***" },
+                { "", "" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *r = url_redact(cases[i].in);
+                ASSERT_STR(r, cases[i].out);
+        }
+        ASSERT_TRUE(url_redact(NULL) == NULL);
+}
+
+static void test_text_escape(void) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "plain text", "plain text" },
+                { "\\x1b stays as text", "\\x1b stays as text" },
+                { "a\033]0;pwned\007b", "a\\x1b]0;pwned\\x07b" },
+                { "csi \033[2J", "csi \\x1b[2J" },
+                { "line\nbreak\r\t", "line\\x0abreak\\x0d\\x09" },
+                { "del\177", "del\\x7f" },
+                { "c1 \302\233 csi", "c1 \\u009b csi" },
+                { "caf\303\251 \360\237\230\200", "caf\303\251 \360\237\230\200" },
+                { "cut \303", "cut \\xc3" },
+                { "bad \300\257 \355\240\200", "bad \\xc0\\xaf \\xed\\xa0\\x80" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *r =
+                        utf8_escape_dup(cases[i].in, strlen(cases[i].in), UTF8_ESCAPE_TERMINAL);
+                ASSERT_STR(r, cases[i].out);
+        }
+        _cleanup_free_ char *nul = utf8_escape_dup("a\0b", 3, UTF8_ESCAPE_TERMINAL);
+        ASSERT_STR(nul, "a\\x00b");
 }
 
 static void test_duration(void) {
@@ -191,5 +261,5 @@ static void test_backoff(void) {
 }
 
 TAP_MAIN(T(test_backoff), T(test_rfc3339_roundtrip), T(test_rfc3339_forms), T(test_rfc3339_invalid),
-         T(test_duration), T(test_parse_u64), T(test_buf_bounded), T(test_files), T(test_strings),
-         T(test_state_files))
+         T(test_rfc3339_bounds), T(test_url_redact), T(test_text_escape), T(test_duration),
+         T(test_parse_u64), T(test_buf_bounded), T(test_files), T(test_strings), T(test_state_files))
