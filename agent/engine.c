@@ -20,7 +20,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <systemd/sd-login.h>
 
 #include "ec2agent/aws.h"
@@ -29,10 +32,24 @@
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
 
-#define MAX_INSTANCES        64 /* remembered event instances per rule */
-#define MAX_FINISHED_RUNS    20 /* kept for status */
-#define KILL_AFTER_USEC      (5 * USEC_PER_SEC)
-#define EXEC_OUTPUT_MAX      4096 /* bytes of one output line logged */
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+
+#define MAX_INSTANCES      64   /* remembered event instances per rule */
+#define MAX_FINISHED_RUNS  20   /* kept for status and actions.json; older ones are forgotten */
+#define MAX_RUNNING_RUNS   8    /* runs of one rule at a time; later firings wait, in order */
+#define MAX_QUEUED_RUNS    1000 /* firings of one rule waiting for a slot; more are dropped */
+#define ANNOUNCE_BUDGET    64   /* rule-fired events written per loop iteration */
+#define SAVE_GAP_USEC      (50 * USEC_PER_MSEC) /* between two saves: the loop answers status */
+#define SYNC_SAVES_PER_SEC 4 /* firings saved before engine_on_event returns; a burst waits */
+#define ENGINE_STATE_MAX   (16 * 1024 * 1024)
+#define KILL_AFTER_USEC    (5 * USEC_PER_SEC)
+#define EXEC_OUTPUT_MAX    4096        /* bytes of one output line logged */
+#define EXEC_READ_BUDGET   (64 * 1024) /* bytes of a step's output read per loop iteration */
+#define EXEC_LOG_MAX                                                            \
+        (64 * 1024) /* bytes of a step's output logged in all; the rest is read \
+                     * and dropped */
 #define HTTP_RETRY_BASE_USEC (1 * USEC_PER_SEC)
 #define HTTP_RETRY_CAP_USEC  (20 * USEC_PER_SEC)
 
@@ -65,8 +82,10 @@ typedef struct RuleState {
         const Rule *rule;
         uint64_t fired;
         usec_t last_fired_at;
-        char **instances; /* event instances it fired for, newest last, bounded */
-        bool armed;       /* metric rules: the condition went away since the last firing */
+        char **instances;   /* event instances it fired for, newest last, bounded */
+        bool armed;         /* metric rules: the condition went away since the last firing */
+        uint64_t forgotten; /* finished runs trimmed from status (MAX_FINISHED_RUNS) */
+        uint64_t dropped;   /* firings refused: MAX_QUEUED_RUNS were waiting */
 } RuleState;
 
 typedef struct Pending {
@@ -93,12 +112,19 @@ struct Run {
         size_t n_actions, current;
         bool finished;
         bool announced; /* its rule-fired event is written (false only between saving and writing it) */
+        bool started;   /* it holds one of its rule's MAX_RUNNING_RUNS slots (else it is queued) */
+        bool advance;   /* its current action starts once the state is saved */
+        char *saved;    /* its actions.json text while it does not change: queued or finished */
+        bool saved_announced, saved_finished;
+        bool durable;           /* actions.json holds it */
+        bool durable_announced; /* ... as announced: its steps may start */
 
         /* what the running action holds */
         sd_event_source *timeout, *kill_timer, *child, *out, *heartbeat, *retry;
         pid_t pid;
         int out_fd;
         Buf line;
+        size_t logged; /* bytes of the step's output logged */
         bool timed_out;
         sd_bus_slot *slot;
         char job[256];
@@ -125,6 +151,12 @@ struct Engine {
         usec_t *reboots;
         size_t n_reboots;
         sd_event_source *metric_timer;
+        sd_event_source *save; /* saves actions.json, then moves runs on: at most one save an
+                                  iteration, SAVE_GAP_USEC apart */
+        usec_t saved_at;       /* monotonic */
+        usec_t sync_since;     /* engine_save_firing's second */
+        unsigned sync_saves;
+        bool dirty;
         unsigned run_seq;
 };
 
@@ -132,7 +164,10 @@ static void run_next(Run *r);
 static void exec_step_start(Run *r, Action *a);
 static void transient_job_removed(Run *r, const char *result);
 static void action_finish(Run *r, ActionState state, const char *fmt, ...) _printf_(3, 4);
-static void engine_save(Engine *e);
+static int engine_save(Engine *e);
+static void engine_dirty(Engine *e);
+static void engine_save_firing(Engine *e);
+static void runs_saved(Engine *e);
 
 /* ---- keys and deadlines ---- */
 
@@ -213,6 +248,7 @@ static void run_release(Run *r) {
         r->restarted = r->stopping_stale = false;
         r->timed_out = false;
         r->attempt = 0;
+        r->logged = 0;
         buf_reset(&r->line);
 }
 
@@ -225,12 +261,44 @@ static Run *run_free(Run *r) {
         if (r->pid > 0)
                 (void) kill(-r->pid, SIGKILL); /* the agent is going away: do not leave a step behind */
         buf_done(&r->line);
+        free(r->saved);
         free(r->instance);
         free(r->summary);
         cJSON_Delete(r->detail);
         free(r->actions);
         free(r);
         return NULL;
+}
+
+/* Removes the user:password@ of URL from TEXT wherever an error message repeated it (curl's
+ * messages may), in place. A local helper until the agent has one url_redact(). */
+static void scrub_userinfo(char *text, const char *url) {
+        const char *host = url ? strstr(url, "://") : NULL, *at;
+        size_t n, len;
+
+        if (!host)
+                return;
+        host += 3;
+        n = strcspn(host, "/?#");
+        at = NULL;
+        for (const char *p = host; p < host + n; p++)
+                if (*p == '@')
+                        at = p; /* the last one: a password may hold an unescaped @ */
+        if (!at || at == host)
+                return;
+        len = (size_t) (at - host);
+        for (char *p = text; (p = memmem(p, strlen(p), host, len));) {
+                memmove(p + 3, p + len, strlen(p + len) + 1);
+                memcpy(p, "***", 3);
+                p += 3;
+        }
+}
+
+/* What an error text may hold of a secret URL the step used: the webhook's, the endpoints'. */
+static void scrub_error(const Engine *e, const Step *s, char *text) {
+        scrub_userinfo(text, s && s->kind == STEP_NOTIFY ? s->webhook : NULL);
+        scrub_userinfo(text, e->config->endpoint_sns);
+        scrub_userinfo(text, e->config->endpoint_autoscaling);
 }
 
 /* What an action acts on, for status and events. A webhook URL often embeds a token: only its
@@ -305,6 +373,7 @@ static void runs_trim(Engine *e) {
                 finished += e->runs[i]->finished;
         for (size_t i = 0; i < e->n_runs && finished > MAX_FINISHED_RUNS;) {
                 if (e->runs[i]->finished) {
+                        e->rules[e->runs[i]->rule].forgotten++;
                         run_free(e->runs[i]);
                         memmove(e->runs + i, e->runs + i + 1, (e->n_runs - i - 1) * sizeof(Run *));
                         e->n_runs--;
@@ -504,6 +573,7 @@ static void http_step_done(const HttpResponse *resp, void *userdata) {
                          "%.60s%s%.150s (retrying)",
                          resp->error < 0 ? (resp->error_message ?: strerror(-resp->error)) : code,
                          message[0] ? ": " : "", message);
+                scrub_error(r->engine, step_of(r, &r->actions[r->current]), r->actions[r->current].error);
                 if (sd_event_add_time_relative(r->engine->event, &r->retry, CLOCK_MONOTONIC, delay, 0,
                                                on_http_retry, r) >= 0)
                         return;
@@ -518,10 +588,13 @@ static void http_step_done(const HttpResponse *resp, void *userdata) {
 /* RecordLifecycleActionHeartbeat every heartbeat_s while the steps before the lifecycle step run. */
 static void on_heartbeat_done(const HttpResponse *resp, void *userdata) {
         Run *r = userdata;
+        char why[256];
         r->heartbeat_call = NULL;
+        snprintf(why, sizeof why, "%s",
+                 resp->error < 0 ? (resp->error_message ?: "no answer") : "HTTP error");
+        scrub_error(r->engine, NULL, why);
         if (resp->error < 0 || resp->status != 200)
-                log_warning("Rule %s: a lifecycle heartbeat failed (%s).", r->rule_name,
-                            resp->error < 0 ? (resp->error_message ?: "no answer") : "HTTP error");
+                log_warning("Rule %s: a lifecycle heartbeat failed (%s).", r->rule_name, why);
 }
 
 static int on_heartbeat(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -633,27 +706,44 @@ static void reboot_step_start(Run *r, Action *a) {
 
 /* ---- exec ---- */
 
-/* Reads what the step wrote, logging whole lines. Returns >0 while there was output, 0 at its
- * end (the pipe closed: the rest is logged, the pipe released), -EAGAIN when there is no more yet. */
+/* Logs the step's output line L, while EXEC_LOG_MAX bytes were not logged yet. */
+static void output_log(Run *r, const char *l) {
+        size_t n = strlen(r->rule_name) + strlen(l) + 16; /* what the line costs in the log */
+        if (r->logged < EXEC_LOG_MAX && r->logged + n >= EXEC_LOG_MAX)
+                log_notice("%s: the step wrote more than %d bytes; the rest of its output is dropped.",
+                           r->rule_name, EXEC_LOG_MAX);
+        if (r->logged + n <= EXEC_LOG_MAX)
+                log_info("%s: %s", r->rule_name, l);
+        r->logged = MIN(r->logged + n, (size_t) EXEC_LOG_MAX);
+}
+
+/* Reads what the step wrote, EXEC_READ_BUDGET bytes at most (a step that writes without end must
+ * not hold the loop), logging whole lines. Returns >0 when the budget is spent with more to
+ * read, 0 at its end (the pipe closed: the rest is logged, the pipe released), -EAGAIN when there
+ * is no more yet. */
 static int output_read(Run *r) {
         char chunk[4096];
-        ssize_t n = read(r->out_fd, chunk, sizeof chunk);
 
-        if (n < 0 && errno == EAGAIN)
-                return -EAGAIN;
-        if (n <= 0) {
-                if (r->line.len)
-                        log_info("%s: %s", r->rule_name, r->line.data);
-                buf_reset(&r->line);
-                r->out = sd_event_source_disable_unref(r->out);
-                r->out_fd = safe_close(r->out_fd);
-                return 0;
-        }
-        for (ssize_t i = 0; i < n; i++) {
-                if (chunk[i] == '\n' || buf_append(&r->line, &chunk[i], 1) < 0) {
-                        log_info("%s: %s", r->rule_name, r->line.data ?: "");
+        for (size_t total = 0; total < EXEC_READ_BUDGET;) {
+                ssize_t n = read(r->out_fd, chunk, sizeof chunk);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return -EAGAIN;
+                if (n <= 0) {
+                        if (r->line.len)
+                                output_log(r, r->line.data);
                         buf_reset(&r->line);
+                        r->out = sd_event_source_disable_unref(r->out);
+                        r->out_fd = safe_close(r->out_fd);
+                        return 0;
                 }
+                total += (size_t) n;
+                for (ssize_t i = 0; i < n && r->logged < EXEC_LOG_MAX; i++)
+                        if (chunk[i] == '\n' || buf_append(&r->line, &chunk[i], 1) < 0) {
+                                output_log(r, r->line.data ?: "");
+                                buf_reset(&r->line);
+                        }
         }
         return 1;
 }
@@ -673,10 +763,10 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         r->pid = 0;
         r->child = sd_event_source_disable_unref(r->child);
         r->kill_timer = sd_event_source_disable_unref(r->kill_timer);
-        /* The exit may be seen before the last output: read what is in the pipe now (a process the
-         * step left behind may keep it open, so not up to its end). */
-        while (r->out_fd >= 0 && output_read(r) > 0)
-                ;
+        /* The exit may be seen before the last output: read what is in the pipe now, one budget (a
+         * process the step left behind may keep it open and write without end). */
+        if (r->out_fd >= 0)
+                (void) output_read(r);
         if (r->timed_out)
                 return action_finish(r, ACTION_TIMED_OUT, "killed at the timeout"), 0;
         if (si->si_code == CLD_EXITED && si->si_status == 0)
@@ -686,8 +776,57 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         return action_finish(r, ACTION_FAILED, "killed by signal %s", strsignal(si->si_status)), 0;
 }
 
+/* Whether the variable V=… is the agent's AWS credentials: never a step's (SPEC §9). */
+static bool is_credential(const char *v) {
+        static const char *const names[] = { "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
+                                             "AWS_SESSION_TOKEN=", "AWS_SECURITY_TOKEN=",
+                                             "AWS_CREDENTIAL_EXPIRATION=" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (startswith(v, names[i]))
+                        return true;
+        return false;
+}
+
+/* NAME=VALUE with VALUE made valid UTF-8 without control characters: an invalid sequence, a C0
+ * or C1 control or DEL becomes U+FFFD. (The JSON of EC2AGENT_DETAIL has its C0 controls escaped
+ * by cJSON already, so it stays valid JSON.) Returns a new string or NULL. */
+static char *env_assign(const char *name, const char *value) {
+        const unsigned char *p = (const unsigned char *) (value ?: "");
+        Buf b;
+
+        buf_init(&b, SIZE_MAX / 4);
+        if (buf_appendf(&b, "%s=", name) < 0)
+                goto fail;
+        while (*p) {
+                size_t n = *p < 0x80             ? 1
+                           : (*p & 0xe0) == 0xc0 ? 2
+                           : (*p & 0xf0) == 0xe0 ? 3
+                           : (*p & 0xf8) == 0xf0 ? 4
+                                                 : 0;
+                uint32_t c = n == 1 ? *p : n == 2 ? *p & 0x1f : n == 3 ? *p & 0x0f : *p & 0x07;
+                bool ok = n > 0;
+                for (size_t i = 1; ok && i < n; i++) {
+                        ok = (p[i] & 0xc0) == 0x80; /* also stops at the NUL */
+                        c = (c << 6) | (p[i] & 0x3f);
+                }
+                if (ok)
+                        ok = !(n == 2 && c < 0x80) && !(n == 3 && c < 0x800) && !(n == 4 && c < 0x10000) &&
+                             c <= 0x10ffff && !(c >= 0xd800 && c <= 0xdfff) && c >= 0x20 && c != 0x7f &&
+                             !(c >= 0x80 && c <= 0x9f);
+                if (ok ? buf_append(&b, p, n) < 0 : buf_append(&b, "\xef\xbf\xbd", 3) < 0)
+                        goto fail;
+                if (!ok) /* one byte at a time: resynchronise on the next lead byte */
+                        n = 1;
+                p += n;
+        }
+        return b.data ?: strdup("");
+fail:
+        buf_done(&b);
+        return NULL;
+}
+
 /* The step's own variables of SPEC §4; with INHERIT, after the agent's environment less what a
- * step must not inherit (the notify socket, the watchdog, stale EC2AGENT_*). */
+ * step must not inherit (the notify socket, the watchdog, stale EC2AGENT_*, AWS credentials). */
 static int exec_environment(const Run *r, bool inherit, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
         char deadline[RFC3339_MAX] = "", *detail = cJSON_PrintUnformatted(r->detail);
@@ -698,12 +837,12 @@ static int exec_environment(const Run *r, bool inherit, char ***ret) {
                 format_rfc3339(deadline, r->deadline);
         for (char **v = environ; inherit && v && *v && k >= 0; v++)
                 if (!startswith(*v, "NOTIFY_SOCKET=") && !startswith(*v, "WATCHDOG_") &&
-                    !startswith(*v, "EC2AGENT_"))
+                    !startswith(*v, "EC2AGENT_") && !is_credential(*v))
                         k = strv_extend(&env, *v);
-        if (k < 0 || !detail || asprintf(&extra[0], "EC2AGENT_EVENT=%s", r->type) < 0 ||
-            asprintf(&extra[1], "EC2AGENT_RULE=%s", r->rule_name) < 0 ||
-            asprintf(&extra[2], "EC2AGENT_DEADLINE=%s", deadline) < 0 ||
-            asprintf(&extra[3], "EC2AGENT_DETAIL=%s", detail) < 0)
+        if (k < 0 || !detail || !(extra[0] = env_assign("EC2AGENT_EVENT", r->type)) ||
+            !(extra[1] = env_assign("EC2AGENT_RULE", r->rule_name)) ||
+            !(extra[2] = env_assign("EC2AGENT_DEADLINE", deadline)) ||
+            !(extra[3] = env_assign("EC2AGENT_DETAIL", detail)))
                 k = -ENOMEM;
         for (int i = 0; i < 4; i++) {
                 if (k >= 0)
@@ -848,6 +987,14 @@ static int fork_start(Run *r, const Step *s, char **env) {
                         (void) dup2(devnull, STDIN_FILENO);
                 (void) dup2(pipefd[1], STDOUT_FILENO);
                 (void) dup2(pipefd[1], STDERR_FILENO);
+                /* None of the agent's descriptors (curl's sockets, the status socket, state files)
+                 * reach the step, O_CLOEXEC or not. */
+                if (syscall(__NR_close_range, 3U, ~0U, 0U) < 0) { /* ENOSYS before Linux 5.9 */
+                        struct rlimit rl = { .rlim_cur = 65536 };
+                        (void) getrlimit(RLIMIT_NOFILE, &rl);
+                        for (rlim_t fd = 3; fd < MIN(rl.rlim_cur, (rlim_t) 1 << 20); fd++)
+                                (void) close((int) fd);
+                }
                 execve(s->argv[0], s->argv, env);
                 dprintf(STDERR_FILENO, "cannot execute %s: %s\n", s->argv[0], strerror(errno));
                 _exit(127);
@@ -926,7 +1073,7 @@ static void action_start(Run *r) {
         a->started_at = now;
         a->finished_at = 0;
         a->error[0] = 0;
-        engine_save(r->engine);
+        engine_dirty(r->engine);
         if (r->deadline && r->deadline <= now)
                 return action_finish(r, ACTION_TIMED_OUT, "the notice's deadline has passed");
         if (r->deadline)
@@ -968,6 +1115,7 @@ static void action_finish(Run *r, ActionState state, const char *fmt, ...) {
                 va_start(ap, fmt);
                 (void) vsnprintf(a->error, sizeof a->error, fmt, ap);
                 va_end(ap);
+                scrub_error(r->engine, s, a->error);
         } else
                 a->error[0] = 0;
         if (state == ACTION_DONE || state == ACTION_SKIPPED)
@@ -997,11 +1145,9 @@ static void run_next(Run *r) {
         if (r->current >= r->n_actions) {
                 r->finished = true;
                 r->heartbeat = sd_event_source_disable_unref(r->heartbeat);
-                engine_save(r->engine);
-                runs_trim(r->engine);
-                return;
-        }
-        action_start(r);
+        } else
+                r->advance = true; /* action_start, once the state is saved */
+        engine_dirty(r->engine);
 }
 
 /* Starts (or resumes) a run: heartbeats for a lifecycle step, then the first pending action. */
@@ -1014,6 +1160,7 @@ static void run_go(Run *r) {
                                                           on_heartbeat, r);
                         break;
                 }
+        r->started = true;
         r->current = 0;
         run_next(r);
 }
@@ -1026,9 +1173,19 @@ static void announce(Run *r) {
 static void fire(Engine *e, size_t rule, const char *key, const char *type, const char *summary,
                  const cJSON *detail, usec_t deadline) {
         RuleState *rs = &e->rules[rule];
-        Run *r = run_new(e, rule, type, key, summary, detail, deadline);
-        Run **n;
+        size_t queued = 0;
+        Run *r, **n;
 
+        for (size_t i = 0; i < e->n_runs; i++)
+                queued += e->runs[i]->rule == rule && !e->runs[i]->started;
+        if (queued >= MAX_QUEUED_RUNS) {
+                if (rs->dropped++ == 0)
+                        log_warning("Rule %s: %d firings are waiting already; not firing on %s (counted "
+                                    "as \"dropped\" in status).",
+                                    e->config->rules[rule].name, MAX_QUEUED_RUNS, type);
+                return;
+        }
+        r = run_new(e, rule, type, key, summary, detail, deadline);
         if (!r || !(n = realloc(e->runs, (e->n_runs + 1) * sizeof(Run *)))) {
                 run_free(r);
                 return (void) log_oom();
@@ -1042,11 +1199,10 @@ static void fire(Engine *e, size_t rule, const char *key, const char *type, cons
                 free(rs->instances[0]);
                 memmove(rs->instances, rs->instances + 1, strv_length(rs->instances) * sizeof(char *));
         }
-        /* Durable before it is announced: a crash after the event must not fire the rule again. A
-         * crash between the two leaves announced false, and the next start writes the event. */
-        engine_save(e);
-        announce(r);
-        run_go(r); /* its first save records announced */
+        /* Durable before it is announced and started (engine_on_save): a crash after the event must
+         * not fire the rule again. A crash between the two leaves announced false, and the next
+         * start writes the event. */
+        engine_dirty(e);
 }
 
 /* ---- pending firings (before_s) ---- */
@@ -1078,7 +1234,7 @@ static int on_pending(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (e->pending[i] == p) {
                         fire(e, p->rule, p->key, p->type, p->summary, p->detail, p->deadline);
                         pending_remove(e, i);
-                        engine_save(e);
+                        engine_dirty(e);
                         break;
                 }
         return 0;
@@ -1126,7 +1282,7 @@ void engine_on_event(Engine *e, const Event *ev) {
                         } else
                                 i++;
                 if (changed)
-                        engine_save(e);
+                        engine_dirty(e);
                 return;
         }
         for (size_t i = 0; i < e->config->n_rules; i++) {
@@ -1162,8 +1318,10 @@ void engine_on_event(Engine *e, const Event *ev) {
                 }
                 fire(e, i, key, ev->type, ev->summary, ev->detail, deadline);
         }
-        if (changed)
-                engine_save(e);
+        if (changed) {
+                engine_dirty(e);
+                engine_save_firing(e);
+        }
 }
 
 static int on_metrics(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1199,7 +1357,6 @@ static int on_metrics(sd_event_source *s, uint64_t usec, void *userdata) {
                         cJSON_AddNumberToObject(d, "for_s", ru->for_s);
                 }
                 fire(e, i, key, "metric", summary, d, 0);
-                engine_save(e);
         }
         return sd_event_source_set_time_relative(s, slack);
 }
@@ -1243,54 +1400,114 @@ static cJSON *run_to_json(const Run *r) {
         return j;
 }
 
-static void engine_save(Engine *e) {
+/* A rule's remembered instances as a JSON array (an empty one for a rule that never fired:
+ * cJSON_CreateStringArray(NULL, 0) is NULL in cJSON 1.7.15). NULL only on ENOMEM. */
+static cJSON *instances_to_json(char **instances) {
+        cJSON *a = cJSON_CreateArray();
+        for (char **k = instances; a && k && *k; k++)
+                if (!cJSON_AddItemToArray(a, cJSON_CreateString(*k))) {
+                        cJSON_Delete(a);
+                        return NULL;
+                }
+        return a;
+}
+
+/* The text of run R in actions.json; NULL on ENOMEM. A queued or finished run does not change: its
+ * text is kept, so a save with a thousand queued runs does not print them a thousand times. */
+static const char *run_saved_text(Run *r) {
+        if (r->saved && (r->started && !r->finished
+                                 ? false
+                                 : r->saved_announced == r->announced && r->saved_finished == r->finished))
+                return r->saved;
+        _cleanup_json_ cJSON *j = run_to_json(r);
+        r->saved = mfree(r->saved);
+        if (!j || !(r->saved = cJSON_PrintUnformatted(j)))
+                return NULL;
+        r->saved_announced = r->announced;
+        r->saved_finished = r->finished;
+        return r->saved;
+}
+
+/* The whole state but its runs as one JSON document, or NULL (ENOMEM: cJSON fails on nothing else
+ * here). */
+static cJSON *engine_state_to_json(const Engine *e) {
         _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        _cleanup_free_ char *text = NULL;
-        cJSON *rules, *runs, *pend, *reboots;
+        cJSON *rules, *pend, *reboots;
+        usec_t now = now_usec(CLOCK_REALTIME);
 
         if (!j || !(rules = cJSON_AddObjectToObject(j, "rules")) ||
-            !(runs = cJSON_AddArrayToObject(j, "runs")) || !(pend = cJSON_AddArrayToObject(j, "pending")) ||
+            !(pend = cJSON_AddArrayToObject(j, "pending")) ||
             !(reboots = cJSON_AddArrayToObject(j, "reboots")))
-                return (void) log_oom();
+                return NULL;
         for (size_t i = 0; i < e->config->n_rules; i++) {
                 const RuleState *rs = &e->rules[i];
-                cJSON *o = cJSON_AddObjectToObject(rules, rs->rule->name);
+                cJSON *o = cJSON_AddObjectToObject(rules, rs->rule->name), *inst;
                 if (!o || !cJSON_AddNumberToObject(o, "fired", (double) rs->fired) ||
                     !json_add_time(o, "last_fired_at", rs->last_fired_at) ||
-                    !cJSON_AddItemToObject(o, "instances",
-                                           cJSON_CreateStringArray((const char *const *) rs->instances,
-                                                                   (int) strv_length(rs->instances))))
-                        return (void) log_oom();
-        }
-        for (size_t i = 0; i < e->n_runs; i++) {
-                cJSON *r = run_to_json(e->runs[i]);
-                if (!r || !cJSON_AddItemToArray(runs, r)) {
-                        cJSON_Delete(r);
-                        return (void) log_oom();
+                    !(inst = instances_to_json(rs->instances)))
+                        return NULL;
+                if (!cJSON_AddItemToObject(o, "instances", inst)) {
+                        cJSON_Delete(inst);
+                        return NULL;
                 }
         }
         for (size_t i = 0; i < e->n_pending; i++) {
                 const Pending *p = e->pending[i];
                 cJSON *o = cJSON_CreateObject();
-                if (!o || !cJSON_AddItemToArray(pend, o) ||
-                    !cJSON_AddStringToObject(o, "rule", e->config->rules[p->rule].name) ||
+                if (!o || !cJSON_AddItemToArray(pend, o)) {
+                        cJSON_Delete(o);
+                        return NULL;
+                }
+                if (!cJSON_AddStringToObject(o, "rule", e->config->rules[p->rule].name) ||
                     !cJSON_AddStringToObject(o, "key", p->key) ||
                     !cJSON_AddStringToObject(o, "type", p->type) ||
                     !cJSON_AddStringToObject(o, "summary", p->summary) ||
                     !cJSON_AddNumberToObject(o, "fire_at_us", (double) p->fire_at) ||
                     !cJSON_AddNumberToObject(o, "deadline_us", (double) p->deadline) ||
                     !cJSON_AddItemToObject(o, "detail", cJSON_Duplicate(p->detail, true)))
-                        return (void) log_oom();
+                        return NULL;
         }
         for (size_t i = 0; i < e->n_reboots; i++)
-                if (e->reboots[i] + USEC_PER_DAY > now_usec(CLOCK_REALTIME))
-                        cJSON_AddItemToArray(reboots, cJSON_CreateNumber((double) e->reboots[i]));
-        if (!(text = cJSON_PrintUnformatted(j)))
-                return (void) log_oom();
-        int r = write_file_atomic(e->state_dir, ENGINE_STATE_FILE, text, strlen(text), 0640);
+                if (e->reboots[i] + USEC_PER_DAY > now &&
+                    !cJSON_AddItemToArray(reboots, cJSON_CreateNumber((double) e->reboots[i])))
+                        return NULL;
+        return TAKE_PTR(j);
+}
+
+/* Writes STATE_DIR/actions.json now. Returns 0 or a negative errno, logged here with its real
+ * cause. */
+static int engine_save(Engine *e) {
+        _cleanup_json_ cJSON *j = engine_state_to_json(e);
+        _cleanup_free_ char *head = j ? cJSON_PrintUnformatted(j) : NULL;
+        Buf text;
+        int r = head ? 0 : -ENOMEM;
+
+        /* {"rules":…,"pending":…,"reboots":…,"runs":[…]}: the runs spliced in as text */
+        buf_init(&text, ENGINE_STATE_MAX);
+        if (r >= 0)
+                r = buf_append(&text, head, strlen(head) - 1);
+        if (r >= 0)
+                r = buf_append(&text, ",\"runs\":[", 9);
+        for (size_t i = 0; r >= 0 && i < e->n_runs; i++) {
+                const char *run = run_saved_text(e->runs[i]);
+                r = !run ? -ENOMEM : i > 0 ? buf_append(&text, ",", 1) : 0;
+                if (r >= 0)
+                        r = buf_append(&text, run, strlen(run));
+        }
+        if (r >= 0)
+                r = buf_append(&text, "]}", 2);
+        if (r < 0) {
+                buf_done(&text);
+                return log_error_errno(r, "Cannot save the rules' state: %m");
+        }
+        r = write_file_atomic(e->state_dir, ENGINE_STATE_FILE, text.data, text.len, 0640);
+        buf_done(&text);
+        if (r >= 0)
+                runs_saved(e);
         if (r < 0)
-                log_error_errno(r, "Cannot save the rules' state to %s/%s: %m", e->state_dir,
-                                ENGINE_STATE_FILE);
+                return log_error_errno(r, "Cannot save the rules' state to %s/%s: %m", e->state_dir,
+                                       ENGINE_STATE_FILE);
+        return 0;
 }
 
 static ssize_t rule_index(const Engine *e, const char *name) {
@@ -1301,14 +1518,15 @@ static ssize_t rule_index(const Engine *e, const char *name) {
 }
 
 static void engine_load(Engine *e) {
-        _cleanup_free_ char *path = path_join(e->state_dir, ENGINE_STATE_FILE), *text = NULL;
         _cleanup_json_ cJSON *j = NULL;
         const cJSON *o, *x;
 
-        if (!path || read_file_bounded(path, 16 * 1024 * 1024, &text, NULL) < 0)
+        /* A corrupt file is set aside (actions.json.corrupt) with a warning: start without it. */
+        if (state_load_json(e->state_dir, ENGINE_STATE_FILE, ENGINE_STATE_MAX, &j) <= 0)
                 return;
-        if (!(j = cJSON_Parse(text))) {
-                log_warning("Ignoring the unreadable %s.", path);
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "rules")) ||
+            !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "runs"))) {
+                (void) state_set_aside(e->state_dir, ENGINE_STATE_FILE, "no \"rules\" or \"runs\"");
                 return;
         }
         cJSON_ArrayForEach (o, cJSON_GetObjectItemCaseSensitive(j, "rules")) {
@@ -1408,6 +1626,109 @@ static bool journal_has_run(const char *state_dir, const char *id) {
         return l.found;
 }
 
+/* ---- once per loop iteration: save, then announce and move runs on ---- */
+
+static void runs_saved(Engine *e) {
+        for (size_t i = 0; i < e->n_runs; i++) {
+                e->runs[i]->durable = true;
+                e->runs[i]->durable_announced = e->runs[i]->announced;
+        }
+}
+
+/* A firing (or a pending one) on an event is saved before engine_on_event returns: the producer
+ * saves its own position next (imds-notices.json, the kmsg cursor), and a crash between the
+ * two must not lose the firing. A burst is the exception: past SYNC_SAVES_PER_SEC such saves in
+ * a second, firings wait for the next save, at most SAVE_GAP_USEC away (engine_flush() closes
+ * that window), so that saves, two fsyncs each, never take the whole loop. */
+static void engine_save_firing(Engine *e) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (now >= e->sync_since + USEC_PER_SEC) {
+                e->sync_since = now;
+                e->sync_saves = 0;
+        }
+        if (e->sync_saves >= SYNC_SAVES_PER_SEC)
+                return;
+        e->sync_saves++;
+        if (engine_save(e) >= 0)
+                e->saved_at = now_usec(CLOCK_MONOTONIC); /* still dirty: its announcement follows */
+}
+
+void engine_flush(Engine *e) {
+        if (e && e->dirty && engine_save(e) >= 0)
+                e->saved_at = now_usec(CLOCK_MONOTONIC);
+}
+
+/* Has engine_on_save run: as soon as the loop is idle, but with SAVE_GAP_USEC after the last save
+ * when it is to save again (a save is two fsyncs: a status query must not wait behind several). */
+static void engine_schedule(Engine *e) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        int enabled = SD_EVENT_OFF;
+
+        if (!e->save || (sd_event_source_get_enabled(e->save, &enabled) >= 0 && enabled != SD_EVENT_OFF))
+                return;
+        (void) sd_event_source_set_time(e->save, e->dirty ? MAX(now, e->saved_at + SAVE_GAP_USEC) : now);
+        (void) sd_event_source_set_enabled(e->save, SD_EVENT_ONESHOT);
+}
+
+static void engine_dirty(Engine *e) {
+        e->dirty = true;
+        engine_schedule(e);
+}
+
+/* Every change of a loop iteration is saved once, here, before what depends on it being durable:
+ * a firing is announced only once saved, its steps start only once saved as announced, an
+ * action starts only after a save. Runs are trimmed here only, so nothing shifts e->runs under a
+ * loop over it. */
+static int engine_on_save(sd_event_source *s, uint64_t usec, void *userdata) {
+        Engine *e = userdata;
+        _cleanup_free_ size_t *running = calloc(e->config->n_rules + 1, sizeof(size_t));
+        size_t budget = ANNOUNCE_BUDGET;
+        bool more = false;
+        (void) s;
+        (void) usec;
+
+        if (!running)
+                return log_oom(), engine_dirty(e), 0;
+        if (e->dirty) {
+                runs_trim(e);
+                e->dirty = false;
+                (void) engine_save(e);
+                e->saved_at = now_usec(CLOCK_MONOTONIC);
+        }
+        /* Index loops: announcing and starting may emit events that fire rules (appending runs).
+         * A burst is announced and started a budget at a time, the rest in later iterations. */
+        for (size_t i = 0; i < e->n_runs; i++)
+                if (!e->runs[i]->announced && e->runs[i]->durable) {
+                        if (budget-- == 0) {
+                                more = true;
+                                break;
+                        }
+                        announce(e->runs[i]);
+                        engine_dirty(e); /* records announced */
+                }
+        for (size_t i = 0; i < e->n_runs; i++)
+                running[e->runs[i]->rule] += e->runs[i]->started && !e->runs[i]->finished;
+        for (size_t i = 0; i < e->n_runs; i++) {
+                Run *r = e->runs[i];
+                if (r->durable_announced && !r->finished && !r->started &&
+                    running[r->rule] < MAX_RUNNING_RUNS) {
+                        running[r->rule]++;
+                        run_go(r);
+                }
+        }
+        for (size_t i = 0; i < e->n_runs; i++) {
+                Run *r = e->runs[i];
+                if (r->advance && !r->finished) {
+                        r->advance = false;
+                        action_start(r);
+                }
+        }
+        if (more)
+                engine_schedule(e);
+        return 0;
+}
+
 /* ---- life ---- */
 
 int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, const char *state_dir,
@@ -1450,9 +1771,14 @@ int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, c
                 if (!run->announced && !journal_has_run(e->state_dir, run->id))
                         announce(run); /* the crash came between saving the firing and writing it */
                 run->announced = true;
-                if (!run->finished)
-                        run_go(run);
         }
+        r = sd_event_add_time(event, &e->save, CLOCK_MONOTONIC, 0, 0, engine_on_save, e);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(e->save, "rules-save");
+        /* after everything else that is ready: a status query never waits behind a save but one */
+        (void) sd_event_source_set_priority(e->save, SD_EVENT_PRIORITY_IDLE);
+        engine_dirty(e); /* unfinished runs resume after this first save */
         *ret = TAKE_PTR(e);
         return 0;
 }
@@ -1460,6 +1786,9 @@ int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, c
 Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
+        if (e->dirty && e->save)
+                (void) engine_save(e); /* what changed since the last loop iteration */
+        e->save = sd_event_source_disable_unref(e->save);
         for (size_t i = 0; i < e->n_runs; i++)
                 run_free(e->runs[i]);
         free(e->runs);
@@ -1486,22 +1815,34 @@ int engine_status(const Engine *e, cJSON *doc) {
         for (size_t i = 0; e && i < e->config->n_rules; i++) {
                 const RuleState *rs = &e->rules[i];
                 const char *state = "idle";
+                size_t queued = 0;
                 for (size_t k = 0; k < e->n_pending; k++)
                         if (e->pending[k]->rule == i)
                                 state = "pending";
                 for (size_t k = 0; k < e->n_runs; k++)
-                        if (e->runs[k]->rule == i && !e->runs[k]->finished)
+                        if (e->runs[k]->rule == i && !e->runs[k]->finished) {
                                 state = "running";
+                                queued += !e->runs[k]->started;
+                        }
                 cJSON *o = cJSON_CreateObject();
+                /* Beyond SPEC §5's keys: runs waiting for one of the rule's MAX_RUNNING_RUNS slots
+                 * (their actions show as "pending"), finished runs no longer listed under "actions"
+                 * (only the newest MAX_FINISHED_RUNS are kept), firings refused with
+                 * MAX_QUEUED_RUNS waiting. */
                 if (!o || !cJSON_AddItemToArray(rules, o) ||
                     !cJSON_AddStringToObject(o, "name", rs->rule->name) ||
                     !cJSON_AddNumberToObject(o, "fired", (double) rs->fired) ||
                     !json_add_time(o, "last_fired_at", rs->last_fired_at) ||
-                    !cJSON_AddStringToObject(o, "state", state))
+                    !cJSON_AddStringToObject(o, "state", state) ||
+                    !cJSON_AddNumberToObject(o, "queued", (double) queued) ||
+                    !cJSON_AddNumberToObject(o, "runs_not_shown", (double) rs->forgotten) ||
+                    !cJSON_AddNumberToObject(o, "dropped", (double) rs->dropped))
                         goto fail;
         }
         for (size_t k = 0; e && k < e->n_runs; k++) {
                 const Run *r = e->runs[k];
+                if (!r->started && !r->finished)
+                        continue; /* queued: counted in its rule's "queued" */
                 for (size_t i = 0; i < r->n_actions; i++) {
                         const Action *a = &r->actions[i];
                         cJSON *o = cJSON_CreateObject();

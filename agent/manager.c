@@ -51,8 +51,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->notify_timer);
         status_server_free(m->status);
         imds_free(m->imds);
+        kmsg_free(m->kmsg); /* first: saving its cursor flushes the engine's firings */
         engine_free(m->engine);
-        kmsg_free(m->kmsg);
         publisher_free(m->publisher); /* spools what is still queued */
         sampler_free(m->sampler);
         http_free(m->http);
@@ -232,6 +232,12 @@ static AwsEnv manager_aws_env(Manager *m) {
 /* Collectors and the engine hand their events here (their EventSink). */
 static void collector_emit(Event *e, void *userdata) {
         manager_emit(userdata, e);
+}
+
+/* The kernel log's cursor is about to be saved: the firings its records caused go to disk first. */
+static void flush_engine(void *userdata) {
+        Manager *m = userdata;
+        engine_flush(m->engine);
 }
 
 /* The kernel log's newest events: the cursor may lag them by one crash (see kmsg.c). */
@@ -415,7 +421,11 @@ static int manager_start_publisher(Manager *m) {
 static int manager_start_kmsg(Manager *m) {
         if (!m->config->kmsg_enabled)
                 return 0;
-        KmsgOptions o = { .path = m->config->kmsg_path, .state_dir = m->state_dir, .boot_id = m->boot_id };
+        KmsgOptions o = { .path = m->config->kmsg_path,
+                          .state_dir = m->state_dir,
+                          .boot_id = m->boot_id,
+                          .before_cursor_save = flush_engine,
+                          .before_cursor_save_userdata = m };
         KmsgSeq last = { .boot_id = m->boot_id };
         (void) journal_read_tail(m->state_dir, KMSG_JOURNAL_TAIL, visit_kmsg_seq, &last);
         o.journal_seq = last.seq;

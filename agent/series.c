@@ -78,9 +78,13 @@ int series_add(SeriesStore *s, const char *name, const SeriesDims *dims, usec_t 
         for (size_t w = 0; w < s->n_watches; w++) {
                 if (strcmp(s->watches[w].name, name) != 0)
                         continue;
-                x->watch[w].newest_met = meets(value, s->watches[w].above, s->watches[w].threshold);
-                if (!x->watch[w].newest_met)
-                        x->watch[w].last_miss = at;
+                WatchState *ws = &x->watch[w];
+                bool met = meets(value, s->watches[w].above, s->watches[w].threshold);
+                if (!met)
+                        ws->last_miss = at;
+                else if (!ws->newest_met)
+                        ws->met_since = at; /* a new streak of samples that meet it */
+                ws->newest_met = met;
         }
         return 0;
 }
@@ -95,18 +99,19 @@ const Sample *series_last(const SeriesStore *s, const char *name, const SeriesDi
         return x && x->count ? nth_newest(x, 0) : NULL;
 }
 
-/* Every sample of X since NOW − WINDOW met watch W, X was sampled since then (within SLACK), and
- * is sampled still: a filesystem unmounted at 99 % holds nothing. */
+/* The samples of X that met watch W without a miss span WINDOW at least (less a tenth of SLACK
+ * for the timer's jitter), and X is sampled still: a filesystem unmounted at 99 % holds nothing.
+ * Samples at 0, 1 and 2 s span 2 s: a 2 s window holds at the third sample, not the second. */
 static bool holds(const Series *x, size_t w, usec_t window, usec_t slack, usec_t now) {
-        usec_t start = now > window ? now - window : 0;
+        const WatchState *ws = &x->watch[w];
+        usec_t newest;
 
-        if (x->count == 0 || !x->watch[w].newest_met || nth_newest(x, 0)->at + 2 * slack < now)
+        if (x->count == 0 || !ws->newest_met)
                 return false;
-        if (window == 0)
-                return true;
-        if (x->first_at > start + slack)
-                return false; /* not sampled long enough to know */
-        return x->watch[w].last_miss < start;
+        newest = nth_newest(x, 0)->at;
+        if (newest + 2 * slack < now)
+                return false;
+        return newest >= ws->met_since && newest - ws->met_since + slack / 10 >= window;
 }
 
 bool series_holds(const SeriesStore *s, const char *name, bool above, double threshold, usec_t window,

@@ -69,6 +69,8 @@ typedef struct Problem {
 
 struct Kmsg {
         sd_event *event;
+        void (*before_cursor_save)(void *userdata);
+        void *before_cursor_save_userdata;
         EventSink sink;
         char *path, *state_dir, *boot_id;
         int fd;
@@ -111,6 +113,8 @@ static void cursor_save(Kmsg *k) {
 
         if (!k->state_dir || !k->cursor_known || k->saved_seq == k->cursor_seq)
                 return;
+        if (k->before_cursor_save)
+                k->before_cursor_save(k->before_cursor_save_userdata);
         n = snprintf(text, sizeof text, "{\"boot_id\":\"%s\",\"seq\":%llu}\n", k->boot_id,
                      (unsigned long long) k->cursor_seq);
         r = write_file_atomic(k->state_dir, CURSOR_FILE, text, (size_t) n, 0640);
@@ -586,6 +590,8 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Km
         k->fd = -EBADF;
         k->event = sd_event_ref(event);
         k->sink = *sink;
+        k->before_cursor_save = opts->before_cursor_save;
+        k->before_cursor_save_userdata = opts->before_cursor_save_userdata;
         k->next_close_ts = USEC_INFINITY;
         buf_init(&k->stream, KMSG_MAX_RECORD);
         if (!(k->path = strdup(opts->path ?: "")) || !(k->boot_id = strdup(opts->boot_id ?: "")) ||

@@ -39,8 +39,15 @@ int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, c
 Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 
-/* Offers event E (not taken over) to the rules. */
+/* Offers event E (not taken over) to the rules. A firing it causes is saved to actions.json
+ * before it returns, except in a burst (past four such saves in a second): then by the next
+ * save, at most 50 ms later, or at engine_flush(). */
 void engine_on_event(Engine *e, const Event *ev);
+
+/* Saves actions.json now if anything changed since the last save. A producer that persists its
+ * position past the events it emitted (a cursor) calls it first, so that no firing on those
+ * events can be lost to a crash between the two. E may be NULL. */
+void engine_flush(Engine *e);
 
 /* Writes status "rules" and "actions" of DOC; E NULL writes their absent shape, empty arrays.
  * Returns 0 or -ENOMEM. */

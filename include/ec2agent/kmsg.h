@@ -103,6 +103,10 @@ typedef struct KmsgOptions {
         /* the newest record of this boot that events.jsonl holds an event for, if any */
         uint64_t journal_seq;
         bool journal_seq_known;
+        /* Called before the cursor is saved: whatever the records up to it caused (rule firings) must
+         * be on disk first, or a crash right after the save would lose it. NULL: nothing to flush. */
+        void (*before_cursor_save)(void *userdata);
+        void *before_cursor_save_userdata;
 } KmsgOptions;
 
 /* The sequence number of the kernel record EVENT (a line of events.jsonl) was made from, when

@@ -25,6 +25,7 @@ typedef struct SeriesWatch {
 
 typedef struct WatchState {
         usec_t last_miss; /* the newest sample that did not meet the watch; 0: none yet */
+        usec_t met_since; /* the first sample of the newest streak that met it */
         bool newest_met;  /* the newest sample did */
 } WatchState;
 
@@ -67,9 +68,9 @@ int series_add(SeriesStore *s, const char *name, const SeriesDims *dims, usec_t 
 const Sample *series_last(const SeriesStore *s, const char *name, const SeriesDims *dims);
 
 /* True when some series called NAME (any key) held the condition — value above (or below)
- * THRESHOLD — in every sample of the last WINDOW before NOW, and has been sampled for that long
- * (its first sample is at most SLACK younger than NOW − WINDOW), and its newest sample is at most
- * two SLACKs old. WINDOW 0: the newest sample.
+ * THRESHOLD — in a run of consecutive samples spanning WINDOW at least (from the first sample of
+ * the run to the newest; a tenth of SLACK, the sample interval, is allowed for timer jitter), and
+ * its newest sample is at most two SLACKs older than NOW. WINDOW 0: the newest sample.
  * The condition must be one of the store's watches (series_store_init); any other is false. */
 bool series_holds(const SeriesStore *s, const char *name, bool above, double threshold, usec_t window,
                   usec_t slack, usec_t now);

@@ -1,4 +1,6 @@
 /* test-kmsg.c — the record parser, and the classifier line by line over the fixture corpus. */
+#include <unistd.h>
+
 #include "ec2agent/json.h"
 #include "ec2agent/kmsg.h"
 #include "tap.h"
@@ -637,6 +639,57 @@ static void test_event_seq(void) {
         }
 }
 
+typedef struct FlushSeen {
+        const char *dir;
+        unsigned calls, events;
+        bool cursor_had_seq; /* what the cursor file held when the flush ran */
+} FlushSeen;
+
+static void flush_count_event(Event *e, void *userdata) {
+        ((FlushSeen *) userdata)->events++;
+        event_free(e);
+}
+
+static void flush_check_cursor(void *userdata) {
+        FlushSeen *f = userdata;
+        _cleanup_json_ cJSON *j = NULL;
+
+        f->calls++;
+        f->cursor_had_seq = state_load_json(f->dir, "kmsg-cursor.json", 4096, &j) > 0 &&
+                            json_get_number(j, "seq", 0) == 42;
+}
+
+/* The firings a record caused are flushed before the cursor that skips the record is saved: else a
+ * crash just after the save loses them (the record is never read again). */
+static void test_flush_before_cursor_save(void) {
+        char dir[] = "/tmp/test-kmsg-XXXXXX";
+        static const char record[] = "3,42,5,-;EXT4-fs error (device nvme1n1): ext4_find_entry:1455: x";
+        _cleanup_(sd_event_unrefp) sd_event *loop = NULL;
+        _cleanup_free_ char *cursor = NULL, *problems = NULL;
+        FlushSeen f = { .dir = dir };
+        Kmsg *k = NULL;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        ASSERT_INT(sd_event_new(&loop), 0);
+        KmsgOptions opts = { .state_dir = dir,
+                             .boot_id = "0f6b4b3b7c1e4e7f9d510a0f2a8f3a11",
+                             .before_cursor_save = flush_check_cursor,
+                             .before_cursor_save_userdata = &f };
+        ASSERT_INT(kmsg_new(loop, &opts, &(EventSink){ flush_count_event, &f }, &k), 0);
+        kmsg_feed(k, record, sizeof record - 1, true);
+        ASSERT_INT(f.events, 1);
+        ASSERT_INT(f.calls, 0); /* the cursor waits for its timer… */
+        kmsg_free(k);           /* … or the end, which saves it */
+        ASSERT_INT(f.calls, 1);
+        ASSERT_FALSE(f.cursor_had_seq);
+        cursor = path_join(dir, "kmsg-cursor.json");
+        problems = path_join(dir, "kernel-problems.log");
+        ASSERT_INT(unlink(cursor), 0);
+        ASSERT_INT(unlink(problems), 0);
+        ASSERT_INT(rmdir(dir), 0);
+}
+
 TAP_MAIN(T(test_parse_record), T(test_text_contract), T(test_corpus), T(test_oom_fields),
          T(test_other_fields), T(test_forged_user_names), T(test_forged_real_record), T(test_embedded_names),
-         T(test_cut_at_character), T(test_captured_user_crashes), T(test_event_seq))
+         T(test_cut_at_character), T(test_captured_user_crashes), T(test_event_seq),
+         T(test_flush_before_cursor_save))
