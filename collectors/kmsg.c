@@ -11,7 +11,7 @@
  *  - every event is appended to events.jsonl when it is made, before the cursor moves on disk,
  *    and names its record ("seq"; an aggregated burst event names the last record it counted,
  *    "last_seq"). At start the cursor is the newest of kmsg-cursor.json and the newest such
- *    event (daemon.c reads events.jsonl's tail): a record that made an event is never read again.
+ *    event (manager.c reads events.jsonl's tail): a record that made an event is never read again.
  *  - records handled after that which made no event (up to the last second's) are read again:
  *    unclassified ones make nothing; OOM context lines only describe the next kill; records
  *    counted into a burst window that died with the process open a new window, whose first
