@@ -181,6 +181,13 @@ char *engine_instance_key(const Event *e) {
                              json_get_string(e->detail, "time") ?: "");
         else if (startswith(e->type, "maintenance:") && id)
                 n = asprintf(&k, "maintenance:%s", id);
+        else if (strcmp(e->type, "rebalance-recommendation") == 0 &&
+                 json_get_string(e->detail, "notice_time"))
+                n = asprintf(&k, "rebalance:%s", json_get_string(e->detail, "notice_time"));
+        else if (strcmp(e->type, "asg-terminate") == 0)
+                /* an instance is Terminated once in its life: a notice seen again (imds-notices.json
+                 * lost or set aside) is the same transition, never a second drain */
+                n = asprintf(&k, "asg-terminate");
         else
                 n = asprintf(&k, "%s:%s.%06llu", e->type, format_rfc3339(at, e->at),
                              (unsigned long long) (e->at % USEC_PER_SEC));
@@ -1338,7 +1345,12 @@ static int on_metrics(sd_event_source *s, uint64_t usec, void *userdata) {
                 bool holds = series_holds(e->env.series(e->env.userdata), ru->metric, ru->above,
                                           ru->threshold, ru->for_s * USEC_PER_SEC, slack, now);
                 if (!holds) {
-                        rs->armed = true;
+                        /* cleared (not merely too few samples since a start): it may fire again */
+                        if (!rs->armed && series_cleared(e->env.series(e->env.userdata), ru->metric,
+                                                         ru->above, ru->threshold)) {
+                                rs->armed = true;
+                                engine_dirty(e);
+                        }
                         continue;
                 }
                 if (!rs->armed || (ru->cooldown_s && rs->last_fired_at &&
@@ -1444,6 +1456,7 @@ static cJSON *engine_state_to_json(const Engine *e) {
                 cJSON *o = cJSON_AddObjectToObject(rules, rs->rule->name), *inst;
                 if (!o || !cJSON_AddNumberToObject(o, "fired", (double) rs->fired) ||
                     !json_add_time(o, "last_fired_at", rs->last_fired_at) ||
+                    (rs->rule->metric && !cJSON_AddBoolToObject(o, "armed", rs->armed)) ||
                     !(inst = instances_to_json(rs->instances)))
                         return NULL;
                 if (!cJSON_AddItemToObject(o, "instances", inst)) {
@@ -1537,6 +1550,9 @@ static void engine_load(Engine *e) {
                 e->rules[i].fired = (uint64_t) json_get_number(o, "fired", 0);
                 if (parse_rfc3339(json_get_string(o, "last_fired_at"), &t) >= 0)
                         e->rules[i].last_fired_at = t;
+                /* a metric rule that fired stays disarmed until its condition clears, restart or not */
+                if (cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(o, "armed")))
+                        e->rules[i].armed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "armed"));
                 cJSON_ArrayForEach (x, cJSON_GetObjectItemCaseSensitive(o, "instances"))
                         if (cJSON_IsString(x))
                                 (void) strv_extend(&e->rules[i].instances, x->valuestring);

@@ -128,6 +128,20 @@ bool series_holds(const SeriesStore *s, const char *name, bool above, double thr
         return false;
 }
 
+bool series_cleared(const SeriesStore *s, const char *name, bool above, double threshold) {
+        bool sampled = false;
+
+        for (size_t i = 0; i < s->n; i++) {
+                const Series *x = s->series[i];
+                if (strcmp(x->name, name) != 0 || x->count == 0)
+                        continue;
+                if (meets(nth_newest(x, 0)->value, above, threshold))
+                        return false;
+                sampled = true;
+        }
+        return sampled;
+}
+
 size_t series_stats(const Series *x, usec_t from, usec_t to, Stats *ret) {
         Stats st = { 0, 0, INFINITY, -INFINITY };
         for (size_t i = 0; i < x->count; i++) {

@@ -57,7 +57,7 @@ size_t kmsg_text_decode(const char *in, size_t len, char *out, size_t size) {
                 }
                 unsigned char b, seq[4];
                 size_t took = raw_byte(s, end, &b), n = 0;
-                char unit[4];
+                char unit[8];
 
                 if (b < 0x20 || b == 0x7f || b == '\\') { /* kept escaped, as the kernel wrote it */
                         unit[0] = '\\', unit[1] = 'x', unit[2] = hex[b >> 4], unit[3] = hex[b & 15];
@@ -74,7 +74,15 @@ size_t kmsg_text_decode(const char *in, size_t len, char *out, size_t size) {
                                         break;
                         }
                         n = utf8_valid_len(seq, m);
-                        if (n > 0) {
+                        if (n == 2 && seq[0] == 0xc2 && seq[1] < 0xa0) { /* a C1 control: kept escaped */
+                                for (size_t i = 0; i < 2; i++) {
+                                        unit[4 * i] = '\\', unit[4 * i + 1] = 'x';
+                                        unit[4 * i + 2] = hex[seq[i] >> 4],
+                                                     unit[4 * i + 3] = hex[seq[i] & 15];
+                                }
+                                n = 8;
+                                took = at[2];
+                        } else if (n > 0) {
                                 memcpy(unit, seq, n);
                                 took = at[n];
                         } else { /* one U+FFFD for the lead byte; what follows is looked at again */

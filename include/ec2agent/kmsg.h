@@ -21,7 +21,8 @@
  * The record text contract (TEXT and DEVICE): the kernel escapes every byte < 0x20, >= 0x7f and
  * the backslash as \xNN. A \xNN of a byte >= 0x80 is decoded; every byte that is then not part
  * of valid UTF-8 becomes U+FFFD (one per byte); a control byte (< 0x20, 0x7f; NUL included) and
- * the backslash stay the four characters \xNN (lower-case hex). So the text is valid UTF-8 with
+ * the backslash stay the four characters \xNN (lower-case hex), a C1 control (U+0080..U+009F) its
+ * two escapes \xc2\xNN. So the text is valid UTF-8 with
  * no control character and no backslash but the ones that begin \xNN, and can be stored, logged
  * and sent as is. One raw byte of a task name (comm, at most 15 bytes) takes 1 to 4 bytes of
  * text: a copy into a fixed buffer must be cut at a character boundary. */

@@ -75,6 +75,11 @@ const Sample *series_last(const SeriesStore *s, const char *name, const SeriesDi
 bool series_holds(const SeriesStore *s, const char *name, bool above, double threshold, usec_t window,
                   usec_t slack, usec_t now);
 
+/* True when the condition is known to have cleared: some series called NAME has a sample, and no
+ * such series' newest sample is above (or below) THRESHOLD. Too few samples for a window (right
+ * after a start) is not a clearing: a rule that fired must not fire again only for a restart. */
+bool series_cleared(const SeriesStore *s, const char *name, bool above, double threshold);
+
 typedef struct Stats {
         double count, sum, min, max;
 } Stats;

@@ -13,11 +13,11 @@ size_t utf8_valid_len(const void *p, size_t left);
  * included) and DEL become the four characters "\xNN" (lower-case hex); a valid UTF-8 sequence
  * that is not a control, the backslash and printable ASCII are kept. Then by FLAGS: */
 typedef enum Utf8EscapeFlags {
-        /* 0: the C1 controls U+0080..U+009F are kept (valid UTF-8) and each byte that starts no
-         * valid sequence becomes U+FFFD: the journal, sd_notify, stderr, events.jsonl */
-        UTF8_ESCAPE_LOG = 0,
-        /* the C1 controls (0xc2 0x9b is a CSI to some terminals) too, as "\xc2\xNN" */
+        /* the C1 controls U+0080..U+009F (0xc2 0x9b is a CSI to some terminals) too, as "\xc2\xNN" */
         UTF8_ESCAPE_C1 = 1 << 0,
+        /* the journal, sd_notify, stderr, events.jsonl: no control of any kind, and each byte that
+         * starts no valid sequence becomes U+FFFD (SPEC §6: no control character reaches them) */
+        UTF8_ESCAPE_LOG = UTF8_ESCAPE_C1,
         /* the C1 controls too, as "\u00NN" (wins over UTF8_ESCAPE_C1) */
         UTF8_ESCAPE_C1_AS_U = 1 << 1,
         /* a byte of no valid sequence as "\xNN" instead of U+FFFD, so it can be told apart */

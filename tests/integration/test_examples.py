@@ -176,6 +176,39 @@ def all_examples():
 
 EXAMPLES = all_examples()
 
+# Keys SPEC §4 already documents for features of open issues, not built yet: an example that uses
+# one is expected to fail (strictly: it must fail, so the mark is removed the day it is built).
+PLANNED = {
+    "measurements": "#18 metrics.measurements", "aggregation_dimensions": "#18 aggregation_dimensions",
+    "prometheus_textfile": "#18 prometheus_textfile", "forward": "#19 forward",
+    "cloudwatch_logs": "#19 forward.cloudwatch_logs", "eventbridge": "#19 forward.eventbridge",
+    "pagerduty": "#20 notify pagerduty", "slack": "#20 notify slack", "teams": "#20 notify teams",
+    "reschedule": "#20 reschedule", "endpoint_mode": "#22 imds.endpoint_mode",
+}
+
+
+def planned(ex):
+    """The open issues whose keys EX uses, as one reason; '' when it uses none."""
+    def keys(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                yield k
+                yield from keys(x)
+        elif isinstance(v, list):
+            for x in v:
+                yield from keys(x)
+    found = set(keys(ex.value))
+    if ex.place:
+        found.add(ex.place[1])
+    return ", ".join(sorted({PLANNED[k] for k in found if k in PLANNED}))
+
+
+def example_params():
+    for ex in EXAMPLES:
+        why = planned(ex) if ex.value is not None else ""
+        marks = [pytest.mark.xfail(strict=True, reason="not built yet: " + why)] if why else []
+        yield pytest.param(ex, id=ex.id, marks=marks)
+
 
 def test_the_documents_have_examples():
     """The extraction finds what the documents show: a broken pattern must not pass as 'no examples'."""
@@ -531,7 +564,7 @@ def restart(a):
 
 
 @root_only
-@pytest.mark.parametrize("ex", EXAMPLES, ids=[e.id for e in EXAMPLES])
+@pytest.mark.parametrize("ex", list(example_params()))
 def test_example(ex, machine, ns_agent):
     m = machine
     if ex.kind == "missing":

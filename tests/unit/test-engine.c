@@ -236,6 +236,8 @@ static void test_resume_after_a_run_past_its_deadline(void) {
         h_done(&h);
 }
 
+static Event *at_event(const char *type, usec_t at);
+
 static void test_instance_keys_and_deadlines(void) {
         _cleanup_(event_freep) Event *spot = spot_event(SPOT_TIME);
         _cleanup_(event_freep) Event *m = event_new("maintenance:system-reboot", "x");
@@ -255,6 +257,18 @@ static void test_instance_keys_and_deadlines(void) {
         ASSERT_INT(parse_rfc3339("2099-02-01T00:00:00Z", &t), 0);
         ASSERT_INT(engine_event_deadline(m), t);
         ASSERT_INT(engine_event_deadline(oom), 0);
+
+        /* the same notice seen again (its record in imds-notices.json lost) is the same instance */
+        for (int i = 0; i < 2; i++) {
+                _cleanup_(event_freep) Event *term =
+                        at_event("asg-terminate", 1700000000000000ULL + (usec_t) i);
+                _cleanup_(event_freep) Event *reb =
+                        at_event("rebalance-recommendation", 1700000000000000ULL + (usec_t) i);
+                _cleanup_free_ char *kt = NULL, *kr = NULL;
+                cJSON_AddStringToObject(reb->detail, "notice_time", "2026-11-23T10:00:00Z");
+                ASSERT_STR(kt = engine_instance_key(term), "asg-terminate");
+                ASSERT_STR(kr = engine_instance_key(reb), "rebalance:2026-11-23T10:00:00Z");
+        }
 }
 
 static Event *at_event(const char *type, usec_t at) {

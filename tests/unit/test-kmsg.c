@@ -106,6 +106,9 @@ static void test_text_contract(void) {
         /* not from the kernel (a FIFO or file): raw bytes follow the same contract */
         ASSERT_STR(parse_text("6,1,2,-;raw\x1b[0m \xff \\ \\x4 caf\xc3\xa9\r"),
                    "raw\\x1b[0m \xef\xbf\xbd \\x5c \\x5cx4 café\\x0d");
+        /* a C1 control (0xc2 0x9b is a CSI to some terminals) stays its two escapes, raw or escaped */
+        ASSERT_STR(parse_text("6,1,2,-;a\\xc2\\x9b31m \\xc2\\xa0"), "a\\xc2\\x9b31m \xc2\xa0");
+        ASSERT_STR(parse_text("6,1,2,-;a\xc2\x85" "b"), "a\\xc2\\x85b");
         /* decoded printable ASCII is just itself */
         ASSERT_STR(parse_text("6,1,2,-;\\x41\\x42"), "AB");
 

@@ -61,5 +61,21 @@ static void test_other_conditions_do_not_hold(void) {
         series_store_done(&s);
 }
 
+/* A metric rule re-arms when its condition clears, not when a restart leaves too few samples. */
+static void test_cleared_needs_a_sample_that_misses(void) {
+        SeriesStore s = {};
+        ASSERT_INT(series_store_init(&s, 0, &watch, 1), 0);
+        ASSERT_FALSE(series_cleared(&s, "mem_used_percent", true, 90)); /* no sample yet */
+        ASSERT_INT(series_add(&s, "mem_used_percent", "", T0, 95), 0);
+        ASSERT_FALSE(series_cleared(&s, "mem_used_percent", true, 90)); /* holds, window or not */
+        ASSERT_FALSE(holds_at(&s, 2 * S, T0));
+        ASSERT_INT(series_add(&s, "mem_used_percent", "", T0 + S, 50), 0);
+        ASSERT_TRUE(series_cleared(&s, "mem_used_percent", true, 90));
+        /* one of several series (a disk per path) still over it: not cleared */
+        ASSERT_INT(series_add(&s, "mem_used_percent", "other", T0 + S, 99), 0);
+        ASSERT_FALSE(series_cleared(&s, "mem_used_percent", true, 90));
+        series_store_done(&s);
+}
+
 TAP_MAIN(T(test_for_s_needs_that_many_seconds_of_samples), T(test_a_miss_starts_the_window_again),
-         T(test_other_conditions_do_not_hold))
+         T(test_other_conditions_do_not_hold), T(test_cleared_needs_a_sample_that_misses))
