@@ -66,13 +66,13 @@ static void test_cleared_needs_a_sample_that_misses(void) {
         SeriesStore s = {};
         ASSERT_INT(series_store_init(&s, 0, &watch, 1), 0);
         ASSERT_FALSE(series_cleared(&s, "mem_used_percent", true, 90)); /* no sample yet */
-        ASSERT_INT(series_add(&s, "mem_used_percent", "", T0, 95), 0);
+        ASSERT_INT(series_add(&s, "mem_used_percent", NULL, T0, 95), 0);
         ASSERT_FALSE(series_cleared(&s, "mem_used_percent", true, 90)); /* holds, window or not */
         ASSERT_FALSE(holds_at(&s, 2 * S, T0));
-        ASSERT_INT(series_add(&s, "mem_used_percent", "", T0 + S, 50), 0);
+        ASSERT_INT(series_add(&s, "mem_used_percent", NULL, T0 + S, 50), 0);
         ASSERT_TRUE(series_cleared(&s, "mem_used_percent", true, 90));
         /* one of several series (a disk per path) still over it: not cleared */
-        ASSERT_INT(series_add(&s, "mem_used_percent", "other", T0 + S, 99), 0);
+        ASSERT_INT(series_add(&s, "mem_used_percent", &(SeriesDims){ .path = "other" }, T0 + S, 99), 0);
         ASSERT_FALSE(series_cleared(&s, "mem_used_percent", true, 90));
         series_store_done(&s);
 }
