@@ -30,7 +30,7 @@ int aws_env_credentials(AwsCredentials *ret) {
         return 0;
 }
 
-const char *aws_region(const Config *c, const ImdsIdentity *identity) {
+const char *aws_region(const Config *c, const InstanceIdentity *identity) {
         const char *r = env("AWS_REGION") ?: env("AWS_DEFAULT_REGION") ?: c->aws_region;
         if (r)
                 return r;
@@ -162,11 +162,7 @@ bool aws_retryable(long status, const char *code) {
 }
 
 usec_t aws_backoff(unsigned attempt, usec_t base, usec_t cap, double r) {
-        usec_t ceiling = base;
-        for (unsigned i = 0; i < attempt && ceiling < cap; i++)
-                ceiling *= 2;
-        ceiling = MIN(ceiling, cap);
-        return (usec_t) (r * (double) ceiling);
+        return (usec_t) (r * (double) backoff_usec(base, attempt, cap));
 }
 
 void aws_sign(AwsSigning *s, HttpRequest *req, const char **headers, size_t *n_headers,

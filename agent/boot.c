@@ -9,7 +9,6 @@
 
 #include "ec2agent/boot.h"
 #include "ec2agent/json.h"
-#include "ec2agent/kernel.h"
 #include "ec2agent/utf8.h"
 
 static bool is_boot_id(const char *s) {

@@ -159,7 +159,10 @@ static bool get_uint(Ctx *c, const char *path, const cJSON *v, uint64_t min, uin
 }
 
 /* Applies the members of object V onto BASE through FIELDS. Returns the bitmask of the
- * fields seen (bit i for FIELDS[i]); reports unknown and duplicate keys. */
+ * fields seen (bit i for FIELDS[i]: test it with SEEN(seen, i), i a table's index enum);
+ * reports unknown and duplicate keys. */
+#define SEEN(seen, i) (((seen) >> (i)) & 1U)
+
 static uint64_t apply_object(Ctx *c, const char *path, const cJSON *v, const Field *fields, void *base) {
         uint64_t seen = 0;
 
@@ -462,11 +465,14 @@ static const char *check_metric(const char *s) {
         return metric_name_is_valid(s) ? NULL : "is not a metric of SPEC §7 (such as \"mem_used_percent\")";
 }
 
+/* The index of each field of when_fields, the bit apply_object() sets when it is seen. */
+enum { WHEN_METRIC, WHEN_ABOVE, WHEN_BELOW, WHEN_FOR_S };
+
 static const Field when_fields[] = {
-        F_STRING("metric", Rule, metric, check_metric),
-        F_CUSTOM("above", parse_above),
-        F_CUSTOM("below", parse_below),
-        F_UINT("for_s", Rule, for_s, 0, 7 * 86400),
+        [WHEN_METRIC] = F_STRING("metric", Rule, metric, check_metric),
+        [WHEN_ABOVE] = F_CUSTOM("above", parse_above),
+        [WHEN_BELOW] = F_CUSTOM("below", parse_below),
+        [WHEN_FOR_S] = F_UINT("for_s", Rule, for_s, 0, 7 * 86400),
         F_END,
 };
 
@@ -474,9 +480,9 @@ static void parse_when(Ctx *c, const char *path, const cJSON *v, void *base) {
         uint64_t seen = apply_object(c, path, v, when_fields, base);
         if (!cJSON_IsObject(v))
                 return;
-        if (!(seen & 1))
+        if (!SEEN(seen, WHEN_METRIC))
                 add_error(c, path, "needs \"metric\"");
-        if (!!(seen & 2) + !!(seen & 4) != 1)
+        if (SEEN(seen, WHEN_ABOVE) + SEEN(seen, WHEN_BELOW) != 1)
                 add_error(c, path, "needs exactly one of \"above\" and \"below\"");
 }
 
@@ -620,13 +626,16 @@ static void parse_steps(Ctx *c, const char *path, const cJSON *v, void *base) {
         r->n_steps = n;
 }
 
+/* The index of each field of rule_fields, the bit apply_object() sets when it is seen. */
+enum { RULE_NAME, RULE_ON, RULE_WHEN, RULE_BEFORE_S, RULE_COOLDOWN_S, RULE_DO };
+
 static const Field rule_fields[] = {
-        F_STRING("name", Rule, name, check_rule_name),
-        F_CUSTOM("on", parse_on),
-        F_CUSTOM("when", parse_when),
-        F_CUSTOM("before_s", parse_before),
-        F_UINT("cooldown_s", Rule, cooldown_s, 0, 30 * 86400),
-        F_CUSTOM("do", parse_steps),
+        [RULE_NAME] = F_STRING("name", Rule, name, check_rule_name),
+        [RULE_ON] = F_CUSTOM("on", parse_on),
+        [RULE_WHEN] = F_CUSTOM("when", parse_when),
+        [RULE_BEFORE_S] = F_CUSTOM("before_s", parse_before),
+        [RULE_COOLDOWN_S] = F_UINT("cooldown_s", Rule, cooldown_s, 0, 30 * 86400),
+        [RULE_DO] = F_CUSTOM("do", parse_steps),
         F_END,
 };
 
@@ -657,14 +666,14 @@ static void parse_rules(Ctx *c, const char *path, const cJSON *v, void *base) {
                 size_t errors_before = strv_length(*c->errors);
                 uint64_t seen = apply_object(c, p, e, rule_fields, &r);
                 if (cJSON_IsObject(e)) {
-                        if (!(seen & (1 << 0)))
+                        if (!SEEN(seen, RULE_NAME))
                                 add_error(c, p, "needs \"name\"");
-                        if (!!(seen & (1 << 1)) + !!(seen & (1 << 2)) != 1)
+                        if (SEEN(seen, RULE_ON) + SEEN(seen, RULE_WHEN) != 1)
                                 add_error(c, p,
                                           "needs exactly one of \"on\" (events) and \"when\" (a metric)");
-                        if ((seen & (1 << 3)) && !(seen & (1 << 1)))
+                        if (SEEN(seen, RULE_BEFORE_S) && !SEEN(seen, RULE_ON))
                                 add_error(c, p, "\"before_s\" needs \"on\"");
-                        if (!(seen & (1 << 5)))
+                        if (!SEEN(seen, RULE_DO))
                                 add_error(c, p, "needs \"do\" (its steps)");
                         for (size_t k = 0; k < cfg->n_rules && r.name; k++)
                                 if (strcmp(cfg->rules[k].name, r.name) == 0 &&

@@ -231,7 +231,7 @@ static void emit(Engine *e, const char *type, const Run *r, const Action *a, con
                                         (double) (a->finished_at - MIN(a->started_at, a->finished_at)) /
                                                 1e6);
         }
-        e->env.emit(ev, e->env.userdata);
+        event_sink_emit(&e->env.sink, ev);
 }
 
 /* ---- runs ---- */
@@ -408,7 +408,7 @@ static void http_step_done(const HttpResponse *resp, void *userdata);
 
 /* Sends the request of R's current action; the answer comes to http_step_done. */
 static int http_step_send(Run *r, const HttpStep *h, HttpCallback cb, HttpCall **ret_call) {
-        const AwsCredentials *c = r->engine->env.credentials(r->engine->env.userdata);
+        const AwsCredentials *c = r->engine->env.aws.credentials(r->engine->env.aws.userdata);
         const char *headers[3] = {};
         AwsSigning sig = {};
         char ctype[128];
@@ -440,8 +440,8 @@ static int http_step_send(Run *r, const HttpStep *h, HttpCallback cb, HttpCall *
 static int lifecycle_request(Run *r, const Step *s, const char *action, HttpStep *h, char **ret_url,
                              char err[static 256]) {
         Engine *e = r->engine;
-        const ImdsIdentity *id = e->env.identity(e->env.userdata);
-        const char *group = s->group ?: e->env.asg_name(e->env.userdata);
+        const InstanceIdentity *id = e->env.aws.identity(e->env.aws.userdata);
+        const char *group = s->group ?: e->env.aws.asg_name(e->env.aws.userdata);
         const char *region = aws_region(e->config, id);
 
         if (!id || !id->instance_id[0])
@@ -468,7 +468,7 @@ static int lifecycle_request(Run *r, const Step *s, const char *action, HttpStep
 
 static int event_json_body(Run *r, Buf *b, bool sns) {
         _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        const ImdsIdentity *id = r->engine->env.identity(r->engine->env.userdata);
+        const InstanceIdentity *id = r->engine->env.aws.identity(r->engine->env.aws.userdata);
         _cleanup_free_ char *text = NULL;
 
         if (!j || !cJSON_AddStringToObject(j, "rule", r->rule_name) ||
@@ -1828,7 +1828,7 @@ int engine_status(const Engine *e, cJSON *doc) {
         cJSON *rules = cJSON_CreateArray(), *actions = cJSON_CreateArray();
         if (!rules || !actions)
                 goto fail;
-        for (size_t i = 0; i < e->config->n_rules; i++) {
+        for (size_t i = 0; e && i < e->config->n_rules; i++) {
                 const RuleState *rs = &e->rules[i];
                 const char *state = "idle";
                 size_t queued = 0;
@@ -1855,7 +1855,7 @@ int engine_status(const Engine *e, cJSON *doc) {
                     !cJSON_AddNumberToObject(o, "dropped", (double) rs->dropped))
                         goto fail;
         }
-        for (size_t k = 0; k < e->n_runs; k++) {
+        for (size_t k = 0; e && k < e->n_runs; k++) {
                 const Run *r = e->runs[k];
                 if (!r->started && !r->finished)
                         continue; /* queued: counted in its rule's "queued" */

@@ -2,8 +2,10 @@
  *
  * libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to wake it
  * (CURLMOPT_TIMERFUNCTION); we map those onto sd-event io and time sources, as systemd's
- * src/import/curl-util.c does. Completions are collected after every socket_action and
- * dispatched from a deferred source, so a callback never runs inside http_submit(). */
+ * src/import/curl-util.c does. Finished transfers are collected right after each
+ * curl_multi_socket_action() of those io and time handlers (http_check_done) and handed to their
+ * callbacks there. http_submit() only adds the handle (curl then asks for a timer), so a callback
+ * never runs inside http_submit(). */
 #include <curl/curl.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -118,7 +120,7 @@ static void http_check_done(Http *h) {
         }
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int http_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Http *h = userdata;
         int action = 0, running;
         (void) s;
@@ -134,7 +136,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int http_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Http *h = userdata;
         int running;
         (void) s;
@@ -170,7 +172,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
                         return -1;
                 return 0;
         }
-        if (sd_event_add_io(h->event, &io, fd, events, on_io, h) < 0)
+        if (sd_event_add_io(h->event, &io, fd, events, http_on_io, h) < 0)
                 return -1;
         (void) sd_event_source_set_description(io, "http-io");
         if (curl_multi_assign(h->multi, fd, io) != CURLM_OK) {
@@ -195,7 +197,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
                         return -1;
                 return 0;
         }
-        if (sd_event_add_time(h->event, &h->timer, CLOCK_MONOTONIC, when, 0, on_timer, h) < 0)
+        if (sd_event_add_time(h->event, &h->timer, CLOCK_MONOTONIC, when, 0, http_on_timer, h) < 0)
                 return -1;
         (void) sd_event_source_set_description(h->timer, "http-timer");
         return 0;

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "ec2agent/catalog.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
 #include "ec2agent/publish.h"
@@ -38,51 +39,17 @@
 #define WAIT_USEC          (1 * USEC_PER_SEC) /* for credentials or a region */
 #define SPOOL_DIR          "spool"
 
-static const struct {
-        const char *name, *unit;
-} metric_units[] = {
-        /* as aws/amazon-cloudwatch-agent's mem, swap, disk and cpu plugins publish them */
-        { "mem_used_percent", "Percent" },
-        { "mem_available_percent", "Percent" },
-        { "mem_used", "Bytes" },
-        { "mem_available", "Bytes" },
-        { "mem_total", "Bytes" },
-        { "mem_cached", "Bytes" },
-        { "mem_buffered", "Bytes" },
-        { "mem_free", "Bytes" },
-        { "swap_used_percent", "Percent" },
-        { "swap_used", "Bytes" },
-        { "swap_free", "Bytes" },
-        { "disk_used_percent", "Percent" },
-        { "disk_used", "Bytes" },
-        { "disk_free", "Bytes" },
-        { "disk_total", "Bytes" },
-        { "disk_inodes_used", "Count" },
-        { "disk_inodes_free", "Count" },
-        { "disk_inodes_total", "Count" },
-        { "cpu_usage_active", "Percent" },
-        { "oom_kills", "Count" },
-        { "kernel_problems", "Count" },
-        { "mem_pressure_some_avg10", "Percent" },
-};
-
 const char *publish_unit(const char *metric) {
-        for (size_t i = 0; i < ELEMENTSOF(metric_units); i++)
-                if (strcmp(metric_units[i].name, metric) == 0)
-                        return metric_units[i].unit;
-        return NULL;
+        const MetricInfo *m = metric_lookup(metric);
+        return m ? m->unit : NULL;
 }
-
-static const char *const problem_classes[] = { "fs-error",    "fs-readonly", "io-error",    "hung-task",
-                                               "soft-lockup", "rcu-stall",   "kernel-oops", "kernel-warning",
-                                               "segfault",    "net-error" };
 
 struct Publisher {
         sd_event *event;
         Http *http;
         const Config *config;
         const SeriesStore *series;
-        PublishEnv env;
+        AwsEnv env;
         char *spool_dir;
         sd_event_source *tick, *retry;
         usec_t interval, offset;
@@ -102,7 +69,7 @@ struct Publisher {
 
         /* counters of the current interval */
         usec_t counter_start;
-        double oom_kills, problems[ELEMENTSOF(problem_classes)];
+        double oom_kills, problems[_EVENT_TYPE_MAX]; /* by event type: the kernel problems' */
 
         uint64_t published, rejected, dropped, requests, bytes_sent;
         usec_t last_publish_at, failing_since;
@@ -122,7 +89,7 @@ static bool add_pair(cJSON *d, const char *name, const char *value) {
 }
 
 static cJSON *dims_base(Publisher *p) {
-        const ImdsIdentity *id = p->env.identity(p->env.userdata);
+        const InstanceIdentity *id = p->env.identity(p->env.userdata);
         const char *asg = p->env.asg_name(p->env.userdata);
         unsigned want = p->config->metrics_dimensions;
         cJSON *d = cJSON_CreateArray();
@@ -143,8 +110,8 @@ static cJSON *dims_base(Publisher *p) {
         return d;
 }
 
-/* Appends one datum line to the memory queue. KEY is a disk series' "path\tdevice\tfstype". */
-static int queue_datum(Publisher *p, const char *metric, const char *key, const char *extra_dim,
+/* Appends one datum line to the memory queue. DIMS: a disk series' dimensions, or NULL. */
+static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims, const char *extra_dim,
                        const char *extra_value, usec_t at, const Stats *st) {
         _cleanup_json_ cJSON *j = cJSON_CreateObject();
         cJSON *d = dims_base(p);
@@ -155,17 +122,15 @@ static int queue_datum(Publisher *p, const char *metric, const char *key, const 
                 cJSON_Delete(d);
                 return -ENOMEM;
         }
-        if (key && *key) {
-                /* the sampler's disk key: "path\tdevice\tfstype" */
-                static const char *const names[] = { "path", "device", "fstype" };
-                const char *f = key;
-                for (size_t i = 0; i < ELEMENTSOF(names) && f; i++) {
-                        size_t n = strcspn(f, "\t");
-                        _cleanup_free_ char *v = strndup(f, n);
-                        if (!v || (n > 0 && !add_pair(d, names[i], v)))
+        if (dims) {
+                const struct {
+                        const char *name, *value;
+                } pairs[] = { { "path", dims->path },
+                              { "device", dims->device },
+                              { "fstype", dims->fstype } };
+                for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
+                        if (pairs[i].value[0] && !add_pair(d, pairs[i].name, pairs[i].value))
                                 return -ENOMEM;
-                        f = f[n] ? f + n + 1 : NULL;
-                }
         }
         if (extra_dim && !add_pair(d, extra_dim, extra_value))
                 return -ENOMEM;
@@ -529,7 +494,7 @@ static void on_response(const HttpResponse *resp, void *userdata) {
 /* Fills the batch (spool first, oldest first), drops what is too old, and sends it. */
 static void send_batch(Publisher *p) {
         const AwsCredentials *c = p->env.credentials(p->env.userdata);
-        const ImdsIdentity *id = p->env.identity(p->env.userdata);
+        const InstanceIdentity *id = p->env.identity(p->env.userdata);
         const char *region = aws_region(p->config, id);
         _cleanup_free_ char *endpoint = NULL;
         cJSON *parsed[BATCH_MAX_DATUMS];
@@ -632,12 +597,12 @@ static void schedule_send(Publisher *p, usec_t delay) {
 
 static void flush_counters(Publisher *p, usec_t interval_start) {
         Stats st = { 1, p->oom_kills, p->oom_kills, p->oom_kills };
-        (void) queue_datum(p, "oom_kills", NULL, NULL, NULL, interval_start, &st);
-        for (size_t i = 0; i < ELEMENTSOF(problem_classes); i++)
+        (void) queue_datum(p, metric_name(METRIC_OOM_KILLS), NULL, NULL, NULL, interval_start, &st);
+        for (size_t i = 0; i < ELEMENTSOF(p->problems); i++)
                 if (p->problems[i] > 0) {
                         st = (Stats){ 1, p->problems[i], p->problems[i], p->problems[i] };
-                        (void) queue_datum(p, "kernel_problems", NULL, "class", problem_classes[i],
-                                           interval_start, &st);
+                        (void) queue_datum(p, metric_name(METRIC_KERNEL_PROBLEMS), NULL, "class",
+                                           event_type_info(i)->name, interval_start, &st);
                 }
         p->oom_kills = 0;
         memset(p->problems, 0, sizeof p->problems);
@@ -667,7 +632,7 @@ static void aggregate(Publisher *p, usec_t now) {
                         const Series *x = p->series->series[i];
                         Stats st;
                         if (series_stats(x, from, from + p->interval, &st) > 0)
-                                (void) queue_datum(p, x->name, x->key, NULL, NULL, from, &st);
+                                (void) queue_datum(p, x->name, &x->dims, NULL, NULL, from, &st);
                 }
         }
         if (p->counter_start + p->interval <= end) {
@@ -700,7 +665,7 @@ size_t publish_ring_samples(const Config *config) {
 }
 
 int publisher_new(sd_event *event, Http *http, const Config *config, const SeriesStore *series,
-                  const char *state_dir, const PublishEnv *env, Publisher **ret) {
+                  const char *state_dir, const AwsEnv *env, Publisher **ret) {
         _cleanup_(publisher_freep) Publisher *p = calloc(1, sizeof(Publisher));
         uint64_t h = 1469598103934665603ULL;
         char id[40] = "";
@@ -783,17 +748,29 @@ Publisher *publisher_free(Publisher *p) {
 }
 
 void publisher_note_event(Publisher *p, const char *type, double count) {
-        if (strcmp(type, "oom-kill") == 0) {
+        int id = event_type_from_string(type);
+        if (id == EVENT_TYPE_OOM_KILL)
                 p->oom_kills += count;
-                return;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(problem_classes); i++)
-                if (strcmp(type, problem_classes[i]) == 0)
-                        p->problems[i] += count;
+        else if (id >= 0 && event_type_info(id)->kernel_problem)
+                p->problems[id] += count;
 }
 
 int publisher_status(const Publisher *p, cJSON *doc) {
         cJSON *c = cJSON_CreateObject();
+        if (!p) {
+                /* metrics are off */
+                if (!c || !cJSON_AddBoolToObject(c, "enabled", false) ||
+                    !cJSON_AddNullToObject(c, "last_publish_at") ||
+                    !cJSON_AddNullToObject(c, "last_error") || !cJSON_AddNullToObject(c, "failing_since") ||
+                    !cJSON_AddNumberToObject(c, "queued_datapoints", 0) ||
+                    !cJSON_AddNumberToObject(c, "spooled_bytes", 0) ||
+                    !cJSON_AddNumberToObject(c, "published_datapoints", 0) ||
+                    !cJSON_AddNumberToObject(c, "dropped_datapoints", 0)) {
+                        cJSON_Delete(c);
+                        return -ENOMEM;
+                }
+                return json_replace(doc, "cloudwatch", c);
+        }
         uint64_t queued = p->n_queue + (p->batch_file ? 0 : p->n_batch) + p->spooled_datums;
         if (!c || !cJSON_AddBoolToObject(c, "enabled", true) ||
             !json_add_time(c, "last_publish_at", p->last_publish_at) ||

@@ -54,7 +54,7 @@ _printf_(2, 3) static void note_skipped(Report *r, const char *fmt, ...) {
                 (void) buf_appendf(&r->skipped, "%s\n", safe);
 }
 
-static int add(Report *r, const char *name, char *data, size_t len) {
+static int report_add(Report *r, const char *name, char *data, size_t len) {
         if (strlen(name) >= sizeof r->sections[0].name) {
                 note_skipped(r, "%.300s...: name too long", name);
                 free(data);
@@ -75,7 +75,7 @@ static int add(Report *r, const char *name, char *data, size_t len) {
 
 static int add_text(Report *r, const char *name, const char *text) {
         char *d = strdup(text);
-        return d ? add(r, name, d, strlen(d)) : -ENOMEM;
+        return d ? report_add(r, name, d, strlen(d)) : -ENOMEM;
 }
 
 static void add_file(Report *r, const char *name, const char *path) {
@@ -83,7 +83,7 @@ static void add_file(Report *r, const char *name, const char *path) {
         size_t len;
         int k = read_file_bounded(path, REPORT_MAX_FILE, &d, &len);
         if (k >= 0)
-                (void) add(r, name, d, len);
+                (void) report_add(r, name, d, len);
         else if (k != -ENOENT) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "cannot read %s: %s\n", path, strerror(-k));
@@ -153,7 +153,7 @@ static void add_config(Report *r, const char *path) {
         redact(j, false);
         char *out = cJSON_Print(j);
         if (out)
-                (void) add(r, "config.json", out, strlen(out));
+                (void) report_add(r, "config.json", out, strlen(out));
 }
 
 static void add_filesystems(Report *r) {
@@ -180,7 +180,7 @@ static void add_filesystems(Report *r) {
                         used + avail > 0 ? 100.0 * used / (used + avail) : 0, ipct, f[0],
                         f[3] && strncmp(f[3], "ro", 2) == 0 && (f[3][2] == ',' || !f[3][2]) ? " (ro)" : "");
         }
-        (void) add(r, "filesystems.txt", b.data, b.len);
+        (void) report_add(r, "filesystems.txt", b.data, b.len);
 }
 
 static void add_pstore(Report *r, const char *dir, const char *prefix) {
@@ -246,12 +246,12 @@ static int gather(const ReportOptions *o, Report *r) {
                     "filesystems, kernel), events.jsonl (history of this and previous boots),\n"
                     "kernel-problems.log (kernel problems with their log lines), meminfo.txt,\n"
                     "filesystems.txt, mountinfo.txt, pstore/ (crash records), state/, config.json.\n");
-        if ((k = add(r, "summary.txt", b.data, b.len)) < 0)
+        if ((k = report_add(r, "summary.txt", b.data, b.len)) < 0)
                 return k;
 
         if (status_text) {
                 size_t n = strlen(status_text);
-                (void) add(r, "status.json", TAKE_PTR(status_text), n);
+                (void) report_add(r, "status.json", TAKE_PTR(status_text), n);
         } else {
                 char msg[512];
                 snprintf(msg, sizeof msg, "{\"error\": \"the agent is not reachable at %s: %s\"}\n",
@@ -261,7 +261,7 @@ static int gather(const ReportOptions *o, Report *r) {
         buf_init(&b, 64U * 1024U * 1024U);
         (void) buf_append(&b, "", 0);
         (void) journal_read(o->state_dir, collect_event, &b, NULL);
-        (void) add(r, "events.jsonl", b.data, b.len);
+        (void) report_add(r, "events.jsonl", b.data, b.len);
 
         char path[512];
         static const char *const state_files[] = {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ec2agent/catalog.h"
 #include "ec2agent/json.h"
 #include "ec2agent/kernel.h"
 #include "ec2agent/log.h"
@@ -34,8 +35,7 @@ struct Sampler {
         SamplerOptions opts;
         char **filesystems;
         char *mountinfo_path, *sysfs;
-        SamplerEmit emit;
-        void *userdata;
+        EventSink sink;
         sd_event_source *timer, *mount_watch;
         int mount_fd;
         int reply_fd[2]; /* [0] the loop reads FsUsageReply datagrams, [1] the threads send them */
@@ -130,7 +130,7 @@ static void mounts_refresh(Sampler *s) {
                                         cJSON_AddStringToObject(e->detail, "device", dev);
                                         cJSON_AddStringToObject(e->detail, "fstype", shown(m->fstype, type));
                                         cJSON_AddStringToObject(e->detail, "source", "mountinfo");
-                                        s->emit(e, s->userdata);
+                                        event_sink_emit(&s->sink, e);
                                 }
                         }
                 }
@@ -156,26 +156,27 @@ static void mounts_refresh(Sampler *s) {
         s->n_fs = n_next;
 }
 
-static void add(Sampler *s, const char *name, const char *key, usec_t now, double v) {
-        if (series_add(&s->series, name, key, now, v) < 0)
+static void sampler_add(Sampler *s, MetricId metric, const SeriesDims *dims, usec_t now, double v) {
+        if (series_add(&s->series, metric_name(metric), dims, now, v) < 0)
                 log_oom();
 }
 
 /* Records a filesystem's usage in the series at realtime NOW. */
 static void filesystem_record(Sampler *s, const Filesystem *f, usec_t now) {
-        char p[3 * SHOWN_MAX], path[SHOWN_MAX], dev[SHOWN_MAX], type[SHOWN_MAX];
+        const MountEntry *m = &f->mount;
+        SeriesDims d;
 
-        /* the key carries the disk metrics' dimensions: path, device, fstype (a tab in them is
-         * shown as \x09, so the key splits right) */
-        snprintf(p, sizeof p, "%s\t%s\t%s", shown(f->mount.mount_point, path), shown(f->mount.source, dev),
-                 shown(f->mount.fstype, type));
-        add(s, "disk_used_percent", p, now, f->usage.used_percent);
-        add(s, "disk_used", p, now, (double) f->usage.used);
-        add(s, "disk_free", p, now, (double) f->usage.free);
-        add(s, "disk_total", p, now, (double) f->usage.total);
-        add(s, "disk_inodes_used", p, now, (double) f->usage.inodes_used);
-        add(s, "disk_inodes_free", p, now, (double) f->usage.inodes_free);
-        add(s, "disk_inodes_total", p, now, (double) f->usage.inodes_total);
+        /* the disk metrics' dimensions: path, device, fstype, escaped as status shows them */
+        (void) utf8_escape(m->mount_point, strlen(m->mount_point), UTF8_ESCAPE_C1, d.path, sizeof d.path);
+        (void) utf8_escape(m->source, strlen(m->source), UTF8_ESCAPE_C1, d.device, sizeof d.device);
+        (void) utf8_escape(m->fstype, strlen(m->fstype), UTF8_ESCAPE_C1, d.fstype, sizeof d.fstype);
+        sampler_add(s, METRIC_DISK_USED_PERCENT, &d, now, f->usage.used_percent);
+        sampler_add(s, METRIC_DISK_USED, &d, now, (double) f->usage.used);
+        sampler_add(s, METRIC_DISK_FREE, &d, now, (double) f->usage.free);
+        sampler_add(s, METRIC_DISK_TOTAL, &d, now, (double) f->usage.total);
+        sampler_add(s, METRIC_DISK_INODES_USED, &d, now, (double) f->usage.inodes_used);
+        sampler_add(s, METRIC_DISK_INODES_FREE, &d, now, (double) f->usage.inodes_free);
+        sampler_add(s, METRIC_DISK_INODES_TOTAL, &d, now, (double) f->usage.inodes_total);
 }
 
 /* Arms the answer timer for the oldest call not yet judged, or turns it off. */
@@ -304,27 +305,27 @@ void sampler_collect(Sampler *s) {
         if (memory_read(&raw) >= 0 && memory_compute(&raw, &s->mem) >= 0) {
                 const MemMetrics *m = &s->mem;
                 s->have_mem = true;
-                add(s, "mem_used_percent", NULL, now, m->used_percent);
-                add(s, "mem_available_percent", NULL, now, m->available_percent);
-                add(s, "mem_used", NULL, now, m->used);
-                add(s, "mem_available", NULL, now, m->available);
-                add(s, "mem_total", NULL, now, m->total);
-                add(s, "mem_cached", NULL, now, m->cached);
-                add(s, "mem_buffered", NULL, now, m->buffered);
-                add(s, "mem_free", NULL, now, m->free);
-                add(s, "swap_used_percent", NULL, now, m->swap_used_percent);
-                add(s, "swap_used", NULL, now, m->swap_used);
-                add(s, "swap_free", NULL, now, m->swap_free);
+                sampler_add(s, METRIC_MEM_USED_PERCENT, NULL, now, m->used_percent);
+                sampler_add(s, METRIC_MEM_AVAILABLE_PERCENT, NULL, now, m->available_percent);
+                sampler_add(s, METRIC_MEM_USED, NULL, now, m->used);
+                sampler_add(s, METRIC_MEM_AVAILABLE, NULL, now, m->available);
+                sampler_add(s, METRIC_MEM_TOTAL, NULL, now, m->total);
+                sampler_add(s, METRIC_MEM_CACHED, NULL, now, m->cached);
+                sampler_add(s, METRIC_MEM_BUFFERED, NULL, now, m->buffered);
+                sampler_add(s, METRIC_MEM_FREE, NULL, now, m->free);
+                sampler_add(s, METRIC_SWAP_USED_PERCENT, NULL, now, m->swap_used_percent);
+                sampler_add(s, METRIC_SWAP_USED, NULL, now, m->swap_used);
+                sampler_add(s, METRIC_SWAP_FREE, NULL, now, m->swap_free);
         }
         if (read_file_bounded("/proc/pressure/memory", 4096, &psi, &psi_len) >= 0 &&
             psi_parse_some_avg10(psi, psi_len, &s->psi) >= 0) {
                 s->have_psi = true;
-                add(s, "mem_pressure_some_avg10", NULL, now, s->psi);
+                sampler_add(s, METRIC_MEM_PRESSURE_SOME_AVG10, NULL, now, s->psi);
         }
         if (cpu_read(&cpu) >= 0) {
                 if (s->have_cpu_prev && cpu_usage_active(&s->cpu_prev, &cpu, &s->cpu) >= 0) {
                         s->have_cpu = true;
-                        add(s, "cpu_usage_active", NULL, now, s->cpu);
+                        sampler_add(s, METRIC_CPU_USAGE_ACTIVE, NULL, now, s->cpu);
                 }
                 s->cpu_prev = cpu;
                 s->have_cpu_prev = true;
@@ -332,7 +333,7 @@ void sampler_collect(Sampler *s) {
         filesystems_collect(s, now, true);
 }
 
-static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+static int sampler_on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Sampler *s = userdata;
         (void) usec;
         sampler_collect(s);
@@ -351,8 +352,7 @@ static int on_mounts(sd_event_source *src, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, void *userdata,
-                Sampler **ret) {
+int sampler_new(sd_event *event, const SamplerOptions *opts, const EventSink *sink, Sampler **ret) {
         _cleanup_(sampler_freep) Sampler *s = calloc(1, sizeof(Sampler));
         int r;
 
@@ -361,8 +361,8 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, v
         s->mount_fd = s->reply_fd[0] = s->reply_fd[1] = -EBADF;
         s->event = sd_event_ref(event);
         s->opts = *opts;
-        s->emit = emit;
-        s->userdata = userdata;
+        if (sink)
+                s->sink = *sink;
         if (series_store_init(&s->series, opts->series_capacity, opts->watches, opts->n_watches) < 0 ||
             !(s->mounts = calloc(MAX_MOUNTS, sizeof(MountEntry))) ||
             !(s->mountinfo_path = strdup(opts->mountinfo_path ?: mountinfo_default())) ||
@@ -398,7 +398,7 @@ int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, v
                         (void) sd_event_source_set_description(s->mount_watch, "mountinfo");
         }
         r = sd_event_add_time_relative(event, &s->timer, CLOCK_MONOTONIC, opts->interval_s * USEC_PER_SEC,
-                                       USEC_PER_MSEC * 10, on_timer, s);
+                                       USEC_PER_MSEC * 10, sampler_on_timer, s);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(s->timer, "sampler");
@@ -433,7 +433,21 @@ const SeriesStore *sampler_series(const Sampler *s) {
         return &s->series;
 }
 
+/* Before the first sample (or without a sampler): the keys, null. */
+static cJSON *memory_absent_json(void) {
+        cJSON *m = cJSON_CreateObject();
+        if (!m || !cJSON_AddNullToObject(m, "total_bytes") || !cJSON_AddNullToObject(m, "available_bytes") ||
+            !cJSON_AddNullToObject(m, "used_percent") || !cJSON_AddNullToObject(m, "swap_used_percent") ||
+            !cJSON_AddNullToObject(m, "pressure_some_avg10")) {
+                cJSON_Delete(m);
+                return NULL;
+        }
+        return m;
+}
+
 static cJSON *memory_json(const Sampler *s) {
+        if (!s || !s->have_mem)
+                return memory_absent_json();
         cJSON *m = cJSON_CreateObject();
         if (!m)
                 return NULL;
@@ -455,7 +469,7 @@ static cJSON *memory_json(const Sampler *s) {
 
 static cJSON *filesystems_json(const Sampler *s) {
         cJSON *a = cJSON_CreateArray();
-        for (size_t i = 0; a && i < s->n_fs; i++) {
+        for (size_t i = 0; s && a && i < s->n_fs; i++) {
                 const Filesystem *f = &s->fs[i];
                 cJSON *o = cJSON_CreateObject();
                 if (!o || !cJSON_AddItemToArray(a, o)) {
@@ -500,14 +514,13 @@ int sampler_status(const Sampler *s, cJSON *doc) {
         cJSON *cpu = cJSON_CreateObject();
         int r = 0, k;
 
-        if (cpu && !(s->have_cpu ? cJSON_AddNumberToObject(cpu, "usage_active", s->cpu)
-                                 : cJSON_AddNullToObject(cpu, "usage_active"))) {
+        if (cpu && !(s && s->have_cpu ? cJSON_AddNumberToObject(cpu, "usage_active", s->cpu)
+                                      : cJSON_AddNullToObject(cpu, "usage_active"))) {
                 cJSON_Delete(cpu);
                 cpu = NULL;
         }
-        /* Until the first sample the document keeps its null memory keys. */
-        if (s->have_mem)
-                r = json_replace(doc, "memory", memory_json(s));
+        /* Until the first sample the memory keys are null. */
+        r = json_replace(doc, "memory", memory_json(s));
         k = json_replace(doc, "filesystems", filesystems_json(s));
         r = r < 0 ? r : k;
         k = json_replace(doc, "cpu", cpu);

@@ -12,9 +12,16 @@
 
 #include "ec2agent/series.h"
 
-static Series *find(const SeriesStore *s, const char *name, const char *key) {
+static const SeriesDims no_dims;
+
+static bool dims_equal(const SeriesDims *a, const SeriesDims *b) {
+        return strcmp(a->path, b->path) == 0 && strcmp(a->device, b->device) == 0 &&
+               strcmp(a->fstype, b->fstype) == 0;
+}
+
+static Series *find(const SeriesStore *s, const char *name, const SeriesDims *dims) {
         for (size_t i = 0; i < s->n; i++)
-                if (strcmp(s->series[i]->name, name) == 0 && strcmp(s->series[i]->key, key) == 0)
+                if (strcmp(s->series[i]->name, name) == 0 && dims_equal(&s->series[i]->dims, dims))
                         return s->series[i];
         return NULL;
 }
@@ -34,7 +41,7 @@ static bool meets(double v, bool above, double threshold) {
         return above ? v > threshold : v < threshold; /* NaN meets neither */
 }
 
-static Series *series_new(const SeriesStore *s, const char *name, const char *key) {
+static Series *series_new(const SeriesStore *s, const char *name, const SeriesDims *dims) {
         size_t capacity = s->capacity ?: SERIES_DEFAULT_CAPACITY;
         Series *x;
 
@@ -47,18 +54,18 @@ static Series *series_new(const SeriesStore *s, const char *name, const char *ke
         }
         x->capacity = capacity;
         snprintf(x->name, sizeof x->name, "%s", name);
-        snprintf(x->key, sizeof x->key, "%s", key);
+        x->dims = *dims;
         return x;
 }
 
-int series_add(SeriesStore *s, const char *name, const char *key, usec_t at, double value) {
-        Series *x = find(s, name, key ?: "");
+int series_add(SeriesStore *s, const char *name, const SeriesDims *dims, usec_t at, double value) {
+        Series *x = find(s, name, dims ?: &no_dims);
         if (!x) {
                 Series **n = realloc(s->series, (s->n + 1) * sizeof(Series *));
                 if (!n)
                         return -ENOMEM;
                 s->series = n;
-                if (!(x = series_new(s, name, key ?: "")))
+                if (!(x = series_new(s, name, dims ?: &no_dims)))
                         return -ENOMEM;
                 s->series[s->n++] = x;
         }
@@ -87,8 +94,8 @@ static const Sample *nth_newest(const Series *x, size_t i) {
         return &x->ring[(x->head + x->capacity - 1 - i) % x->capacity];
 }
 
-const Sample *series_last(const SeriesStore *s, const char *name, const char *key) {
-        const Series *x = find(s, name, key ?: "");
+const Sample *series_last(const SeriesStore *s, const char *name, const SeriesDims *dims) {
+        const Series *x = find(s, name, dims ?: &no_dims);
         return x && x->count ? nth_newest(x, 0) : NULL;
 }
 
@@ -160,4 +167,20 @@ void series_store_done(SeriesStore *s) {
         free(s->series);
         free(s->watches);
         *s = (SeriesStore){};
+}
+
+int series_watches_from_rules(const Config *config, SeriesWatch **ret, size_t *ret_n) {
+        SeriesWatch *w = calloc(config->n_rules + 1, sizeof(SeriesWatch));
+        size_t n = 0;
+
+        if (!w)
+                return -ENOMEM;
+        for (size_t i = 0; i < config->n_rules; i++) {
+                const Rule *ru = &config->rules[i];
+                if (ru->metric)
+                        w[n++] = (SeriesWatch){ ru->metric, ru->above, ru->threshold };
+        }
+        *ret = w;
+        *ret_n = n;
+        return 0;
 }

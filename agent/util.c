@@ -353,6 +353,16 @@ void buf_done(Buf *b) {
         *b = (Buf){ .max = b->max };
 }
 
+usec_t backoff_usec(usec_t base, unsigned doublings, usec_t cap) {
+        usec_t d = MIN(base, cap);
+        for (unsigned i = 0; i < doublings; i++) {
+                if (d > cap / 2)
+                        return cap;
+                d *= 2;
+        }
+        return d;
+}
+
 char *url_redact(const char *url) {
         const char *auth, *at = NULL, *rest;
         size_t scheme_len = 0, auth_len;

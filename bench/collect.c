@@ -12,7 +12,7 @@ int main(int argc, char **argv) {
         sd_event *e = NULL;
         Sampler *s = NULL;
 
-        if (cycles <= 0 || sd_event_new(&e) < 0 || sampler_new(e, &o, NULL, NULL, &s) < 0)
+        if (cycles <= 0 || sd_event_new(&e) < 0 || sampler_new(e, &o, NULL, &s) < 0)
                 return 1;
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         for (long i = 0; i < cycles; i++) {

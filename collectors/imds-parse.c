@@ -165,9 +165,9 @@ static bool word_of(const char *s, const char *accept, size_t max) {
 #define LOWER_DIGITS "abcdefghijklmnopqrstuvwxyz0123456789"
 #define NAME_MAX_LEN 32 /* SPEC §3: a region name is at most 32 */
 
-int imds_parse_identity(const char *body, size_t len, ImdsIdentity *ret) {
+int imds_parse_identity(const char *body, size_t len, InstanceIdentity *ret) {
         _cleanup_json_ cJSON *j = parse_json(body, len);
-        ImdsIdentity id = {};
+        InstanceIdentity id = {};
 
         if (!cJSON_IsObject(j))
                 return -EBADMSG;
@@ -233,12 +233,7 @@ int imds_parse_role(const char *body, size_t len, char ret[static IMDS_ID_MAX]) 
 
 /* ---- notices ---- */
 
-static void emit_event(ImdsEmit emit, void *userdata, Event *e) {
-        if (e)
-                emit(e, userdata);
-}
-
-bool imds_observe_spot(ImdsNotices *known, const SpotNotice *now, ImdsEmit emit, void *userdata) {
+bool imds_observe_spot(ImdsNotices *known, const SpotNotice *now, const EventSink *sink) {
         char t[RFC3339_MAX];
 
         if (!now) {
@@ -258,11 +253,11 @@ bool imds_observe_spot(ImdsNotices *known, const SpotNotice *now, ImdsEmit emit,
                 cJSON_AddStringToObject(e->detail, "action", now->action);
                 json_add_time(e->detail, "time", now->time);
         }
-        emit_event(emit, userdata, e);
+        event_sink_emit(sink, e);
         return true;
 }
 
-bool imds_observe_rebalance(ImdsNotices *known, usec_t notice_time, ImdsEmit emit, void *userdata) {
+bool imds_observe_rebalance(ImdsNotices *known, usec_t notice_time, const EventSink *sink) {
         char t[RFC3339_MAX];
 
         if (known->rebalance == notice_time)
@@ -274,11 +269,11 @@ bool imds_observe_rebalance(ImdsNotices *known, usec_t notice_time, ImdsEmit emi
                              format_rfc3339(t, notice_time));
         if (e)
                 json_add_time(e->detail, "notice_time", notice_time);
-        emit_event(emit, userdata, e);
+        event_sink_emit(sink, e);
         return true;
 }
 
-bool imds_observe_lifecycle(ImdsNotices *known, const char *state, ImdsEmit emit, void *userdata) {
+bool imds_observe_lifecycle(ImdsNotices *known, const char *state, const EventSink *sink) {
         char before[64];
         const char *type = NULL;
 
@@ -298,7 +293,7 @@ bool imds_observe_lifecycle(ImdsNotices *known, const char *state, ImdsEmit emit
                         json_add_string_or_null(e->detail, "from", *before ? before : NULL);
                         cJSON_AddStringToObject(e->detail, "to", state);
                 }
-                emit_event(emit, userdata, e);
+                event_sink_emit(sink, e);
         }
         return true;
 }
@@ -310,7 +305,7 @@ static const ScheduledEvent *find_scheduled(const ScheduledEvent *list, size_t n
         return NULL;
 }
 
-static void emit_scheduled(const ScheduledEvent *ev, const char *change, ImdsEmit emit, void *userdata) {
+static void emit_scheduled(const ScheduledEvent *ev, const char *change, const EventSink *sink) {
         char type[64], nb[RFC3339_MAX];
         bool known_code = false;
 
@@ -333,11 +328,11 @@ static void emit_scheduled(const ScheduledEvent *ev, const char *change, ImdsEmi
         json_add_time(e->detail, "not_after", ev->not_after);
         json_add_time(e->detail, "not_before_deadline", ev->not_before_deadline);
         cJSON_AddStringToObject(e->detail, "description", ev->description);
-        emit(e, userdata);
+        event_sink_emit(sink, e);
 }
 
-bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size_t n, ImdsEmit emit,
-                            void *userdata) {
+bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size_t n,
+                            const EventSink *sink) {
         bool changed = !known->scheduled_known || known->n_scheduled != n;
 
         for (size_t i = 0; i < n; i++) {
@@ -355,7 +350,7 @@ bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size
                         changed = true;
                 if (change) {
                         changed = true;
-                        emit_scheduled(now, change, emit, userdata);
+                        emit_scheduled(now, change, sink);
                 }
         }
         /* An active event that vanished from the list without completing was withdrawn. */
@@ -364,7 +359,7 @@ bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size
                 if (!find_scheduled(list, n, was->event_id) && strcmp(was->state, "active") == 0) {
                         ScheduledEvent gone = *was;
                         snprintf(gone.state, sizeof gone.state, "canceled");
-                        emit_scheduled(&gone, "canceled", emit, userdata);
+                        emit_scheduled(&gone, "canceled", sink);
                         changed = true;
                 }
         }

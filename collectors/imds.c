@@ -51,8 +51,7 @@ struct Req {
 struct Imds {
         sd_event *event;
         Http *http;
-        ImdsEmit emit;
-        void *userdata;
+        EventSink sink;
         char *endpoint;
         char *endpoint_shown; /* url_redact(endpoint): for logs and status */
         char *state_dir;
@@ -72,7 +71,7 @@ struct Imds {
         unsigned identity_failures, creds_failures;
 
         bool have_identity;
-        ImdsIdentity identity;
+        InstanceIdentity identity;
         bool asg_known;
         char asg_name[256];
         char role[IMDS_ID_MAX];
@@ -171,16 +170,16 @@ static void handle_absent(Imds *m, Kind kind) {
 
         switch (kind) {
         case KIND_SPOT:
-                changed = imds_observe_spot(&m->notices, NULL, m->emit, m->userdata);
+                changed = imds_observe_spot(&m->notices, NULL, &m->sink);
                 break;
         case KIND_REBALANCE:
-                changed = imds_observe_rebalance(&m->notices, 0, m->emit, m->userdata);
+                changed = imds_observe_rebalance(&m->notices, 0, &m->sink);
                 break;
         case KIND_LIFECYCLE:
-                changed = imds_observe_lifecycle(&m->notices, "", m->emit, m->userdata);
+                changed = imds_observe_lifecycle(&m->notices, "", &m->sink);
                 break;
         case KIND_SCHEDULED:
-                changed = imds_observe_scheduled(&m->notices, NULL, 0, m->emit, m->userdata);
+                changed = imds_observe_scheduled(&m->notices, NULL, 0, &m->sink);
                 break;
         case KIND_ASG_TAG:
                 m->asg_known = true; /* not in a group, or tags not in metadata */
@@ -204,27 +203,26 @@ static int handle_body(Imds *m, Kind kind, const char *body, size_t len) {
         case KIND_SPOT: {
                 SpotNotice n;
                 if ((r = imds_parse_spot(body, len, &n)) >= 0)
-                        changed = imds_observe_spot(&m->notices, &n, m->emit, m->userdata);
+                        changed = imds_observe_spot(&m->notices, &n, &m->sink);
                 break;
         }
         case KIND_REBALANCE: {
                 usec_t t;
                 if ((r = imds_parse_rebalance(body, len, &t)) >= 0)
-                        changed = imds_observe_rebalance(&m->notices, t, m->emit, m->userdata);
+                        changed = imds_observe_rebalance(&m->notices, t, &m->sink);
                 break;
         }
         case KIND_LIFECYCLE: {
                 char state[64];
                 if ((r = imds_parse_lifecycle_state(body, len, state)) >= 0)
-                        changed = imds_observe_lifecycle(&m->notices, state, m->emit, m->userdata);
+                        changed = imds_observe_lifecycle(&m->notices, state, &m->sink);
                 break;
         }
         case KIND_SCHEDULED: {
                 ScheduledEvent list[IMDS_MAX_SCHEDULED];
                 int n = imds_parse_scheduled(body, len, list);
                 if ((r = n) >= 0)
-                        changed =
-                                imds_observe_scheduled(&m->notices, list, (size_t) n, m->emit, m->userdata);
+                        changed = imds_observe_scheduled(&m->notices, list, (size_t) n, &m->sink);
                 break;
         }
         case KIND_IDENTITY:
@@ -271,11 +269,9 @@ static int handle_body(Imds *m, Kind kind, const char *body, size_t len) {
         return r;
 }
 
-static usec_t backoff(unsigned failures) {
-        usec_t d = RETRY_MIN_USEC;
-        for (unsigned i = 1; i < failures && d < RETRY_MAX_USEC; i++)
-                d *= 2;
-        return MIN(d, RETRY_MAX_USEC);
+/* 1 s after the first failure, doubling up to a minute. */
+static usec_t imds_backoff(unsigned failures) {
+        return backoff_usec(RETRY_MIN_USEC, failures > 0 ? failures - 1 : 0, RETRY_MAX_USEC);
 }
 
 static void schedule(sd_event_source *s, usec_t delay) {
@@ -300,7 +296,7 @@ static void req_done(Imds *m, Req *q, bool ok) {
                 if (ok)
                         m->identity_failures = 0;
                 else
-                        schedule(m->identity_timer, backoff(++m->identity_failures));
+                        schedule(m->identity_timer, imds_backoff(++m->identity_failures));
                 break;
         case KIND_ROLE:
         case KIND_CREDENTIALS:
@@ -315,7 +311,7 @@ static void req_done(Imds *m, Req *q, bool ok) {
                                 schedule(m->creds_timer, delay);
                         }
                 } else
-                        schedule(m->creds_timer, backoff(++m->creds_failures) * 5);
+                        schedule(m->creds_timer, imds_backoff(++m->creds_failures) * 5);
                 break;
         case KIND_SCHEDULED:
                 break;
@@ -502,8 +498,8 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
                 imds_fetch(m, KIND_LIFECYCLE, NULL);
         }
         if (m->poll_failures > POLL_BACKOFF_AFTER) {
-                unsigned extra = MIN(m->poll_failures - POLL_BACKOFF_AFTER, 16u);
-                interval = MIN(interval << MIN(extra, 10u), MAX(POLL_BACKOFF_MAX_USEC, interval));
+                unsigned extra = MIN(m->poll_failures - POLL_BACKOFF_AFTER, 10u);
+                interval = backoff_usec(interval, extra, MAX(POLL_BACKOFF_MAX_USEC, interval));
         }
         return sd_event_source_set_time_relative(s, interval);
 }
@@ -540,8 +536,7 @@ static int add_timer(Imds *m, sd_event_source **s, usec_t first, sd_event_time_h
         return sd_event_source_set_enabled(*s, repeat ? SD_EVENT_ON : SD_EVENT_ONESHOT);
 }
 
-int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, ImdsEmit emit, void *userdata,
-             Imds **ret) {
+int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, const EventSink *sink, Imds **ret) {
         _cleanup_(imds_freep) Imds *m = calloc(1, sizeof(Imds));
         int r;
 
@@ -549,8 +544,7 @@ int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, ImdsEmit emit
                 return -ENOMEM;
         m->event = sd_event_ref(event);
         m->http = http;
-        m->emit = emit;
-        m->userdata = userdata;
+        m->sink = *sink;
         m->opts = *opts;
         if (!(m->endpoint = strdup(opts->endpoint)) ||
             (opts->state_dir && !(m->state_dir = strdup(opts->state_dir))))
@@ -605,7 +599,7 @@ Imds *imds_free(Imds *m) {
         return NULL;
 }
 
-const ImdsIdentity *imds_identity(const Imds *m) {
+const InstanceIdentity *imds_identity(const Imds *m) {
         return m->have_identity ? &m->identity : NULL;
 }
 
@@ -621,8 +615,35 @@ const AwsCredentials *imds_credentials(const Imds *m) {
         return m->have_creds ? &m->creds : NULL;
 }
 
+/* IMDS is disabled: not on EC2, nothing known, every notice null. */
+static int imds_status_absent(cJSON *doc) {
+        cJSON *inst = cJSON_CreateObject(), *im = cJSON_CreateObject(), *notices = cJSON_CreateObject();
+
+        if (!inst || !im || !notices || !cJSON_AddBoolToObject(inst, "on_ec2", false) ||
+            !cJSON_AddNullToObject(inst, "instance_id") || !cJSON_AddNullToObject(inst, "instance_type") ||
+            !cJSON_AddNullToObject(inst, "region") || !cJSON_AddNullToObject(inst, "availability_zone") ||
+            !cJSON_AddNullToObject(inst, "ami_id") || !cJSON_AddNullToObject(inst, "asg_name") ||
+            !cJSON_AddBoolToObject(im, "enabled", false) || !cJSON_AddBoolToObject(im, "reachable", false) ||
+            !cJSON_AddNullToObject(im, "last_ok_at") || !cJSON_AddNullToObject(im, "last_error") ||
+            !cJSON_AddArrayToObject(im, "rejected") || !cJSON_AddNullToObject(notices, "spot") ||
+            !cJSON_AddNullToObject(notices, "rebalance") ||
+            !cJSON_AddNullToObject(notices, "asg_target_lifecycle_state") ||
+            !cJSON_AddArrayToObject(notices, "scheduled")) {
+                cJSON_Delete(inst);
+                cJSON_Delete(im);
+                cJSON_Delete(notices);
+                return -ENOMEM;
+        }
+        int r = json_replace(doc, "instance", inst);
+        int k = json_replace(doc, "imds", im);
+        int l = json_replace(doc, "notices", notices);
+        return r < 0 ? r : k < 0 ? k : l;
+}
+
 int imds_status(const Imds *m, cJSON *doc) {
-        const ImdsIdentity *id = imds_identity(m);
+        if (!m)
+                return imds_status_absent(doc);
+        const InstanceIdentity *id = imds_identity(m);
         cJSON *inst = cJSON_CreateObject(), *im = cJSON_CreateObject(), *notices, *rejected;
 
         if (!inst || !im || !cJSON_AddBoolToObject(inst, "on_ec2", id != NULL) ||

@@ -174,7 +174,7 @@ static cJSON *pstore_seen_load(const char *state_dir) {
         return seen ?: cJSON_CreateArray();
 }
 
-int pstore_scan(const char *dir, const char *archive, const char *state_dir, KmsgEmit emit, void *userdata,
+int pstore_scan(const char *dir, const char *archive, const char *state_dir, const EventSink *sink,
                 char **ret_summary) {
         _cleanup_json_ cJSON *seen = NULL;
         Record *recs = calloc(PSTORE_MAX_SEEN, sizeof(Record));
@@ -228,7 +228,7 @@ int pstore_scan(const char *dir, const char *archive, const char *state_dir, Kms
                         cJSON_AddStringToObject(ev->detail, "record", path);
                         json_add_string_or_null(ev->detail, "summary", summary[0] ? summary : NULL);
                         cJSON_AddNumberToObject(ev->detail, "bytes", (double) len);
-                        emit(ev, userdata);
+                        event_sink_emit(sink, ev);
                 }
                 cJSON_AddItemToArray(seen, cJSON_CreateString(r->key));
                 while (cJSON_GetArraySize(seen) > PSTORE_MAX_SEEN)
@@ -253,4 +253,32 @@ int pstore_scan(const char *dir, const char *archive, const char *state_dir, Kms
         }
         free(recs);
         return news;
+}
+
+int kernel_status(cJSON *kernel) {
+        /* "350735.47 234388.90" and "0.08 0.03 0.01 1/231 4242": read when asked, cheap. */
+        _cleanup_free_ char *uptime = NULL, *loadavg = NULL;
+        if (read_file_bounded("/proc/uptime", 256, &uptime, NULL) >= 0 &&
+            !cJSON_AddNumberToObject(kernel, "uptime_s", strtod(uptime, NULL)))
+                return -ENOMEM;
+        if (read_file_bounded("/proc/loadavg", 256, &loadavg, NULL) >= 0) {
+                char *cur = loadavg;
+                double l[3];
+                for (int i = 0; i < 3; i++)
+                        l[i] = strtod(cur, &cur);
+                cJSON *load = cJSON_CreateDoubleArray(l, 3);
+                if (!load || !cJSON_AddItemToObject(kernel, "load", load)) {
+                        cJSON_Delete(load);
+                        return -ENOMEM;
+                }
+        }
+        uint64_t taint;
+        char letters[32];
+        if (kernel_read_taint("/proc/sys/kernel/tainted", &taint) < 0)
+                return json_replace(kernel, "tainted", cJSON_CreateNull());
+        kernel_taint_letters(taint, letters);
+        if (json_replace(kernel, "tainted", cJSON_CreateNumber((double) taint)) < 0 ||
+            !cJSON_AddStringToObject(kernel, "taint_flags", letters))
+                return -ENOMEM;
+        return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ec2agent/catalog.h"
 #include "ec2agent/kmsg.h"
 
 typedef struct Cursor {
@@ -826,22 +827,26 @@ static const Rule rules[] = {
             "ena reset done"),
 };
 
-static const char *const class_names[_KMSG_CLASS_MAX] = {
-        [KMSG_OOM_KILL] = "oom-kill",
-        [KMSG_FS_ERROR] = "fs-error",
-        [KMSG_FS_READONLY] = "fs-readonly",
-        [KMSG_IO_ERROR] = "io-error",
-        [KMSG_HUNG_TASK] = "hung-task",
-        [KMSG_SOFT_LOCKUP] = "soft-lockup",
-        [KMSG_RCU_STALL] = "rcu-stall",
-        [KMSG_KERNEL_OOPS] = "kernel-oops",
-        [KMSG_KERNEL_WARNING] = "kernel-warning",
-        [KMSG_SEGFAULT] = "segfault",
-        [KMSG_NET_ERROR] = "net-error",
+/* The event type of each class, named by the catalog; -1: the class makes no event of its own. */
+static const int class_types[_KMSG_CLASS_MAX] = {
+        [KMSG_NONE] = -1,
+        [KMSG_OOM_KILL] = EVENT_TYPE_OOM_KILL,
+        [KMSG_FS_ERROR] = EVENT_TYPE_FS_ERROR,
+        [KMSG_FS_READONLY] = EVENT_TYPE_FS_READONLY,
+        [KMSG_IO_ERROR] = EVENT_TYPE_IO_ERROR,
+        [KMSG_HUNG_TASK] = EVENT_TYPE_HUNG_TASK,
+        [KMSG_SOFT_LOCKUP] = EVENT_TYPE_SOFT_LOCKUP,
+        [KMSG_RCU_STALL] = EVENT_TYPE_RCU_STALL,
+        [KMSG_KERNEL_OOPS] = EVENT_TYPE_KERNEL_OOPS,
+        [KMSG_KERNEL_WARNING] = EVENT_TYPE_KERNEL_WARNING,
+        [KMSG_SEGFAULT] = EVENT_TYPE_SEGFAULT,
+        [KMSG_NET_ERROR] = EVENT_TYPE_NET_ERROR,
+        [KMSG_OOM_CONTEXT] = -1,
 };
 
 const char *kmsg_class_to_string(KmsgClass c) {
-        return (unsigned) c < _KMSG_CLASS_MAX ? class_names[c] : NULL;
+        return (unsigned) c < _KMSG_CLASS_MAX && class_types[c] >= 0 ? event_type_info(class_types[c])->name
+                                                                     : NULL;
 }
 
 KmsgClass kmsg_classify(const KmsgRecord *rec, KmsgMatch *ret) {

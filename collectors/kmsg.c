@@ -11,7 +11,7 @@
  *  - every event is appended to events.jsonl when it is made, before the cursor moves on disk,
  *    and names its record ("seq"; an aggregated burst event names the last record it counted,
  *    "last_seq"). At start the cursor is the newest of kmsg-cursor.json and the newest such
- *    event (daemon.c reads events.jsonl's tail): a record that made an event is never read again.
+ *    event (manager.c reads events.jsonl's tail): a record that made an event is never read again.
  *  - records handled after that which made no event (up to the last second's) are read again:
  *    unclassified ones make nothing; OOM context lines only describe the next kill; records
  *    counted into a burst window that died with the process open a new window, whose first
@@ -71,8 +71,7 @@ struct Kmsg {
         sd_event *event;
         void (*before_cursor_save)(void *userdata);
         void *before_cursor_save_userdata;
-        KmsgEmit emit;
-        void *userdata;
+        EventSink sink;
         char *path, *state_dir, *boot_id;
         int fd;
         bool device;  /* /dev/kmsg: one record per read */
@@ -251,7 +250,7 @@ static void emit_problem(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
         cJSON_AddNumberToObject(e->detail, "kernel_ts_us", (double) rec->ts);
         cJSON_AddNumberToObject(e->detail, "count", 1);
         add_fields(e->detail, m);
-        k->emit(e, k->userdata);
+        event_sink_emit(&k->sink, e);
 
         Problem *p = &k->problems[m->klass];
         p->at = at;
@@ -296,7 +295,7 @@ static void emit_oom(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
                               m->cgroup_oom || (constraint && strcmp(constraint, "CONSTRAINT_MEMCG") == 0));
         cJSON_AddStringToObject(d, "line", rec->text);
         cJSON_AddNumberToObject(d, "seq", (double) rec->seq);
-        k->emit(e, k->userdata);
+        event_sink_emit(&k->sink, e);
 
         k->oom_kills++;
         k->have_last_oom = true;
@@ -327,7 +326,7 @@ static void window_close(Kmsg *k, size_t i) {
                         json_add_time(e->detail, "last_at", record_realtime(k, w->last_ts));
                         cJSON_AddStringToObject(e->detail, "last_line", w->last_line);
                         cJSON_AddNumberToObject(e->detail, "last_seq", (double) w->last_seq);
-                        k->emit(e, k->userdata);
+                        event_sink_emit(&k->sink, e);
                         k->problems[w->klass].count += w->count - 1;
                 } else
                         log_oom();
@@ -544,7 +543,7 @@ static int kmsg_drain(Kmsg *k) {
         return 2; /* more may be waiting: the loop calls again, other sources run in between */
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Kmsg *k = userdata;
         (void) fd;
 
@@ -555,7 +554,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 (void) s;
                 sd_event_source_disable_unref(TAKE_PTR(k->io));
                 k->fd = safe_close(k->fd);
-                if (kmsg_open(k) < 0 || sd_event_add_io(k->event, &k->io, k->fd, EPOLLIN, on_io, k) < 0)
+                if (kmsg_open(k) < 0 || sd_event_add_io(k->event, &k->io, k->fd, EPOLLIN, kmsg_on_io, k) < 0)
                         log_warning("Cannot reopen %s; kernel log events stop.", k->path);
                 else {
                         (void) sd_event_source_set_description(k->io, "kmsg");
@@ -582,7 +581,7 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_source_set_time_relative(s, HOUSEKEEPING_USEC);
 }
 
-int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *userdata, Kmsg **ret) {
+int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Kmsg **ret) {
         _cleanup_(kmsg_freep) Kmsg *k = calloc(1, sizeof(Kmsg));
         int r;
 
@@ -590,10 +589,9 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *user
                 return -ENOMEM;
         k->fd = -EBADF;
         k->event = sd_event_ref(event);
-        k->emit = emit;
+        k->sink = *sink;
         k->before_cursor_save = opts->before_cursor_save;
         k->before_cursor_save_userdata = opts->before_cursor_save_userdata;
-        k->userdata = userdata;
         k->next_close_ts = USEC_INFINITY;
         buf_init(&k->stream, KMSG_MAX_RECORD);
         if (!(k->path = strdup(opts->path ?: "")) || !(k->boot_id = strdup(opts->boot_id ?: "")) ||
@@ -613,7 +611,7 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *user
                 r = sd_event_add_time_relative(event, &k->file_timer, CLOCK_MONOTONIC, 0, 0, on_file_timer,
                                                k);
         else
-                r = sd_event_add_io(event, &k->io, k->fd, EPOLLIN, on_io, k);
+                r = sd_event_add_io(event, &k->io, k->fd, EPOLLIN, kmsg_on_io, k);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(k->io ?: k->file_timer, "kmsg");
@@ -659,6 +657,14 @@ Kmsg *kmsg_free(Kmsg *k) {
 }
 
 int kmsg_status(const Kmsg *k, cJSON *kernel) {
+        if (!k) {
+                /* the kernel log is off or unreadable: no kernel event counted */
+                cJSON *n = cJSON_CreateNumber(0);
+                int r = json_replace(kernel, "oom_kills", n);
+                int s = json_replace(kernel, "last_oom", cJSON_CreateNull());
+                int t = json_replace(kernel, "problems", cJSON_CreateArray());
+                return r < 0 ? r : s < 0 ? s : t;
+        }
         cJSON *problems = cJSON_CreateArray(), *oom = NULL, *counters = cJSON_CreateObject();
 
         if (!problems || !counters)

@@ -5,7 +5,40 @@
 
 #include "config.h"
 #include "http.h"
-#include "imds.h"
+#include "util.h"
+
+#define AWS_ID_MAX            128
+#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254" /* aws_imds_endpoint() resolves the one used */
+
+/* Who this instance is (IMDS dynamic/instance-identity/document): the dimensions of its metrics,
+ * the region of its AWS calls, the subject of lifecycle actions. */
+typedef struct InstanceIdentity {
+        char instance_id[AWS_ID_MAX];
+        char instance_type[AWS_ID_MAX];
+        char ami_id[AWS_ID_MAX];
+        char region[AWS_ID_MAX];
+        char availability_zone[AWS_ID_MAX];
+        char account_id[AWS_ID_MAX];
+        unsigned rejected; /* IMDS_REJECTED_*: values IMDS gave that are not names of their kind */
+} InstanceIdentity;
+
+/* The keys AWS requests are signed with: the environment's, or the instance profile's from IMDS. */
+typedef struct AwsCredentials {
+        char access_key_id[128];
+        char secret_access_key[128];
+        char session_token[4096]; /* "" for long-term keys */
+        usec_t expiration;        /* realtime; 0: does not expire */
+} AwsCredentials;
+
+/* What every AWS caller (the engine's HTTP steps, the publisher) asks of the rest of the agent,
+ * each time it needs it. Never log or store the credentials. */
+typedef struct AwsEnv {
+        const InstanceIdentity *(*identity)(void *userdata);  /* NULL while unknown */
+        const char *(*asg_name)(void *userdata);              /* NULL when not in an ASG (or unknown) */
+        const AwsCredentials *(*credentials)(void *userdata); /* NULL while none are known */
+        bool (*identity_pending)(void *userdata); /* true while IMDS may still tell the identity */
+        void *userdata;
+} AwsEnv;
 
 /* Reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. Returns 0 when both keys
  * are set and well-formed, -ENOENT when they are not set, -EINVAL when malformed. */
@@ -13,7 +46,7 @@ int aws_env_credentials(AwsCredentials *ret);
 
 /* The region: $AWS_REGION, $AWS_DEFAULT_REGION, config aws.region, then IMDS (IDENTITY may be
  * NULL). Returns NULL while unknown. */
-const char *aws_region(const Config *c, const ImdsIdentity *identity);
+const char *aws_region(const Config *c, const InstanceIdentity *identity);
 
 typedef enum AwsService {
         AWS_SERVICE_CLOUDWATCH,

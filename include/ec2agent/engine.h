@@ -5,10 +5,10 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "aws.h"
 #include "config.h"
+#include "event.h"
 #include "http.h"
-#include "imds.h"
-#include "journal.h"
 #include "series.h"
 
 #define ENGINE_STATE_FILE "actions.json"
@@ -17,10 +17,8 @@ typedef struct Engine Engine;
 
 /* What the engine asks of the rest of the agent. */
 typedef struct EngineEnv {
-        void (*emit)(Event *e, void *userdata); /* rule-fired, action-done, action-failed */
-        const ImdsIdentity *(*identity)(void *userdata);
-        const char *(*asg_name)(void *userdata);
-        const AwsCredentials *(*credentials)(void *userdata);
+        EventSink sink; /* rule-fired, action-done, action-failed */
+        AwsEnv aws;     /* identity, group and credentials for the HTTP steps */
         const SeriesStore *(*series)(void *userdata);
         void *userdata;
 } EngineEnv;
@@ -51,5 +49,6 @@ void engine_on_event(Engine *e, const Event *ev);
  * events can be lost to a crash between the two. E may be NULL. */
 void engine_flush(Engine *e);
 
-/* Fills status "rules" and "actions". */
+/* Writes status "rules" and "actions" of DOC; E NULL writes their absent shape, empty arrays.
+ * Returns 0 or -ENOMEM. */
 int engine_status(const Engine *e, cJSON *doc);

@@ -6,25 +6,15 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "aws.h"
+#include "event.h"
 #include "http.h"
-#include "journal.h"
 #include "util.h"
 
-#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
-#define IMDS_TOKEN_TTL_S      21600
-#define IMDS_MAX_BODY         (64U * 1024U)
-#define IMDS_MAX_SCHEDULED    32
-#define IMDS_ID_MAX           128
-
-typedef struct ImdsIdentity {
-        char instance_id[IMDS_ID_MAX];
-        char instance_type[IMDS_ID_MAX];
-        char ami_id[IMDS_ID_MAX];
-        char region[IMDS_ID_MAX];
-        char availability_zone[IMDS_ID_MAX];
-        char account_id[IMDS_ID_MAX];
-        unsigned rejected; /* IMDS_REJECTED_*: values IMDS gave that are not names of their kind */
-} ImdsIdentity;
+#define IMDS_TOKEN_TTL_S   21600
+#define IMDS_MAX_BODY      (64U * 1024U)
+#define IMDS_MAX_SCHEDULED 32
+#define IMDS_ID_MAX        AWS_ID_MAX
 
 #define IMDS_REJECTED_REGION 1U /* left "": never a host name, never signed for */
 #define IMDS_REJECTED_AZ     2U
@@ -42,13 +32,6 @@ typedef struct ScheduledEvent {
         usec_t not_before, not_after, not_before_deadline; /* 0 when absent */
         char description[256];
 } ScheduledEvent;
-
-typedef struct AwsCredentials {
-        char access_key_id[128];
-        char secret_access_key[128];
-        char session_token[4096]; /* "" for long-term keys */
-        usec_t expiration;        /* realtime; 0: does not expire */
-} AwsCredentials;
 
 /* ---- pure parsers: bytes in, struct out; *ret untouched on failure ---- */
 
@@ -74,7 +57,7 @@ int imds_parse_event_time(const char *s, usec_t *ret);
  * host names and credential scopes, so each is kept only when it is [a-z0-9-]{1,32} (SPEC §3);
  * otherwise it is left "" and flagged in RET->rejected. The instance id, type and AMI id must be
  * [a-z0-9.-] words, or the document is refused (-EBADMSG). */
-int imds_parse_identity(const char *body, size_t len, ImdsIdentity *ret);
+int imds_parse_identity(const char *body, size_t len, InstanceIdentity *ret);
 
 /* iam/security-credentials/ROLE → credentials; -EACCES when "Code" is not "Success". */
 int imds_parse_credentials(const char *body, size_t len, AwsCredentials *ret);
@@ -99,18 +82,15 @@ typedef struct ImdsNotices {
         bool scheduled_known; /* the list was fetched at least once */
 } ImdsNotices;
 
-typedef void (*ImdsEmit)(Event *e, void *userdata);
-
 /* Each of these compares one fresh observation with KNOWN, updates KNOWN, and emits the events
  * the change makes (a new spot notice, a rebalance recommendation, a lifecycle transition into
  * Terminated or Warmed:*, a scheduled event that is new, rescheduled, canceled or completed).
  * NULL / 0 / "" observations mean the notice is gone (IMDS answered 404). Returns true when
- * KNOWN changed (so the caller persists it). */
-bool imds_observe_spot(ImdsNotices *known, const SpotNotice *now, ImdsEmit emit, void *userdata);
-bool imds_observe_rebalance(ImdsNotices *known, usec_t notice_time, ImdsEmit emit, void *userdata);
-bool imds_observe_lifecycle(ImdsNotices *known, const char *state, ImdsEmit emit, void *userdata);
-bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size_t n, ImdsEmit emit,
-                            void *userdata);
+ * KNOWN changed (so the caller persists it). SINK takes the events. */
+bool imds_observe_spot(ImdsNotices *known, const SpotNotice *now, const EventSink *sink);
+bool imds_observe_rebalance(ImdsNotices *known, usec_t notice_time, const EventSink *sink);
+bool imds_observe_lifecycle(ImdsNotices *known, const char *state, const EventSink *sink);
+bool imds_observe_scheduled(ImdsNotices *known, const ScheduledEvent *list, size_t n, const EventSink *sink);
 
 /* KNOWN as JSON (the persisted form and the status "notices" object), and back. */
 cJSON *imds_notices_to_json(const ImdsNotices *n, bool for_status);
@@ -134,19 +114,19 @@ typedef struct ImdsOptions {
 
 typedef struct Imds Imds;
 
-/* Starts identity, notice and credential polling on EVENT through HTTP. Events go to EMIT.
+/* Starts identity, notice and credential polling on EVENT through HTTP. Events go to SINK (copied).
  * Returns 0 or a negative errno. */
-int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, ImdsEmit emit, void *userdata,
-             Imds **ret);
+int imds_new(sd_event *event, Http *http, const ImdsOptions *opts, const EventSink *sink, Imds **ret);
 Imds *imds_free(Imds *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Imds *, imds_free);
 
 /* What is known: NULL until the identity was fetched once. */
-const ImdsIdentity *imds_identity(const Imds *m);
+const InstanceIdentity *imds_identity(const Imds *m);
 const char *imds_asg_name(const Imds *m); /* NULL when not in an ASG or tags not in metadata */
 /* True once the group tag lookup has answered, with a name or a 404. */
 bool imds_asg_known(const Imds *m);
 const AwsCredentials *imds_credentials(const Imds *m); /* NULL until fetched */
 
-/* Fills the status objects "instance", "imds" and "notices" of DOC (replacing them). */
+/* Writes the status objects "instance", "imds" and "notices" of DOC; M NULL (IMDS disabled) writes
+ * their absent shape: not on EC2, every notice null. Returns 0 or -ENOMEM. */
 int imds_status(const Imds *m, cJSON *doc);

@@ -5,30 +5,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "catalog.h"
+#include "event.h"
 #include "util.h"
 
 #define JOURNAL_FILE              "events.jsonl"
 #define JOURNAL_DEFAULT_MAX_BYTES (4U * 1024U * 1024U) /* per file */
 #define JOURNAL_KEEP_ROTATED      4                    /* events.jsonl.1 … .4 */
 #define JOURNAL_MAX_LINE          (64U * 1024U)
-
-typedef struct Event {
-        usec_t at;  /* realtime µs */
-        char *type; /* "spot-interruption", "maintenance:system-reboot", … */
-        Severity severity;
-        char *summary; /* one line for people */
-        cJSON *detail; /* an object; NULL is written as {} */
-} Event;
-
-/* Builds an event of TYPE with SUMMARY (printf), now, at TYPE's usual severity, with an
- * empty detail object. Returns NULL on ENOMEM. */
-Event *event_new(const char *type, const char *summary_fmt, ...) _printf_(2, 3);
-Event *event_free(Event *e);
-DEFINE_TRIVIAL_CLEANUP_FUNC(Event *, event_free);
-
-/* The journal line of E (without the newline), or NULL on ENOMEM. Caller frees. */
-char *event_to_json_line(const Event *e, const char *boot_id);
 
 typedef struct Journal Journal;
 

@@ -4,10 +4,14 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "journal.h"
+#include "event.h"
 #include "kmsg.h"
 
 #define PSTORE_SYSTEMD_ARCHIVE "/var/lib/systemd/pstore"
+
+/* Writes status.kernel's uptime_s, load, tainted and taint_flags into KERNEL from /proc, read now;
+ * what cannot be read is left out (tainted: null). Returns 0 or -ENOMEM. */
+int kernel_status(cJSON *kernel);
 
 /* Parses /proc/sys/kernel/tainted's "12289\n": decimal digits only. Returns 0 or -EBADMSG. Pure. */
 int kernel_parse_taint(const char *text, size_t len, uint64_t *ret);
@@ -30,9 +34,9 @@ int pstore_summarize(const char *text, size_t len, char *ret, size_t max);
 int pstore_seen_parse(const char *text, size_t len, cJSON **ret);
 
 /* Looks at the pstore records in DIR (and in systemd-pstore's archive when ARCHIVE is not NULL),
- * emits one previous-boot-crash event for each record not seen before (remembered in
+ * emits into SINK one previous-boot-crash event for each record not seen before (remembered in
  * STATE_DIR/pstore-seen.json), and returns the summary of the newest of those new records in
  * *RET_SUMMARY (NULL when there is none; the caller frees). Returns the number of new records, or a
  * negative errno. */
-int pstore_scan(const char *dir, const char *archive, const char *state_dir, KmsgEmit emit, void *userdata,
+int pstore_scan(const char *dir, const char *archive, const char *state_dir, const EventSink *sink,
                 char **ret_summary);

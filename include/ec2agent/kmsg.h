@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "journal.h"
+#include "event.h"
 #include "util.h"
 
 #define KMSG_MAX_RECORD        8192
@@ -110,8 +110,6 @@ typedef struct KmsgOptions {
         void *before_cursor_save_userdata;
 } KmsgOptions;
 
-typedef void (*KmsgEmit)(Event *e, void *userdata);
-
 /* The sequence number of the kernel record EVENT (a line of events.jsonl) was made from, when
  * it is a kernel log event of boot BOOT_ID. Returns false for any other event. */
 bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret);
@@ -119,13 +117,15 @@ bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret);
 typedef struct Kmsg Kmsg;
 
 /* Starts reading OPTS->path on EVENT; with OPTS->path NULL reads nothing and is fed by
- * kmsg_feed() (tests, fuzzing). */
-int kmsg_new(sd_event *event, const KmsgOptions *opts, KmsgEmit emit, void *userdata, Kmsg **ret);
+ * kmsg_feed() (tests, fuzzing). Events go to SINK (copied). Returns 0 or a negative errno. */
+int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Kmsg **ret);
 /* Hands LEN bytes at DATA to the same code as what is read: one /dev/kmsg record when RECORD, else
  * a piece of a FIFO's or file's stream (lines, possibly cut anywhere). */
 void kmsg_feed(Kmsg *k, const void *data, size_t len, bool record);
 Kmsg *kmsg_free(Kmsg *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Kmsg *, kmsg_free);
 
-/* Fills status.kernel's oom_kills, last_oom and problems, plus "kmsg" counters. */
+/* Writes status.kernel's oom_kills, last_oom and problems, plus the "kmsg" counters, into KERNEL;
+ * K NULL (the kernel log off or unreadable) writes their absent shape: 0, null, [], no counters.
+ * Returns 0 or -ENOMEM. */
 int kmsg_status(const Kmsg *k, cJSON *kernel);

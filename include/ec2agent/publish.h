@@ -11,15 +11,6 @@
 
 typedef struct Publisher Publisher;
 
-/* What the publisher asks of the rest of the agent, each time it needs it. */
-typedef struct PublishEnv {
-        const ImdsIdentity *(*identity)(void *userdata); /* NULL while unknown */
-        const char *(*asg_name)(void *userdata);
-        const AwsCredentials *(*credentials)(void *userdata);
-        bool (*identity_pending)(void *userdata); /* true while IMDS may still tell the identity */
-        void *userdata;
-} PublishEnv;
-
 /* The unit the CloudWatch agent publishes METRIC with ("Percent", "Bytes", "Count"), or NULL. */
 const char *publish_unit(const char *metric);
 
@@ -38,7 +29,7 @@ int publish_parse_datum(const char *line, size_t len, cJSON **ret);
 size_t publish_ring_samples(const Config *config);
 
 int publisher_new(sd_event *event, Http *http, const Config *config, const SeriesStore *series,
-                  const char *state_dir, const PublishEnv *env, Publisher **ret);
+                  const char *state_dir, const AwsEnv *env, Publisher **ret);
 /* Moves what is still queued in memory to the spool (nothing is lost at a stop), then frees. */
 Publisher *publisher_free(Publisher *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Publisher *, publisher_free);
@@ -46,5 +37,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Publisher *, publisher_free);
 /* Counts an event for the agent's own metrics (oom_kills, kernel_problems by class). */
 void publisher_note_event(Publisher *p, const char *type, double count);
 
-/* Fills status "cloudwatch". */
+/* Writes status "cloudwatch" of DOC; P NULL (metrics off) writes its absent shape, "enabled": false.
+ * Returns 0 or -ENOMEM. */
 int publisher_status(const Publisher *p, cJSON *doc);

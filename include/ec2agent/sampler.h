@@ -5,12 +5,10 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "event.h"
 #include "fs.h"
-#include "journal.h"
 #include "memory.h"
 #include "series.h"
-
-typedef void (*SamplerEmit)(Event *e, void *userdata);
 
 typedef struct Filesystem {
         MountEntry mount;
@@ -43,9 +41,8 @@ typedef struct SamplerOptions {
 } SamplerOptions;
 
 /* Samples at once, then every INTERVAL on EVENT, and watches mountinfo for remounts.
- * Returns 0 or a negative errno. */
-int sampler_new(sd_event *event, const SamplerOptions *opts, SamplerEmit emit, void *userdata,
-                Sampler **ret);
+ * Events (a remount read-only) go to SINK (copied; NULL: dropped). Returns 0 or a negative errno. */
+int sampler_new(sd_event *event, const SamplerOptions *opts, const EventSink *sink, Sampler **ret);
 Sampler *sampler_free(Sampler *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sampler *, sampler_free);
 
@@ -58,5 +55,6 @@ size_t sampler_calls_pending(const Sampler *s);
 
 const SeriesStore *sampler_series(const Sampler *s);
 
-/* Fills status "memory", "filesystems", "cpu" and kernel uptime/load. */
+/* Writes status "memory", "filesystems" and "cpu" of DOC; S NULL (or no sample yet) writes their
+ * absent shape: null values, no filesystems. Returns 0 or -ENOMEM. */
 int sampler_status(const Sampler *s, cJSON *doc);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "util.h"
 
 /* Samples kept per series when the store is not told otherwise (series_store_init). */
@@ -28,9 +29,19 @@ typedef struct WatchState {
         bool newest_met;  /* the newest sample did */
 } WatchState;
 
+#define SERIES_DIM_MAX 256
+
+/* What tells series of one name apart: the disk metrics' dimensions (SPEC §7), all "" for the
+ * others. The publisher sends each non-empty one as a dimension of that name. */
+typedef struct SeriesDims {
+        char path[SERIES_DIM_MAX];
+        char device[SERIES_DIM_MAX];
+        char fstype[32];
+} SeriesDims;
+
 typedef struct Series {
-        char name[48];     /* a SPEC §7 metric name */
-        char key[768];     /* what tells series of one name apart: "" or "path\tdevice\tfstype" */
+        char name[48]; /* a SPEC §7 metric name */
+        SeriesDims dims;
         usec_t first_at;   /* the oldest sample ever added */
         WatchState *watch; /* one per watch of the store */
         size_t capacity, head, count;
@@ -49,11 +60,12 @@ typedef struct SeriesStore {
  * (copied; their names are not). Call before the first series_add. Returns 0 or -ENOMEM. */
 int series_store_init(SeriesStore *s, size_t capacity, const SeriesWatch *watches, size_t n);
 
-/* Appends a sample to the series NAME/KEY (created on first use). Returns 0 or -ENOMEM. */
-int series_add(SeriesStore *s, const char *name, const char *key, usec_t at, double value);
+/* Appends a sample to the series NAME/DIMS (created on first use; DIMS NULL: none). Returns 0 or
+ * -ENOMEM. */
+int series_add(SeriesStore *s, const char *name, const SeriesDims *dims, usec_t at, double value);
 
-/* The newest sample of NAME/KEY, or NULL. */
-const Sample *series_last(const SeriesStore *s, const char *name, const char *key);
+/* The newest sample of NAME/DIMS (NULL: none), or NULL. */
+const Sample *series_last(const SeriesStore *s, const char *name, const SeriesDims *dims);
 
 /* True when some series called NAME (any key) held the condition — value above (or below)
  * THRESHOLD — in a run of consecutive samples spanning WINDOW at least (from the first sample of
@@ -76,3 +88,7 @@ typedef struct Stats {
 size_t series_stats(const Series *x, usec_t from, usec_t to, Stats *ret);
 
 void series_store_done(SeriesStore *s);
+
+/* The conditions the metric rules of CONFIG wait on, one per rule with a metric, in rule order:
+ * *RET (the caller frees; names point into CONFIG) and *RET_N. Returns 0 or -ENOMEM. */
+int series_watches_from_rules(const Config *config, SeriesWatch **ret, size_t *ret_n);

@@ -88,3 +88,7 @@ int buf_append(Buf *b, const void *p, size_t len);
 int buf_appendf(Buf *b, const char *fmt, ...) _printf_(2, 3);
 void buf_reset(Buf *b);
 void buf_done(Buf *b);
+
+/* Exponential backoff: BASE × 2^DOUBLINGS, at most CAP. Doubling stops at CAP, so it never
+ * overflows. The one backoff of the agent: IMDS retries and polls, AWS retries (aws_backoff). */
+usec_t backoff_usec(usec_t base, unsigned doublings, usec_t cap);

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static ScheduledEvent events[IMDS_MAX_SCHEDULED];
         SpotNotice spot;
-        ImdsIdentity id;
+        InstanceIdentity id;
         AwsCredentials cred;
         char word[64];
         usec_t t;

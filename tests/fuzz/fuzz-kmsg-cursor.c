@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         close(fd);
         KmsgOptions opts = { .state_dir = dir, .boot_id = "0f6b4b3b7c1e4e7f9d510a0f2a8f3a11" };
-        if (kmsg_new(loop, &opts, on_event, &events, &k) < 0)
+        if (kmsg_new(loop, &opts, &(EventSink){ on_event, &events }, &k) < 0)
                 abort(); /* a cursor file is never fatal */
         /* the largest sequence number is past any cursor: it is an event whatever was loaded */
         kmsg_feed(k, record, sizeof record - 1, true);

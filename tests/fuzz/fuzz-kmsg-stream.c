@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (sd_event_new(&loop) < 0)
                         abort();
         }
-        if (kmsg_new(loop, &opts, on_event, NULL, &k) < 0)
+        if (kmsg_new(loop, &opts, &(EventSink){ on_event, NULL }, &k) < 0)
                 return 0;
         /* The first byte: records (split at NUL bytes) or a stream cut every (byte) bytes. */
         const uint8_t mode = data[0];

@@ -17,7 +17,7 @@ import conftest
 from conftest import wait_for
 from test_kmsg import KernelLog
 
-# What the agent itself sends to NOTIFY_SOCKET (agent/daemon.c, sd-event's watchdog).
+# What the agent itself sends to NOTIFY_SOCKET (agent/manager.c, sd-event's watchdog).
 OWN_NOTIFY = re.compile(r"^(READY=1|STOPPING=1|WATCHDOG=1|STATUS=[^\n]*|)$")
 
 

@@ -109,7 +109,7 @@ static void test_endpoints(void) {
         ASSERT_STR((f = aws_endpoint(&c, AWS_SERVICE_AUTOSCALING, NULL)), "http://127.0.0.1:3");
         unsetenv("AWS_REGION");
         unsetenv("AWS_DEFAULT_REGION");
-        ImdsIdentity id = { .region = "us-east-2" };
+        InstanceIdentity id = { .region = "us-east-2" };
         ASSERT_STR(aws_region(&c, &id), "us-east-2");
         ASSERT_TRUE(aws_region(&c, NULL) == NULL);
         setenv("AWS_DEFAULT_REGION", "eu-central-1", 1);

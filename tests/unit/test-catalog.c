@@ -1,5 +1,10 @@
-/* test-catalog.c — event type lookup, rule patterns, metric names. */
+/* test-catalog.c — event type lookup, rule patterns, metric names; the catalog holds every name of the SPEC.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "ec2agent/catalog.h"
+#include "ec2agent/kmsg.h"
 #include "tap.h"
 
 static void test_lookup(void) {
@@ -32,4 +37,170 @@ static void test_metrics_and_severity(void) {
         ASSERT_TRUE(severity_from_string("fatal") < 0);
 }
 
-TAP_MAIN(T(test_lookup), T(test_patterns), T(test_metrics_and_severity))
+/* SPEC §7, every metric name as the SPEC lists it, with the unit where the SPEC says it. */
+static const struct {
+        const char *name, *unit;
+} spec_metrics[] = {
+        { "mem_used_percent", "Percent" },
+        { "mem_available_percent", "Percent" },
+        { "mem_used", "Bytes" },
+        { "mem_available", "Bytes" },
+        { "mem_total", "Bytes" },
+        { "mem_cached", "Bytes" },
+        { "mem_buffered", "Bytes" },
+        { "mem_free", "Bytes" },
+        { "swap_used_percent", "Percent" },
+        { "swap_used", "Bytes" },
+        { "swap_free", "Bytes" },
+        { "disk_used_percent", "Percent" },
+        { "disk_used", "Bytes" },
+        { "disk_free", "Bytes" },
+        { "disk_total", "Bytes" },
+        { "disk_inodes_used", "Count" },
+        { "disk_inodes_free", "Count" },
+        { "disk_inodes_total", "Count" },
+        { "cpu_usage_active", "Percent" },
+        { "oom_kills", "Count" },
+        { "kernel_problems", "Count" },
+        { "mem_pressure_some_avg10", "Percent" },
+        { "diskio_ebs_total_read_ops", NULL },
+        { "diskio_ebs_total_write_ops", NULL },
+        { "diskio_ebs_total_read_bytes", NULL },
+        { "diskio_ebs_total_write_bytes", NULL },
+        { "diskio_ebs_total_read_time", "Microseconds" },
+        { "diskio_ebs_total_write_time", "Microseconds" },
+        { "diskio_ebs_volume_performance_exceeded_iops", "Microseconds" },
+        { "diskio_ebs_volume_performance_exceeded_tp", "Microseconds" },
+        { "diskio_ebs_ec2_instance_performance_exceeded_iops", "Microseconds" },
+        { "diskio_ebs_ec2_instance_performance_exceeded_tp", "Microseconds" },
+        { "diskio_ebs_volume_queue_length", NULL },
+        { "ethtool_bw_in_allowance_exceeded", NULL },
+        { "ethtool_bw_out_allowance_exceeded", NULL },
+        { "ethtool_pps_allowance_exceeded", NULL },
+        { "ethtool_conntrack_allowance_exceeded", NULL },
+        { "ethtool_linklocal_allowance_exceeded", NULL },
+        { "ethtool_conntrack_allowance_available", NULL },
+};
+
+static const MetricInfo *find_metric(const char *name) {
+        for (MetricId i = 0; i < _METRIC_MAX; i++)
+                if (strcmp(metric_info(i)->name, name) == 0)
+                        return metric_info(i);
+        return NULL;
+}
+
+static void test_every_spec_metric(void) {
+        for (size_t i = 0; i < sizeof spec_metrics / sizeof spec_metrics[0]; i++) {
+                const MetricInfo *m = find_metric(spec_metrics[i].name);
+                if (!m)
+                        TAP_FAIL("SPEC §7 metric %s is not in the catalog", spec_metrics[i].name);
+                ASSERT_TRUE(m->unit != NULL);
+                if (spec_metrics[i].unit)
+                        ASSERT_STR(m->unit, spec_metrics[i].unit);
+                /* what the agent collects is found by name; what is only planned is not */
+                ASSERT_TRUE(metric_name_is_valid(m->name) == !m->planned);
+        }
+        /* and nothing else: the catalog names no metric the SPEC does not */
+        ASSERT_INT(_METRIC_MAX, sizeof spec_metrics / sizeof spec_metrics[0]);
+        for (MetricId i = 0; i < _METRIC_MAX; i++)
+                ASSERT_STR(metric_name(i), metric_info(i)->name);
+        ASSERT_STR(metric_name(_METRIC_MAX), "");
+}
+
+/* SPEC §6, every event type as the SPEC's table lists it. */
+static const char *const spec_event_types[] = {
+        "spot-interruption",
+        "rebalance-recommendation",
+        "asg-terminate",
+        "asg-warm-pool",
+        "maintenance:instance-reboot",
+        "maintenance:system-reboot",
+        "maintenance:system-maintenance",
+        "maintenance:instance-retirement",
+        "maintenance:instance-stop",
+        "oom-kill",
+        "fs-error",
+        "fs-readonly",
+        "io-error",
+        "hung-task",
+        "soft-lockup",
+        "rcu-stall",
+        "kernel-oops",
+        "kernel-warning",
+        "segfault",
+        "net-error",
+        "previous-boot-crash",
+        "ebs-performance-exceeded",
+        "network-allowance-exceeded",
+        "rule-fired",
+        "action-done",
+        "action-failed",
+};
+
+static const EventTypeInfo *find_type(const char *type) {
+        const char *name = strncmp(type, "maintenance:", 12) == 0 ? "maintenance" : type;
+        for (EventTypeId i = 0; i < _EVENT_TYPE_MAX; i++)
+                if (strcmp(event_type_info(i)->name, name) == 0)
+                        return event_type_info(i);
+        return NULL;
+}
+
+static void test_every_spec_event_type(void) {
+        for (size_t i = 0; i < sizeof spec_event_types / sizeof spec_event_types[0]; i++) {
+                const EventTypeInfo *t = find_type(spec_event_types[i]);
+                if (!t)
+                        TAP_FAIL("SPEC §6 event type %s is not in the catalog", spec_event_types[i]);
+                ASSERT_TRUE(event_type_lookup(spec_event_types[i]) == (t->planned ? NULL : t));
+                if (strncmp(spec_event_types[i], "maintenance:", 12) == 0)
+                        ASSERT_TRUE(event_pattern_is_valid(spec_event_types[i]));
+        }
+        /* the ids are the rows: event_type_from_string() gives back the id of each */
+        for (EventTypeId i = 0; i < _EVENT_TYPE_MAX; i++)
+                if (!event_type_info(i)->planned)
+                        ASSERT_INT(event_type_from_string(event_type_info(i)->name), (int) i);
+        ASSERT_TRUE(event_type_info(_EVENT_TYPE_MAX) == NULL);
+        ASSERT_INT(event_type_from_string("ebs-performance-exceeded"), -ENOENT);
+}
+
+/* Every type made today has a MESSAGE_ID that units/ec2agent.catalog explains (journalctl -x). */
+static void test_message_ids_in_journal_catalog(void) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+
+        ASSERT_INT(read_file_bounded(FIXTURES "/../../units/ec2agent.catalog", 1 << 20, &text, &len), 0);
+        for (EventTypeId i = 0; i < _EVENT_TYPE_MAX; i++) {
+                const EventTypeInfo *t = event_type_info(i);
+                char line[64];
+                if (t->planned)
+                        continue;
+                ASSERT_TRUE(t->message_id && strlen(t->message_id) == 32);
+                snprintf(line, sizeof line, "\n-- %s\n", t->message_id);
+                if (!strstr(text, line))
+                        TAP_FAIL("MESSAGE_ID %s of %s is not in units/ec2agent.catalog", t->message_id,
+                                 t->name);
+        }
+}
+
+/* The kernel log's classes are the catalog's kernel event types; the kernel problems are those
+ * classes but the OOM kill (a metric of its own). */
+static void test_kmsg_classes_are_catalog_types(void) {
+        size_t problems = 0;
+        for (KmsgClass c = 1; c < _KMSG_CLASS_MAX; c++) {
+                const char *name = kmsg_class_to_string(c);
+                if (c == KMSG_OOM_CONTEXT) {
+                        ASSERT_TRUE(name == NULL);
+                        continue;
+                }
+                const EventTypeInfo *t = event_type_lookup(name);
+                ASSERT_TRUE(t != NULL);
+                ASSERT_TRUE(t->kernel_problem == (c != KMSG_OOM_KILL));
+        }
+        for (EventTypeId i = 0; i < _EVENT_TYPE_MAX; i++)
+                problems += event_type_info(i)->kernel_problem;
+        ASSERT_INT(problems, _KMSG_CLASS_MAX - 3); /* not NONE, OOM_KILL, OOM_CONTEXT */
+        ASSERT_TRUE(kmsg_class_to_string(KMSG_NONE) == NULL);
+}
+
+TAP_MAIN(T(test_lookup), T(test_patterns), T(test_metrics_and_severity), T(test_every_spec_metric),
+         T(test_every_spec_event_type), T(test_message_ids_in_journal_catalog),
+         T(test_kmsg_classes_are_catalog_types))

@@ -36,7 +36,7 @@ static void h_emit(Event *ev, void *userdata) {
         event_free(ev);
 }
 
-static const ImdsIdentity *h_identity(void *userdata) {
+static const InstanceIdentity *h_identity(void *userdata) {
         (void) userdata;
         return NULL;
 }
@@ -53,10 +53,11 @@ static const SeriesStore *h_series(void *userdata) {
 }
 
 static void h_start(Harness *h) {
-        EngineEnv env = { .emit = h_emit,
-                          .identity = h_identity,
-                          .asg_name = h_asg,
-                          .credentials = h_credentials,
+        EngineEnv env = { .sink = { h_emit, h },
+                          .aws = { .identity = h_identity,
+                                   .asg_name = h_asg,
+                                   .credentials = h_credentials,
+                                   .userdata = h },
                           .series = h_series,
                           .userdata = h };
         ASSERT_INT(engine_new(h->loop, NULL, NULL, h->config, h->dir, &env, &h->engine), 0);

@@ -118,7 +118,7 @@ static void test_identity_and_credentials(void) {
         size_t len;
         _cleanup_free_ char *doc = FIXTURE("imds/identity-document.json", &len);
         _cleanup_free_ char *cred = FIXTURE("imds/security-credentials.json", &len);
-        ImdsIdentity id;
+        InstanceIdentity id;
         AwsCredentials c;
         char role[IMDS_ID_MAX];
 
@@ -172,7 +172,7 @@ static void test_identity_hostile_names(void) {
                 "eu-west-1?",
         };
         char doc[512];
-        ImdsIdentity id;
+        InstanceIdentity id;
 
         for (size_t i = 0; i < ELEMENTSOF(bad_regions); i++) {
                 int n = snprintf(
@@ -298,26 +298,28 @@ static void test_spot_once_per_notice(void) {
         Sink s = {};
         SpotNotice a = { .action = "terminate", .time = 1000 * USEC_PER_SEC }, b = a;
 
-        ASSERT_TRUE(imds_observe_spot(&k, NULL, sink, &s) == false);
-        ASSERT_TRUE(imds_observe_spot(&k, &a, sink, &s));
-        ASSERT_FALSE(imds_observe_spot(&k, &a, sink, &s)); /* the same notice, polled again */
+        ASSERT_TRUE(imds_observe_spot(&k, NULL, &(EventSink){ sink, &s }) == false);
+        ASSERT_TRUE(imds_observe_spot(&k, &a, &(EventSink){ sink, &s }));
+        ASSERT_FALSE(
+                imds_observe_spot(&k, &a, &(EventSink){ sink, &s })); /* the same notice, polled again */
         ASSERT_INT(s.n, 1);
         ASSERT_STR(s.types[0], "spot-interruption");
         b.time += USEC_PER_MINUTE;
-        ASSERT_TRUE(imds_observe_spot(&k, &b, sink, &s)); /* a new notice time */
+        ASSERT_TRUE(imds_observe_spot(&k, &b, &(EventSink){ sink, &s })); /* a new notice time */
         ASSERT_INT(s.n, 2);
-        ASSERT_TRUE(imds_observe_spot(&k, NULL, sink, &s)); /* withdrawn */
+        ASSERT_TRUE(imds_observe_spot(&k, NULL, &(EventSink){ sink, &s })); /* withdrawn */
         ASSERT_INT(s.n, 2);
-        ASSERT_TRUE(imds_observe_spot(&k, &b, sink, &s)); /* and back: a new instance of the notice */
+        ASSERT_TRUE(imds_observe_spot(
+                &k, &b, &(EventSink){ sink, &s })); /* and back: a new instance of the notice */
         ASSERT_INT(s.n, 3);
 }
 
 static void test_rebalance_once(void) {
         ImdsNotices k = {};
         Sink s = {};
-        ASSERT_TRUE(imds_observe_rebalance(&k, 5, sink, &s));
-        ASSERT_FALSE(imds_observe_rebalance(&k, 5, sink, &s));
-        ASSERT_TRUE(imds_observe_rebalance(&k, 0, sink, &s));
+        ASSERT_TRUE(imds_observe_rebalance(&k, 5, &(EventSink){ sink, &s }));
+        ASSERT_FALSE(imds_observe_rebalance(&k, 5, &(EventSink){ sink, &s }));
+        ASSERT_TRUE(imds_observe_rebalance(&k, 0, &(EventSink){ sink, &s }));
         ASSERT_INT(s.n, 1);
         ASSERT_STR(s.types[0], "rebalance-recommendation");
 }
@@ -325,12 +327,13 @@ static void test_rebalance_once(void) {
 static void test_lifecycle_transitions(void) {
         ImdsNotices k = {};
         Sink s = {};
-        ASSERT_TRUE(imds_observe_lifecycle(&k, "Warmed:Pending", sink, &s));
-        ASSERT_TRUE(imds_observe_lifecycle(&k, "Warmed:Running", sink, &s)); /* still warm: no event */
-        ASSERT_TRUE(imds_observe_lifecycle(&k, "InService", sink, &s));
-        ASSERT_FALSE(imds_observe_lifecycle(&k, "InService", sink, &s));
-        ASSERT_TRUE(imds_observe_lifecycle(&k, "Terminated", sink, &s));
-        ASSERT_FALSE(imds_observe_lifecycle(&k, "Terminated", sink, &s));
+        ASSERT_TRUE(imds_observe_lifecycle(&k, "Warmed:Pending", &(EventSink){ sink, &s }));
+        ASSERT_TRUE(imds_observe_lifecycle(&k, "Warmed:Running",
+                                           &(EventSink){ sink, &s })); /* still warm: no event */
+        ASSERT_TRUE(imds_observe_lifecycle(&k, "InService", &(EventSink){ sink, &s }));
+        ASSERT_FALSE(imds_observe_lifecycle(&k, "InService", &(EventSink){ sink, &s }));
+        ASSERT_TRUE(imds_observe_lifecycle(&k, "Terminated", &(EventSink){ sink, &s }));
+        ASSERT_FALSE(imds_observe_lifecycle(&k, "Terminated", &(EventSink){ sink, &s }));
         ASSERT_INT(s.n, 2);
         ASSERT_STR(s.types[0], "asg-warm-pool");
         ASSERT_STR(s.types[1], "asg-terminate");
@@ -349,24 +352,24 @@ static void test_scheduled_lifecycle(void) {
                                .not_before = 50 * USEC_PER_SEC };
         ScheduledEvent list[2] = { old, e };
 
-        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, sink, &s)); /* history is not news */
+        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, &(EventSink){ sink, &s })); /* history is not news */
         ASSERT_INT(s.n, 1);
         ASSERT_STR(s.types[0], "maintenance:system-reboot");
         ASSERT_STR(s.changes[0], "scheduled");
-        ASSERT_FALSE(imds_observe_scheduled(&k, list, 2, sink, &s));
+        ASSERT_FALSE(imds_observe_scheduled(&k, list, 2, &(EventSink){ sink, &s }));
         list[1].not_before += USEC_PER_HOUR;
-        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, sink, &s));
+        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, &(EventSink){ sink, &s }));
         ASSERT_STR(s.changes[1], "rescheduled");
         snprintf(list[1].state, sizeof list[1].state, "completed");
-        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, sink, &s));
+        ASSERT_TRUE(imds_observe_scheduled(&k, list, 2, &(EventSink){ sink, &s }));
         ASSERT_STR(s.changes[2], "completed");
         /* A new one vanishing while active is a cancellation. */
         ScheduledEvent c = { .event_id = "instance-event-2",
                              .code = "instance-retirement",
                              .state = "active",
                              .not_before = 200 * USEC_PER_SEC };
-        ASSERT_TRUE(imds_observe_scheduled(&k, &c, 1, sink, &s));
-        ASSERT_TRUE(imds_observe_scheduled(&k, NULL, 0, sink, &s));
+        ASSERT_TRUE(imds_observe_scheduled(&k, &c, 1, &(EventSink){ sink, &s }));
+        ASSERT_TRUE(imds_observe_scheduled(&k, NULL, 0, &(EventSink){ sink, &s }));
         ASSERT_INT(s.n, 5);
         ASSERT_STR(s.types[3], "maintenance:instance-retirement");
         ASSERT_STR(s.changes[3], "scheduled");
@@ -383,10 +386,10 @@ static void test_notices_json_roundtrip(void) {
                              .not_before = 1795428000 * USEC_PER_SEC,
                              .description = "scheduled reboot" };
 
-        imds_observe_spot(&k, &a, sink, &s);
-        imds_observe_rebalance(&k, 1795427000 * USEC_PER_SEC, sink, &s);
-        imds_observe_lifecycle(&k, "InService", sink, &s);
-        imds_observe_scheduled(&k, &e, 1, sink, &s);
+        imds_observe_spot(&k, &a, &(EventSink){ sink, &s });
+        imds_observe_rebalance(&k, 1795427000 * USEC_PER_SEC, &(EventSink){ sink, &s });
+        imds_observe_lifecycle(&k, "InService", &(EventSink){ sink, &s });
+        imds_observe_scheduled(&k, &e, 1, &(EventSink){ sink, &s });
         _cleanup_json_ cJSON *j = imds_notices_to_json(&k, false);
         ASSERT_TRUE(j != NULL);
         ASSERT_INT(imds_notices_from_json(j, &back), 0);
@@ -399,8 +402,8 @@ static void test_notices_json_roundtrip(void) {
         ASSERT_TRUE(back.scheduled_known);
         /* Restored knowledge repeats no event. */
         size_t before = s.n;
-        ASSERT_FALSE(imds_observe_spot(&back, &a, sink, &s));
-        ASSERT_FALSE(imds_observe_scheduled(&back, &e, 1, sink, &s));
+        ASSERT_FALSE(imds_observe_spot(&back, &a, &(EventSink){ sink, &s }));
+        ASSERT_FALSE(imds_observe_scheduled(&back, &e, 1, &(EventSink){ sink, &s }));
         ASSERT_INT(s.n, before);
         _cleanup_json_ cJSON *st = imds_notices_to_json(&k, true);
         _cleanup_free_ char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(st, "spot"));

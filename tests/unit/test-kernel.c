@@ -115,16 +115,16 @@ static void test_pstore_seen(void) {
         ASSERT_INT(mkdir(state, 0700), 0);
         _cleanup_free_ char *rec = tap_fixture(FIXTURES "/pstore", "dmesg-ramoops-0", &len);
         ASSERT_INT(write_file_atomic(dir, "dmesg-ramoops-0", rec, len, 0644), 0);
-        ASSERT_INT(pstore_scan(dir, NULL, state, count_event, NULL, &summary), 1);
+        ASSERT_INT(pstore_scan(dir, NULL, state, &(EventSink){ count_event, NULL }, &summary), 1);
         summary = mfree(summary);
-        ASSERT_INT(pstore_scan(dir, NULL, state, count_event, NULL, &summary), 0);
+        ASSERT_INT(pstore_scan(dir, NULL, state, &(EventSink){ count_event, NULL }, &summary), 0);
         ASSERT_INT(write_file_atomic(state, "pstore-seen.json", "{\"seen\":[\"dmesg", 15, 0640), 0);
-        ASSERT_INT(pstore_scan(dir, NULL, state, count_event, NULL, &summary), 1);
+        ASSERT_INT(pstore_scan(dir, NULL, state, &(EventSink){ count_event, NULL }, &summary), 1);
         summary = mfree(summary);
         ASSERT_INT(n_emitted, 2);
         snprintf(path, sizeof path, "%s/pstore-seen.json.corrupt", state);
         ASSERT_INT(access(path, F_OK), 0);
-        ASSERT_INT(pstore_scan(dir, NULL, state, count_event, NULL, &summary), 0);
+        ASSERT_INT(pstore_scan(dir, NULL, state, &(EventSink){ count_event, NULL }, &summary), 0);
 
         char cmd[200];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

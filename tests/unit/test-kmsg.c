@@ -680,7 +680,7 @@ static void test_flush_before_cursor_save(void) {
                              .boot_id = "0f6b4b3b7c1e4e7f9d510a0f2a8f3a11",
                              .before_cursor_save = flush_check_cursor,
                              .before_cursor_save_userdata = &f };
-        ASSERT_INT(kmsg_new(loop, &opts, flush_count_event, &f, &k), 0);
+        ASSERT_INT(kmsg_new(loop, &opts, &(EventSink){ flush_count_event, &f }, &k), 0);
         kmsg_feed(k, record, sizeof record - 1, true);
         ASSERT_INT(f.events, 1);
         ASSERT_INT(f.calls, 0); /* the cursor waits for its timer… */

@@ -180,12 +180,12 @@ static void test_series(void) {
         ASSERT_FALSE(series_holds(&s, "mem_used_percent", true, 95, 2 * 86400 * USEC_PER_SEC - 1000 * step,
                                   step, now));
         /* any key of the name: one filesystem of two */
-        ASSERT_INT(series_add(&s, "disk_used_percent", "/", now, 40), 0);
-        ASSERT_INT(series_add(&s, "disk_used_percent", "/data", now, 99), 0);
+        ASSERT_INT(series_add(&s, "disk_used_percent", &(SeriesDims){ .path = "/" }, now, 40), 0);
+        ASSERT_INT(series_add(&s, "disk_used_percent", &(SeriesDims){ .path = "/data" }, now, 99), 0);
         ASSERT_TRUE(series_holds(&s, "disk_used_percent", true, 95, 0, step, now));
         /* ... but not once it is no longer sampled (unmounted) */
         ASSERT_FALSE(series_holds(&s, "disk_used_percent", true, 95, 0, step, now + 3 * step));
-        ASSERT_NEAR(series_last(&s, "disk_used_percent", "/")->value, 40, 0);
+        ASSERT_NEAR(series_last(&s, "disk_used_percent", &(SeriesDims){ .path = "/" })->value, 40, 0);
         /* the ring keeps the newest samples: the publisher's statistics see those */
         for (int i = 0; i < 13; i++)
                 ASSERT_INT(series_add(&s, "cpu_usage_active", NULL, t0 + i * step, i), 0);

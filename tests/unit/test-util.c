@@ -1,6 +1,7 @@
 /* test-util.c — time, duration and number parsing, bounded buffers and files. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "ec2agent/json.h"
@@ -244,6 +245,21 @@ static void test_state_files(void) {
         ASSERT_INT(rmdir(dir), 0);
 }
 
-TAP_MAIN(T(test_rfc3339_roundtrip), T(test_rfc3339_forms), T(test_rfc3339_invalid), T(test_rfc3339_bounds),
-         T(test_url_redact), T(test_text_escape), T(test_duration), T(test_parse_u64), T(test_buf_bounded),
-         T(test_files), T(test_strings), T(test_state_files))
+/* The one backoff: IMDS retries (1 s doubling to 60 s), IMDS polls (the interval doubling to 10 s or
+ * itself), AWS retries (the jitter's ceiling). */
+static void test_backoff(void) {
+        ASSERT_INT(backoff_usec(USEC_PER_SEC, 0, 60 * USEC_PER_SEC), USEC_PER_SEC);
+        ASSERT_INT(backoff_usec(USEC_PER_SEC, 1, 60 * USEC_PER_SEC), 2 * USEC_PER_SEC);
+        ASSERT_INT(backoff_usec(USEC_PER_SEC, 5, 60 * USEC_PER_SEC), 32 * USEC_PER_SEC);
+        ASSERT_INT(backoff_usec(USEC_PER_SEC, 6, 60 * USEC_PER_SEC), 60 * USEC_PER_SEC);
+        ASSERT_INT(backoff_usec(USEC_PER_SEC, UINT_MAX, 60 * USEC_PER_SEC),
+                   60 * USEC_PER_SEC); /* no overflow */
+        ASSERT_TRUE(backoff_usec(UINT64_MAX / 2 + 1, 3, UINT64_MAX) == UINT64_MAX);
+        ASSERT_INT(backoff_usec(30 * USEC_PER_SEC, 4, 10 * USEC_PER_SEC),
+                   10 * USEC_PER_SEC); /* base over cap */
+        ASSERT_INT(backoff_usec(0, 10, USEC_PER_SEC), 0);
+}
+
+TAP_MAIN(T(test_backoff), T(test_rfc3339_roundtrip), T(test_rfc3339_forms), T(test_rfc3339_invalid),
+         T(test_rfc3339_bounds), T(test_url_redact), T(test_text_escape), T(test_duration),
+         T(test_parse_u64), T(test_buf_bounded), T(test_files), T(test_strings), T(test_state_files))

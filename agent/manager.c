@@ -1,4 +1,5 @@
-/* daemon.c — `ec2agent run`: the manager, its sd-event loop, signals, sd_notify and the watchdog. */
+/* manager.c — `ec2agent run`: the manager, its sd-event loop, signals, sd_notify and the watchdog;
+ * manager_start() starts each module in turn (manager-status.c builds the status document). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -194,8 +195,8 @@ int manager_open_state(Manager *m) {
         return 0;
 }
 
-/* What the publisher asks of the manager. */
-static const ImdsIdentity *env_identity(void *userdata) {
+/* What AWS callers ask of the manager (AwsEnv). */
+static const InstanceIdentity *env_identity(void *userdata) {
         Manager *m = userdata;
         return m->imds ? imds_identity(m->imds) : NULL;
 }
@@ -219,7 +220,16 @@ static bool env_identity_pending(void *userdata) {
                now_usec(CLOCK_MONOTONIC) - m->started_mono < IDENTITY_WAIT_USEC;
 }
 
-/* Collectors hand their events here (ImdsEmit, KmsgEmit). */
+/* What the engine and the publisher ask of the manager for their AWS calls. */
+static AwsEnv manager_aws_env(Manager *m) {
+        return (AwsEnv){ .identity = env_identity,
+                         .asg_name = env_asg_name,
+                         .credentials = env_credentials,
+                         .identity_pending = env_identity_pending,
+                         .userdata = m };
+}
+
+/* Collectors and the engine hand their events here (their EventSink). */
 static void collector_emit(Event *e, void *userdata) {
         manager_emit(userdata, e);
 }
@@ -256,8 +266,8 @@ static void scan_pstore(Manager *m) {
         _cleanup_free_ char *summary = NULL;
         /* systemd-pstore moves records out of the default directory at boot: look there too. */
         bool is_default = strcmp(dir, "/sys/fs/pstore") == 0;
-        int r = pstore_scan(dir, is_default ? PSTORE_SYSTEMD_ARCHIVE : NULL, m->state_dir, collector_emit, m,
-                            &summary);
+        int r = pstore_scan(dir, is_default ? PSTORE_SYSTEMD_ARCHIVE : NULL, m->state_dir,
+                            &(EventSink){ collector_emit, m }, &summary);
         if (r < 0)
                 log_warning_errno(r, "Cannot read the pstore records in %s: %m", dir);
         if (summary && boot_set_crash_log(m->state_dir, m->boot_id, &m->previous_boot, summary) < 0)
@@ -293,7 +303,7 @@ static const SeriesStore *env_series(void *userdata) {
 }
 
 /* The rules: on the system bus when systemd runs (stop, restart, reboot), without it otherwise. */
-static int start_engine(Manager *m) {
+static int manager_start_engine(Manager *m) {
         sigset_t ss;
         int r;
 
@@ -313,19 +323,20 @@ static int start_engine(Manager *m) {
                         m->bus = sd_bus_flush_close_unref(m->bus);
                 }
         }
-        EngineEnv env = { .emit = collector_emit,
-                          .identity = env_identity,
-                          .asg_name = env_asg_name,
-                          .credentials = env_credentials,
-                          .series = env_series,
-                          .userdata = m };
+        EngineEnv env = {
+                .sink = { collector_emit, m },
+                .aws = manager_aws_env(m),
+                .series = env_series,
+                .userdata = m,
+        };
         r = engine_new(m->event, m->bus, m->http, m->config, m->state_dir, &env, &m->engine);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the rules: %m");
         return 0;
 }
 
-int manager_start(Manager *m) {
+/* The loop itself: descriptors, the boot id, SIGTERM/SIGINT, the watchdog, and HTTP on the loop. */
+static int manager_start_loop(Manager *m) {
         int r;
 
         raise_nofile();
@@ -347,84 +358,93 @@ int manager_start(Manager *m) {
         r = http_new(m->event, &m->http);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up HTTP: %m");
+        return 0;
+}
 
-        /* The rules first: the events of this very start (a crashed previous boot) may trigger them. */
-        r = start_engine(m);
-        if (r < 0)
-                return r;
-
-        judge_previous_boot(m);
-
-        r = aws_env_credentials(&m->credentials_from_env);
+/* IMDS: identity, notices, and the instance profile's credentials unless the environment has keys. */
+static int manager_start_imds(Manager *m) {
+        int r = aws_env_credentials(&m->credentials_from_env);
         if (r == -EINVAL)
                 log_warning(
                         "Ignoring malformed AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment.");
         m->env_credentials = r >= 0;
-        if (aws_imds_enabled(m->config)) {
-                ImdsOptions o = {
-                        .endpoint = aws_imds_endpoint(m->config),
-                        .poll_interval_s = m->config->imds_poll_interval_s,
-                        .scheduled_interval_s = m->config->imds_scheduled_events_interval_s,
-                        .timeout_ms = m->config->imds_timeout_ms,
-                        .fetch_credentials = !m->env_credentials,
-                        .state_dir = m->state_dir,
-                };
-                r = imds_new(m->event, m->http, &o, collector_emit, m, &m->imds);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot start the IMDS client: %m");
-        } else
+        if (!aws_imds_enabled(m->config)) {
                 log_info("IMDS is disabled: no identity, notices or instance-profile credentials.");
+                return 0;
+        }
+        ImdsOptions o = {
+                .endpoint = aws_imds_endpoint(m->config),
+                .poll_interval_s = m->config->imds_poll_interval_s,
+                .scheduled_interval_s = m->config->imds_scheduled_events_interval_s,
+                .timeout_ms = m->config->imds_timeout_ms,
+                .fetch_credentials = !m->env_credentials,
+                .state_dir = m->state_dir,
+        };
+        r = imds_new(m->event, m->http, &o, &(EventSink){ collector_emit, m }, &m->imds);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the IMDS client: %m");
+        return 0;
+}
 
-        _cleanup_free_ SeriesWatch *watches = calloc(m->config->n_rules + 1, sizeof(SeriesWatch));
-        if (!watches)
+/* The samples: as many kept a series as the publisher needs, each rule's metric condition followed. */
+static int manager_start_sampler(Manager *m) {
+        _cleanup_free_ SeriesWatch *watches = NULL;
+        size_t n_watches;
+        int r;
+
+        if (series_watches_from_rules(m->config, &watches, &n_watches) < 0)
                 return log_oom();
         SamplerOptions so = { .interval_s = m->config->metrics_collection_interval_s,
                               .filesystems = m->config->metrics_filesystems,
                               .series_capacity = publish_ring_samples(m->config),
-                              .watches = watches };
-        for (size_t i = 0; i < m->config->n_rules; i++) {
-                const Rule *ru = &m->config->rules[i];
-                if (ru->metric)
-                        watches[so.n_watches++] = (SeriesWatch){ ru->metric, ru->above, ru->threshold };
-        }
-        r = sampler_new(m->event, &so, collector_emit, m, &m->sampler);
+                              .watches = watches,
+                              .n_watches = n_watches };
+        r = sampler_new(m->event, &so, &(EventSink){ collector_emit, m }, &m->sampler);
         if (r < 0)
                 return log_error_errno(r, "Cannot start sampling: %m");
+        return 0;
+}
 
-        if (m->config->metrics_enabled) {
-                PublishEnv env = { .identity = env_identity,
-                                   .asg_name = env_asg_name,
-                                   .credentials = env_credentials,
-                                   .identity_pending = env_identity_pending,
-                                   .userdata = m };
-                r = publisher_new(m->event, m->http, m->config, sampler_series(m->sampler), m->state_dir,
-                                  &env, &m->publisher);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot start publishing to CloudWatch: %m");
+/* CloudWatch, when metrics are on. */
+static int manager_start_publisher(Manager *m) {
+        if (!m->config->metrics_enabled)
+                return 0;
+        AwsEnv env = manager_aws_env(m);
+        int r = publisher_new(m->event, m->http, m->config, sampler_series(m->sampler), m->state_dir, &env,
+                              &m->publisher);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start publishing to CloudWatch: %m");
+        return 0;
+}
+
+/* The kernel log, when on; an unreadable one is said in status and the agent goes on. */
+static int manager_start_kmsg(Manager *m) {
+        if (!m->config->kmsg_enabled)
+                return 0;
+        KmsgOptions o = { .path = m->config->kmsg_path,
+                          .state_dir = m->state_dir,
+                          .boot_id = m->boot_id,
+                          .before_cursor_save = flush_engine,
+                          .before_cursor_save_userdata = m };
+        KmsgSeq last = { .boot_id = m->boot_id };
+        (void) journal_read_tail(m->state_dir, KMSG_JOURNAL_TAIL, visit_kmsg_seq, &last);
+        o.journal_seq = last.seq;
+        o.journal_seq_known = last.known;
+        int r = kmsg_new(m->event, &o, &(EventSink){ collector_emit, m }, &m->kmsg);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0) {
+                /* the agent is still useful without it: say so, here and in status, and go on */
+                m->kmsg_error = r;
+                log_warning_errno(r, "Cannot read the kernel log %s, kernel events are off: %m",
+                                  m->config->kmsg_path);
         }
+        return 0;
+}
 
-        if (m->config->kmsg_enabled) {
-                KmsgOptions o = { .path = m->config->kmsg_path,
-                                  .state_dir = m->state_dir,
-                                  .boot_id = m->boot_id,
-                                  .before_cursor_save = flush_engine,
-                                  .before_cursor_save_userdata = m };
-                KmsgSeq last = { .boot_id = m->boot_id };
-                (void) journal_read_tail(m->state_dir, KMSG_JOURNAL_TAIL, visit_kmsg_seq, &last);
-                o.journal_seq = last.seq;
-                o.journal_seq_known = last.known;
-                r = kmsg_new(m->event, &o, collector_emit, m, &m->kmsg);
-                if (r == -ENOMEM)
-                        return log_oom();
-                if (r < 0) {
-                        /* the agent is still useful without it: say so, here and in status, and go on */
-                        m->kmsg_error = r;
-                        log_warning_errno(r, "Cannot read the kernel log %s, kernel events are off: %m",
-                                          m->config->kmsg_path);
-                }
-        }
-
-        r = status_server_new(m->event, m->socket_path, render_status, m, &m->status);
+/* The status socket, and STATUS= lines when systemd listens. */
+static int manager_start_status(Manager *m) {
+        int r = status_server_new(m->event, m->socket_path, render_status, m, &m->status);
         if (r == -EADDRINUSE)
                 return log_error_errno(r, "Another ec2agent answers on %s.", m->socket_path);
         if (r < 0)
@@ -437,6 +457,22 @@ int manager_start(Manager *m) {
                         return log_error_errno(r, "Cannot add a timer: %m");
                 (void) sd_event_source_set_description(m->notify_timer, "notify-status");
         }
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        if ((r = manager_start_loop(m)) < 0)
+                return r;
+        /* The rules first: the events of this very start (a crashed previous boot) may trigger them. */
+        if ((r = manager_start_engine(m)) < 0)
+                return r;
+        judge_previous_boot(m);
+        if ((r = manager_start_imds(m)) < 0 || (r = manager_start_sampler(m)) < 0 ||
+            (r = manager_start_publisher(m)) < 0 || (r = manager_start_kmsg(m)) < 0 ||
+            (r = manager_start_status(m)) < 0)
+                return r;
         return 0;
 }
 
