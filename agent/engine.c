@@ -1547,7 +1547,7 @@ static void engine_load(Engine *e) {
                 usec_t t;
                 if (i < 0)
                         continue;
-                e->rules[i].fired = (uint64_t) json_get_number(o, "fired", 0);
+                e->rules[i].fired = json_get_u64(o, "fired", 0);
                 if (parse_rfc3339(json_get_string(o, "last_fired_at"), &t) >= 0)
                         e->rules[i].last_fired_at = t;
                 /* a metric rule that fired stays disarmed until its condition clears, restart or not */
@@ -1558,21 +1558,20 @@ static void engine_load(Engine *e) {
                                 (void) strv_extend(&e->rules[i].instances, x->valuestring);
         }
         cJSON_ArrayForEach (x, cJSON_GetObjectItemCaseSensitive(j, "reboots"))
-                if (cJSON_IsNumber(x)) {
+                if (json_u64(x, 0) > 0) {
                         usec_t *n = realloc(e->reboots, (e->n_reboots + 1) * sizeof(usec_t));
                         if (n) {
                                 e->reboots = n;
-                                e->reboots[e->n_reboots++] = (usec_t) x->valuedouble;
+                                e->reboots[e->n_reboots++] = json_u64(x, 0);
                         }
                 }
         cJSON_ArrayForEach (o, cJSON_GetObjectItemCaseSensitive(j, "pending")) {
                 ssize_t i = rule_index(e, json_get_string(o, "rule"));
                 if (i >= 0 && json_get_string(o, "key") && json_get_string(o, "type"))
-                        (void) pending_add(e, (size_t) i, json_get_string(o, "key"),
-                                           json_get_string(o, "type"), json_get_string(o, "summary"),
-                                           cJSON_GetObjectItemCaseSensitive(o, "detail"),
-                                           (usec_t) json_get_number(o, "fire_at_us", 0),
-                                           (usec_t) json_get_number(o, "deadline_us", 0));
+                        (void) pending_add(
+                                e, (size_t) i, json_get_string(o, "key"), json_get_string(o, "type"),
+                                json_get_string(o, "summary"), cJSON_GetObjectItemCaseSensitive(o, "detail"),
+                                json_get_u64(o, "fire_at_us", 0), json_get_u64(o, "deadline_us", 0));
         }
         cJSON_ArrayForEach (o, cJSON_GetObjectItemCaseSensitive(j, "runs")) {
                 ssize_t i = rule_index(e, json_get_string(o, "rule"));
@@ -1582,7 +1581,7 @@ static void engine_load(Engine *e) {
                 Run *r =
                         run_new(e, (size_t) i, json_get_string(o, "type"), json_get_string(o, "instance"),
                                 json_get_string(o, "summary"), cJSON_GetObjectItemCaseSensitive(o, "detail"),
-                                (usec_t) json_get_number(o, "deadline_us", 0));
+                                json_get_u64(o, "deadline_us", 0));
                 if (!r)
                         continue;
                 snprintf(r->id, sizeof r->id, "%s", json_get_string(o, "id") ?: r->id);

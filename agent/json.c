@@ -26,6 +26,16 @@ double json_get_number(const cJSON *obj, const char *key, double def) {
         return cJSON_IsNumber(v) ? v->valuedouble : def;
 }
 
+uint64_t json_u64(const cJSON *item, uint64_t def) {
+        if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0) || item->valuedouble > 0x1p53)
+                return def; /* NaN fails ">= 0" */
+        return (uint64_t) item->valuedouble;
+}
+
+uint64_t json_get_u64(const cJSON *obj, const char *key, uint64_t def) {
+        return json_u64(cJSON_GetObjectItemCaseSensitive(obj, key), def);
+}
+
 int json_replace(cJSON *obj, const char *key, cJSON *item) {
         if (!item)
                 return -ENOMEM;

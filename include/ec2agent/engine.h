@@ -24,8 +24,9 @@ typedef struct EngineEnv {
 } EngineEnv;
 
 /* The key that makes "once per event instance" concrete: a spot notice per action and time, a
- * scheduled event per EventId, a lifecycle transition per its time, anything else per its time
- * and type. Returns a new string or NULL. Pure. */
+ * scheduled event per EventId, a rebalance notice per its notice time, an Auto Scaling termination
+ * once (an instance is Terminated once in its life), anything else per its time and type.
+ * Returns a new string or NULL. Pure. */
 char *engine_instance_key(const Event *e);
 
 /* The deadline no step may outlive: a spot notice's time, a scheduled event's NotBefore; 0 for

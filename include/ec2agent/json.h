@@ -17,6 +17,11 @@ cJSON *json_add_string_or_null(cJSON *obj, const char *key, const char *s);
 const char *json_get_string(const cJSON *obj, const char *key);
 /* OBJ[KEY] as a number, or DEF when absent or not a number. */
 double json_get_number(const cJSON *obj, const char *key, double def);
+/* ITEM as a whole number in [0, 2^53] (every such double is exact; a cast of anything else to an
+ * integer type is undefined), or DEF when ITEM is not a number or is out of that range. */
+uint64_t json_u64(const cJSON *item, uint64_t def);
+/* OBJ[KEY] as json_u64() takes it. */
+uint64_t json_get_u64(const cJSON *obj, const char *key, uint64_t def);
 /* Replaces OBJ[KEY] with ITEM (taken over; freed on failure). Returns 0 or -ENOMEM. */
 int json_replace(cJSON *obj, const char *key, cJSON *item);
 
