@@ -133,6 +133,10 @@ class Agent:
         e.update(env or {})
         return subprocess.run(command(*args), env=e, capture_output=True, text=True, timeout=timeout * SLOW)
 
+    def run_argv(self, args):
+        """The command line of `ec2agent run` (a subclass may wrap it, e.g. in a namespace)."""
+        return command("run", "--config", str(self.config_path), *args)
+
     def start(self, wait_ready=True, args=()):
         if self.notify:
             self.notify.close()
@@ -142,7 +146,7 @@ class Agent:
         env["NOTIFY_SOCKET"] = str(notify_path)
         self.stderr = open(self.stderr_path, "a")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(command("run", "--config", str(self.config_path), *args), env=env,
+        self.proc = subprocess.Popen(self.run_argv(args), env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr)
         if wait_ready:
             wait_for(lambda: self.notify.seen("READY=1") or self.proc.poll() is not None, 10, what="READY=1")

@@ -35,13 +35,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import SOURCE, Agent, NotifyListener, command, wait_for
+from conftest import SOURCE, Agent, wait_for
 from fakes.systemd import FakeSystemd
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a mount namespace for systemd and meminfo)")
@@ -259,22 +258,9 @@ class NamespacedAgent(Agent):
     """The agent in a mount namespace of its own, where systemd runs (/run/systemd/system) and
     /proc/meminfo is the test's. The process is the agent itself (unshare and sh exec)."""
 
-    def start(self, wait_ready=True, args=()):
-        if self.notify:
-            self.notify.close()
-        notify_path = self.dir / ("notify-%d.sock" % time.monotonic_ns())
-        self.notify = NotifyListener(notify_path)
-        env = self.env()
-        env["NOTIFY_SOCKET"] = str(notify_path)
-        self.stderr = open(self.stderr_path, "a")
-        self.started_at = time.monotonic()
-        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", NAMESPACE, "sh",
-                *command("run", "--config", str(self.config_path), *args)]
-        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr)
-        if wait_ready:
-            wait_for(lambda: self.notify.seen("READY=1") or self.proc.poll() is not None, 10, what="READY=1")
-            assert self.proc.poll() is None, "agent exited: " + self.log()
-        return self
+    def run_argv(self, args):
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", NAMESPACE, "sh",
+                *super().run_argv(args)]
 
 
 @pytest.fixture
