@@ -315,7 +315,8 @@ static void webhook_or_target(const Step *s, char *ret, size_t max) {
                 const char *host = strstr(s->webhook, "://");
                 host = host ? host + 3 : s->webhook;
                 size_t n = strcspn(host, "/?#");
-                const char *at = memchr(host, '@', n); /* user:password@ is a secret too */
+                /* user:password@ is a secret too; the last '@': a password may hold one */
+                const char *at = memrchr(host, '@', n);
                 if (at) {
                         n -= (size_t) (at + 1 - host);
                         host = at + 1;
