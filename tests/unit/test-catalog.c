@@ -1,5 +1,6 @@
 /* test-catalog.c — event type lookup, rule patterns, metric names; the catalog holds every name of the SPEC.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -107,6 +108,20 @@ static void test_every_spec_metric(void) {
         ASSERT_STR(metric_name(_METRIC_MAX), "");
 }
 
+/* SPEC §4: the default metrics.measurements, exactly; every default is something collected. */
+static void test_default_measurements(void) {
+        uint64_t want = METRIC_BIT(METRIC_MEM_USED_PERCENT) | METRIC_BIT(METRIC_SWAP_USED_PERCENT) |
+                        METRIC_BIT(METRIC_DISK_USED_PERCENT) | METRIC_BIT(METRIC_OOM_KILLS) |
+                        METRIC_BIT(METRIC_KERNEL_PROBLEMS);
+        ASSERT_TRUE(metric_default_set() == want);
+        for (MetricId i = 0; i < _METRIC_MAX; i++)
+                if (metric_info(i)->published_by_default)
+                        ASSERT_FALSE(metric_info(i)->planned);
+        ASSERT_INT(metric_from_string("swap_used_percent"), METRIC_SWAP_USED_PERCENT);
+        ASSERT_INT(metric_from_string("swap_used_pct"), -ENOENT);
+        ASSERT_INT(metric_from_string("diskio_ebs_total_read_ops"), -ENOENT); /* planned */
+}
+
 /* SPEC §6, every event type as the SPEC's table lists it. */
 static const char *const spec_event_types[] = {
         "spot-interruption",
@@ -202,5 +217,5 @@ static void test_kmsg_classes_are_catalog_types(void) {
 }
 
 TAP_MAIN(T(test_lookup), T(test_patterns), T(test_metrics_and_severity), T(test_every_spec_metric),
-         T(test_every_spec_event_type), T(test_message_ids_in_journal_catalog),
+         T(test_default_measurements), T(test_every_spec_event_type), T(test_message_ids_in_journal_catalog),
          T(test_kmsg_classes_are_catalog_types))
