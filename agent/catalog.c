@@ -182,6 +182,24 @@ bool metric_name_is_valid(const char *name) {
         return metric_lookup(name) != NULL;
 }
 
+static const char *const dimension_names[] = {
+        "InstanceId", "InstanceType", "ImageId", "AutoScalingGroupName", "path", "device", "fstype", "class",
+};
+
+const char *dimension_name(unsigned bit) {
+        for (size_t i = 0; i < ELEMENTSOF(dimension_names); i++)
+                if (bit == 1U << i)
+                        return dimension_names[i];
+        return NULL;
+}
+
+int dimension_from_string(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(dimension_names); i++)
+                if (strcmp(dimension_names[i], name) == 0)
+                        return (int) (1U << i);
+        return -ENOENT;
+}
+
 static const char *const severity_names[] = {
         [SEVERITY_INFO] = "info",
         [SEVERITY_WARNING] = "warning",

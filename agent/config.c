@@ -772,6 +772,7 @@ Config *config_free(Config *c) {
         free(c->endpoint_sns);
         free(c->imds_endpoint);
         free(c->metrics_namespace);
+        free(c->metrics_prometheus_textfile);
         strv_free(c->metrics_filesystems);
         free(c->kmsg_path);
         free(c->kernel_pstore_path);
@@ -797,6 +798,7 @@ static int config_new_default(Config **ret) {
                 .metrics_dimensions = DIMENSION_INSTANCE_ID,
                 .kmsg_enabled = true,
         };
+        c->metrics_measurements = metric_default_set();
         c->metrics_namespace = strdup("CWAgent");
         c->kmsg_path = strdup("/dev/kmsg");
         c->kernel_pstore_path = strdup("/sys/fs/pstore");

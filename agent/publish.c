@@ -78,6 +78,11 @@ struct Publisher {
 
 /* ---- datums ---- */
 
+static const char *dim_of(const cJSON *pair, int i) {
+        const cJSON *v = cJSON_GetArrayItem(pair, i);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 /* Appends ["NAME", "VALUE"] to the dimension array D. */
 static bool add_pair(cJSON *d, const char *name, const char *value) {
         const char *pair[] = { name, value };
@@ -110,31 +115,39 @@ static cJSON *dims_base(Publisher *p) {
         return d;
 }
 
-/* Appends one datum line to the memory queue. DIMS: a disk series' dimensions, or NULL. */
-static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims, const char *extra_dim,
-                       const char *extra_value, usec_t at, const Stats *st) {
+int publish_rollup_dims(const cJSON *dims, unsigned set, cJSON **ret) {
+        _cleanup_json_ cJSON *out = cJSON_CreateArray();
+        unsigned found = 0;
+        int n = 0;
+        const cJSON *pair;
+
+        if (!out)
+                return -ENOMEM;
+        cJSON_ArrayForEach (pair, dims) {
+                const char *name = dim_of(pair, 0), *value = dim_of(pair, 1);
+                int bit = name ? dimension_from_string(name) : -ENOENT;
+                n++;
+                if (bit < 0 || !(set & (unsigned) bit) || !value)
+                        continue;
+                if (!add_pair(out, name, value))
+                        return -ENOMEM;
+                found |= (unsigned) bit;
+        }
+        /* a dimension the datum lacks (no Auto Scaling group): the set is left out, not sent short;
+         * all of the datum's dimensions: that is the datum itself, already sent */
+        if (found != set || cJSON_GetArraySize(out) == n)
+                return 0;
+        *ret = TAKE_PTR(out);
+        return 1;
+}
+
+/* Appends one datum line, METRIC with the dimensions D (not taken), to the memory queue. */
+static int queue_line(Publisher *p, const char *metric, cJSON *d, usec_t at, const Stats *st) {
         _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        cJSON *d = dims_base(p);
         double s[4] = { st->count, st->sum, st->min, st->max };
         char *line;
 
-        if (!j || !d || !cJSON_AddItemToObject(j, "d", d)) {
-                cJSON_Delete(d);
-                return -ENOMEM;
-        }
-        if (dims) {
-                const struct {
-                        const char *name, *value;
-                } pairs[] = { { "path", dims->path },
-                              { "device", dims->device },
-                              { "fstype", dims->fstype } };
-                for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
-                        if (pairs[i].value[0] && !add_pair(d, pairs[i].name, pairs[i].value))
-                                return -ENOMEM;
-        }
-        if (extra_dim && !add_pair(d, extra_dim, extra_value))
-                return -ENOMEM;
-        if (!cJSON_AddStringToObject(j, "m", metric) ||
+        if (!j || !cJSON_AddItemReferenceToObject(j, "d", d) || !cJSON_AddStringToObject(j, "m", metric) ||
             !cJSON_AddNumberToObject(j, "t", (double) (at / USEC_PER_SEC)) ||
             !cJSON_AddItemToObject(j, "s", cJSON_CreateDoubleArray(s, 4)) ||
             !(line = cJSON_PrintUnformatted(j)))
@@ -149,12 +162,48 @@ static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims,
         return 0;
 }
 
-/* ---- the spool ---- */
-
-static const char *dim_of(const cJSON *pair, int i) {
-        const cJSON *v = cJSON_GetArrayItem(pair, i);
-        return cJSON_IsString(v) ? v->valuestring : NULL;
+/* True when metrics.measurements publishes METRIC. */
+static bool selected(const Publisher *p, const char *metric) {
+        int id = metric_from_string(metric);
+        return id >= 0 && (p->config->metrics_measurements & METRIC_BIT(id));
 }
+
+/* Appends the datums of one interval of METRIC to the memory queue: one with every dimension, and
+ * one more per metrics.aggregation_dimensions set the datum has (the CloudWatch agent's rollup).
+ * DIMS: a disk series' dimensions, or NULL; EXTRA_DIM: one more (kernel_problems' class). */
+static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims, const char *extra_dim,
+                       const char *extra_value, usec_t at, const Stats *st) {
+        _cleanup_json_ cJSON *d = dims_base(p);
+        int r;
+
+        if (!d)
+                return -ENOMEM;
+        if (dims) {
+                const struct {
+                        const char *name, *value;
+                } pairs[] = { { "path", dims->path },
+                              { "device", dims->device },
+                              { "fstype", dims->fstype } };
+                for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
+                        if (pairs[i].value[0] && !add_pair(d, pairs[i].name, pairs[i].value))
+                                return -ENOMEM;
+        }
+        if (extra_dim && !add_pair(d, extra_dim, extra_value))
+                return -ENOMEM;
+        if ((r = queue_line(p, metric, d, at, st)) < 0)
+                return r;
+        for (size_t i = 0; i < p->config->n_metrics_aggregation_dimensions; i++) {
+                _cleanup_json_ cJSON *rolled = NULL;
+                r = publish_rollup_dims(d, p->config->metrics_aggregation_dimensions[i], &rolled);
+                if (r > 0)
+                        r = queue_line(p, metric, rolled, at, st);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- the spool ---- */
 
 static int spool_filter(const struct dirent *d) {
         return d->d_name[0] != '.' && endswith(d->d_name, ".jsonl");
@@ -595,11 +644,14 @@ static void schedule_send(Publisher *p, usec_t delay) {
 
 /* ---- aggregation ---- */
 
+/* The agent's counters go out only for intervals in which they are above zero: CloudWatch bills a
+ * metric for the hours it receives data (SPEC §7). */
 static void flush_counters(Publisher *p, usec_t interval_start) {
         Stats st = { 1, p->oom_kills, p->oom_kills, p->oom_kills };
-        (void) queue_datum(p, metric_name(METRIC_OOM_KILLS), NULL, NULL, NULL, interval_start, &st);
+        if (p->oom_kills > 0 && selected(p, metric_name(METRIC_OOM_KILLS)))
+                (void) queue_datum(p, metric_name(METRIC_OOM_KILLS), NULL, NULL, NULL, interval_start, &st);
         for (size_t i = 0; i < ELEMENTSOF(p->problems); i++)
-                if (p->problems[i] > 0) {
+                if (p->problems[i] > 0 && selected(p, metric_name(METRIC_KERNEL_PROBLEMS))) {
                         st = (Stats){ 1, p->problems[i], p->problems[i], p->problems[i] };
                         (void) queue_datum(p, metric_name(METRIC_KERNEL_PROBLEMS), NULL, "class",
                                            event_type_info(i)->name, interval_start, &st);
@@ -631,7 +683,7 @@ static void aggregate(Publisher *p, usec_t now) {
                 for (size_t i = 0; i < p->series->n; i++) {
                         const Series *x = p->series->series[i];
                         Stats st;
-                        if (series_stats(x, from, from + p->interval, &st) > 0)
+                        if (selected(p, x->name) && series_stats(x, from, from + p->interval, &st) > 0)
                                 (void) queue_datum(p, x->name, &x->dims, NULL, NULL, from, &st);
                 }
         }

@@ -100,6 +100,25 @@ typedef struct MetricInfo {
 #define METRIC_BIT(id) (UINT64_C(1) << (id))
 _Static_assert(_METRIC_MAX <= 64, "a set of metrics is a uint64_t");
 
+/* The dimensions of a datum: the instance's (metrics.dimensions), then a metric's own (SPEC §7). */
+enum {
+        DIMENSION_INSTANCE_ID = 1 << 0,
+        DIMENSION_INSTANCE_TYPE = 1 << 1,
+        DIMENSION_IMAGE_ID = 1 << 2,
+        DIMENSION_ASG_NAME = 1 << 3,
+        /* a datum's own dimensions, which metrics.aggregation_dimensions may keep too */
+        DIMENSION_PATH = 1 << 4,
+        DIMENSION_DEVICE = 1 << 5,
+        DIMENSION_FSTYPE = 1 << 6,
+        DIMENSION_CLASS = 1 << 7,
+};
+
+/* The CloudWatch name of dimension BIT (one DIMENSION_* bit), or NULL. */
+const char *dimension_name(unsigned bit);
+
+/* The DIMENSION_* bit named NAME ("InstanceId", …, "path", "class"), or -ENOENT. */
+int dimension_from_string(const char *name);
+
 /* The scheduled-event codes of IMDS events/maintenance/scheduled. */
 extern const char *const maintenance_codes[];
 
