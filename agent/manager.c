@@ -54,6 +54,7 @@ Manager *manager_free(Manager *m) {
         kmsg_free(m->kmsg); /* first: saving its cursor flushes the engine's firings */
         engine_free(m->engine);
         publisher_free(m->publisher); /* spools what is still queued */
+        prometheus_free(m->prometheus);
         sampler_free(m->sampler);
         http_free(m->http);
         explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
@@ -74,13 +75,14 @@ void manager_emit(Manager *m, Event *e) {
         int r;
 
         m->events_emitted++;
-        if (m->publisher) {
-                /* a burst's follow-up carries the whole count; its first record was counted already */
-                double n = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->detail, "aggregated"))
-                                   ? json_get_number(ev->detail, "count", 1) - 1
-                                   : 1;
+        /* a burst's follow-up carries the whole count; its first record was counted already */
+        double n = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->detail, "aggregated"))
+                           ? json_get_number(ev->detail, "count", 1) - 1
+                           : 1;
+        if (m->publisher)
                 publisher_note_event(m->publisher, ev->type, n);
-        }
+        if (m->prometheus)
+                prometheus_note_event(m->prometheus, ev->type, n);
         r = journal_append(m->journal, ev, m->boot_id);
         if (r < 0) {
                 if (m->journal_error != r)
@@ -417,6 +419,25 @@ static int manager_start_publisher(Manager *m) {
         return 0;
 }
 
+static cJSON *prometheus_status_doc(void *userdata) {
+        return manager_status(userdata);
+}
+
+/* node_exporter's textfile, when metrics.prometheus_textfile names one (metrics on or off). */
+static int manager_start_prometheus(Manager *m) {
+        if (!m->config->metrics_prometheus_textfile)
+                return 0;
+        PrometheusOptions o = { .path = m->config->metrics_prometheus_textfile,
+                                .interval_s = m->config->metrics_collection_interval_s,
+                                .series = sampler_series(m->sampler),
+                                .status = prometheus_status_doc,
+                                .userdata = m };
+        int r = prometheus_new(m->event, &o, &m->prometheus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the Prometheus textfile: %m");
+        return 0;
+}
+
 /* The kernel log, when on; an unreadable one is said in status and the agent goes on. */
 static int manager_start_kmsg(Manager *m) {
         if (!m->config->kmsg_enabled)
@@ -470,8 +491,8 @@ int manager_start(Manager *m) {
                 return r;
         judge_previous_boot(m);
         if ((r = manager_start_imds(m)) < 0 || (r = manager_start_sampler(m)) < 0 ||
-            (r = manager_start_publisher(m)) < 0 || (r = manager_start_kmsg(m)) < 0 ||
-            (r = manager_start_status(m)) < 0)
+            (r = manager_start_publisher(m)) < 0 || (r = manager_start_prometheus(m)) < 0 ||
+            (r = manager_start_kmsg(m)) < 0 || (r = manager_start_status(m)) < 0)
                 return r;
         return 0;
 }

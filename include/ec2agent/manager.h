@@ -11,6 +11,7 @@
 #include "imds.h"
 #include "journal.h"
 #include "kmsg.h"
+#include "prometheus.h"
 #include "publish.h"
 #include "sampler.h"
 #include "status.h"
@@ -32,8 +33,9 @@ typedef struct Manager {
         Kmsg *kmsg;     /* NULL when the kernel log is off or unreadable */
         int kmsg_error; /* why it is unreadable (a negative errno), 0 otherwise */
         Sampler *sampler;
-        Publisher *publisher; /* NULL when metrics are off */
-        sd_bus *bus;          /* the system bus, NULL without systemd */
+        Publisher *publisher;   /* NULL when metrics are off */
+        Prometheus *prometheus; /* NULL without metrics.prometheus_textfile */
+        sd_bus *bus;            /* the system bus, NULL without systemd */
         Engine *engine;
         bool env_credentials;
         AwsCredentials credentials_from_env;
