@@ -218,6 +218,8 @@ static const AwsCredentials *env_credentials(void *userdata) {
 static bool env_identity_pending(void *userdata) {
         Manager *m = userdata;
         bool want_asg = m->config->metrics_dimensions & DIMENSION_ASG_NAME;
+        for (size_t i = 0; i < m->config->n_metrics_aggregation_dimensions; i++)
+                want_asg |= m->config->metrics_aggregation_dimensions[i] & DIMENSION_ASG_NAME;
         return m->imds && (!imds_identity(m->imds) || (want_asg && !imds_asg_known(m->imds))) &&
                now_usec(CLOCK_MONOTONIC) - m->started_mono < IDENTITY_WAIT_USEC;
 }

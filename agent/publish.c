@@ -93,10 +93,11 @@ static bool add_pair(cJSON *d, const char *name, const char *value) {
         return false;
 }
 
-static cJSON *dims_base(Publisher *p) {
+/* The instance's dimensions it has (IMDS's identity and group tag): those named by the DIMENSION_*
+ * bits WANT. */
+static cJSON *dims_base(Publisher *p, unsigned want) {
         const InstanceIdentity *id = p->env.identity(p->env.userdata);
         const char *asg = p->env.asg_name(p->env.userdata);
-        unsigned want = p->config->metrics_dimensions;
         cJSON *d = cJSON_CreateArray();
         const struct {
                 unsigned bit;
@@ -115,27 +116,35 @@ static cJSON *dims_base(Publisher *p) {
         return d;
 }
 
-int publish_rollup_dims(const cJSON *dims, unsigned set, cJSON **ret) {
-        _cleanup_json_ cJSON *out = cJSON_CreateArray();
-        unsigned found = 0;
-        int n = 0;
+/* The pairs of DIMS whose names SET has, as a new array (NULL: ENOMEM); *FOUND: their bits. */
+static cJSON *dims_filter(const cJSON *dims, unsigned set, unsigned *found) {
+        cJSON *out = cJSON_CreateArray();
         const cJSON *pair;
 
-        if (!out)
-                return -ENOMEM;
+        *found = 0;
         cJSON_ArrayForEach (pair, dims) {
                 const char *name = dim_of(pair, 0), *value = dim_of(pair, 1);
                 int bit = name ? dimension_from_string(name) : -ENOENT;
-                n++;
-                if (bit < 0 || !(set & (unsigned) bit) || !value)
+                if (!out || bit < 0 || !(set & (unsigned) bit) || !value)
                         continue;
-                if (!add_pair(out, name, value))
-                        return -ENOMEM;
-                found |= (unsigned) bit;
+                if (!add_pair(out, name, value)) {
+                        cJSON_Delete(out);
+                        return NULL;
+                }
+                *found |= (unsigned) bit;
         }
-        /* a dimension the datum lacks (no Auto Scaling group): the set is left out, not sent short;
-         * all of the datum's dimensions: that is the datum itself, already sent */
-        if (found != set || cJSON_GetArraySize(out) == n)
+        return out;
+}
+
+int publish_rollup_dims(const cJSON *available, const cJSON *published, unsigned set, cJSON **ret) {
+        unsigned found;
+        _cleanup_json_ cJSON *out = dims_filter(available, set, &found);
+
+        if (!out)
+                return -ENOMEM;
+        /* a dimension the instance or the datum lacks (no Auto Scaling group, a memory metric's path):
+         * the set is left out, not sent short; the published dimensions: the datum itself, sent already */
+        if (found != set || cJSON_Compare(out, published, true))
                 return 0;
         *ret = TAKE_PTR(out);
         return 1;
@@ -173,10 +182,14 @@ static bool selected(const Publisher *p, const char *metric) {
  * DIMS: a disk series' dimensions, or NULL; EXTRA_DIM: one more (kernel_problems' class). */
 static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims, const char *extra_dim,
                        const char *extra_value, usec_t at, const Stats *st) {
-        _cleanup_json_ cJSON *d = dims_base(p);
+        const unsigned own = DIMENSION_PATH | DIMENSION_DEVICE | DIMENSION_FSTYPE | DIMENSION_CLASS;
+        _cleanup_json_ cJSON *all = dims_base(p, DIMENSION_INSTANCE_ID | DIMENSION_INSTANCE_TYPE |
+                                                         DIMENSION_IMAGE_ID | DIMENSION_ASG_NAME),
+                             *d = NULL;
+        unsigned found;
         int r;
 
-        if (!d)
+        if (!all)
                 return -ENOMEM;
         if (dims) {
                 const struct {
@@ -185,16 +198,20 @@ static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims,
                               { "device", dims->device },
                               { "fstype", dims->fstype } };
                 for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
-                        if (pairs[i].value[0] && !add_pair(d, pairs[i].name, pairs[i].value))
+                        if (pairs[i].value[0] && !add_pair(all, pairs[i].name, pairs[i].value))
                                 return -ENOMEM;
         }
-        if (extra_dim && !add_pair(d, extra_dim, extra_value))
+        if (extra_dim && !add_pair(all, extra_dim, extra_value))
+                return -ENOMEM;
+        /* the datum: metrics.dimensions and its own; then once per aggregation set, from all the instance
+         * has */
+        if (!(d = dims_filter(all, p->config->metrics_dimensions | own, &found)))
                 return -ENOMEM;
         if ((r = queue_line(p, metric, d, at, st)) < 0)
                 return r;
         for (size_t i = 0; i < p->config->n_metrics_aggregation_dimensions; i++) {
                 _cleanup_json_ cJSON *rolled = NULL;
-                r = publish_rollup_dims(d, p->config->metrics_aggregation_dimensions[i], &rolled);
+                r = publish_rollup_dims(all, d, p->config->metrics_aggregation_dimensions[i], &rolled);
                 if (r > 0)
                         r = queue_line(p, metric, rolled, at, st);
                 if (r < 0)

@@ -19,10 +19,11 @@ const char *publish_unit(const char *metric);
 int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
                        bool high_resolution);
 
-/* The CloudWatch agent's rollup (aggregation_dimensions): of DIMS, a datum's [[K,V],…], the pairs
- * whose names are in SET (DIMENSION_* bits), as a new array in *RET. Returns 1; 0 when DIMS lacks a
- * dimension SET names (the set is left out) or SET keeps all of DIMS (the datum itself); -ENOMEM. */
-int publish_rollup_dims(const cJSON *dims, unsigned set, cJSON **ret);
+/* The CloudWatch agent's rollup (aggregation_dimensions): of AVAILABLE, every dimension the instance
+ * and the datum have ([[K,V],…]), the pairs whose names are in SET (DIMENSION_* bits), as a new
+ * array in *RET. Returns 1; 0 when AVAILABLE lacks a dimension SET names (the set is left out) or
+ * the result is PUBLISHED, the datum's own dimensions (sent already); -ENOMEM. */
+int publish_rollup_dims(const cJSON *available, const cJSON *published, unsigned set, cJSON **ret);
 
 /* Parses one datum line of the queue or the spool, {"m":NAME,"t":SECONDS,"s":[count,sum,min,max],
  * "d":[[K,V],…]}, into *RET (the caller frees): a 1-255 character name, a time within years
