@@ -65,6 +65,8 @@ struct Publisher {
         char **batch;
         size_t n_batch;
         char *batch_file; /* the spool file it came from, removed on success */
+        char **rest;      /* from BATCH_FILE, what did not fit in 1 MB: written back once the batch left */
+        size_t n_rest;
         unsigned attempt;
 
         /* counters of the current interval */
@@ -491,16 +493,76 @@ static int gzip_buf(const Buf *in, Buf *out) {
         return r;
 }
 
-/* Forgets the batch; DONE: it left for good (sent, rejected or dropped), so its spool file goes. */
+/* Forgets the batch; DONE: it left for good (sent, rejected or dropped), so its spool file goes, or
+ * keeps only what did not fit in the request (the rest, sent next). */
 static void batch_free(Publisher *p, bool done) {
         if (done && p->batch_file) {
-                (void) unlink(p->batch_file);
+                Buf b;
+                int r = 0;
+                buf_init(&b, SPOOL_MAX_BYTES);
+                for (size_t i = 0; i < p->n_rest && r >= 0; i++)
+                        r = buf_appendf(&b, "%s\n", p->rest[i]);
+                if (p->n_rest == 0)
+                        (void) unlink(p->batch_file);
+                else if (r < 0 || (r = write_file_atomic(p->spool_dir, strrchr(p->batch_file, '/') + 1,
+                                                         b.data, b.len, 0640)) < 0)
+                        log_warning_errno(r, "Cannot rewrite %s, its sent datapoints will be sent again: %m",
+                                          p->batch_file);
+                buf_done(&b);
                 p->spooled_datums -= MIN(p->spooled_datums, p->n_batch);
         }
         for (size_t i = 0; i < p->n_batch; i++)
                 free(p->batch[i]);
-        p->n_batch = 0;
+        for (size_t i = 0; i < p->n_rest; i++)
+                free(p->rest[i]);
+        p->n_batch = p->n_rest = 0;
+        p->rest = mfree(p->rest);
         p->batch_file = mfree(p->batch_file);
+}
+
+/* The request for the batch would pass CloudWatch's 1 MB: only the first FIT of its N readable
+ * datums (batch lines IDX[0..N)) go now; the others wait, in order, at the front of the queue (or,
+ * from a spool file, in the file: batch_free writes them back). Lines that are not datums (too old,
+ * unreadable: counted dropped already) go. Returns 0, or -ENOMEM with the batch unchanged. */
+static int batch_split(Publisher *p, const size_t *idx, size_t fit, size_t n) {
+        size_t n_rest = n - fit, k = 0, j = 0, gone = 0;
+        char **rest = calloc(n_rest, sizeof(char *));
+
+        if (!rest)
+                return -ENOMEM;
+        if (!p->batch_file) {
+                char **q = realloc(p->queue, (p->n_queue + n_rest) * sizeof(char *));
+                if (!q) {
+                        free(rest);
+                        return -ENOMEM;
+                }
+                p->queue = q;
+        }
+        for (size_t i = fit; i < n; i++) {
+                rest[i - fit] = p->batch[idx[i]];
+                p->batch[idx[i]] = NULL;
+        }
+        for (size_t i = 0; i < p->n_batch; i++) {
+                if (j < fit && idx[j] == i) {
+                        p->batch[k++] = p->batch[i];
+                        j++;
+                } else if (p->batch[i]) {
+                        free(p->batch[i]);
+                        gone++;
+                }
+        }
+        p->n_batch = k;
+        if (p->batch_file) {
+                p->rest = rest;
+                p->n_rest = n_rest;
+                p->spooled_datums -= MIN(p->spooled_datums, (uint64_t) gone);
+                return 0;
+        }
+        memmove(p->queue + n_rest, p->queue, p->n_queue * sizeof(char *));
+        memcpy(p->queue, rest, n_rest * sizeof(char *));
+        p->n_queue += n_rest;
+        free(rest);
+        return 0;
 }
 
 static void schedule_send(Publisher *p, usec_t delay);
@@ -564,7 +626,7 @@ static void send_batch(Publisher *p) {
         const char *region = aws_region(p->config, id);
         _cleanup_free_ char *endpoint = NULL;
         cJSON *parsed[BATCH_MAX_DATUMS];
-        size_t n_parsed = 0;
+        size_t idx[BATCH_MAX_DATUMS], n_parsed = 0, fit;
         Buf form, gz;
         int r;
 
@@ -601,10 +663,24 @@ static void send_batch(Publisher *p) {
                         cJSON_Delete(d);
                         continue;
                 }
+                idx[n_parsed] = i;
                 parsed[n_parsed++] = d;
         }
-        r = publish_build_form(&form, p->config->metrics_namespace, (const cJSON *const *) parsed, n_parsed,
-                               p->config->metrics_high_resolution);
+        /* CloudWatch takes 1 MB a request: while the form is larger, half as many datums go (long
+         * paths, many dimensions, a backlog of 1 000); the rest is the next request's. */
+        for (fit = n_parsed;; fit = (fit + 1) / 2) {
+                buf_reset(&form);
+                r = publish_build_form(&form, p->config->metrics_namespace, (const cJSON *const *) parsed,
+                                       fit, p->config->metrics_high_resolution);
+                if ((r >= 0 && form.len <= BATCH_MAX_BYTES) || fit <= 1)
+                        break;
+        }
+        if (r >= 0 && fit < n_parsed && batch_split(p, idx, fit, n_parsed) < 0) {
+                log_oom(); /* sent whole: CloudWatch may refuse it, and it is counted rejected */
+                buf_reset(&form);
+                r = publish_build_form(&form, p->config->metrics_namespace, (const cJSON *const *) parsed,
+                                       n_parsed, p->config->metrics_high_resolution);
+        }
         for (size_t i = 0; i < n_parsed; i++)
                 cJSON_Delete(parsed[i]);
         if (r < 0 || n_parsed == 0) {

@@ -2,6 +2,7 @@
 (metrics.aggregation_dimensions), and the Prometheus textfile as Debian's node_exporter reads it.
 
 CloudWatch is the fake of tests/fakes/aws.py (every request's SigV4 checked with botocore)."""
+import json
 import os
 import re
 import shutil
@@ -271,3 +272,30 @@ def test_prometheus_textfile_rewritten_every_interval_and_errors_shown(metrics_a
     wait_for(lambda: prom.stat().st_ino != first, 10, what="a rewrite (a new inode: renamed over)")
     assert a.status()[1]["prometheus"]["last_error"] is None
     assert "Cannot write the Prometheus textfile" in a.log()
+
+
+# ---------------------------------------------------------------- the API's limits
+
+
+def test_a_backlog_over_one_megabyte_goes_in_requests_under_it(metrics_agent, aws):
+    """1 000 spooled datums with long dimensions (an outage with many filesystems and aggregation
+    sets) make a form of ~3 MB: they go in requests of at most 1 MB, in order, none dropped."""
+    a = metrics_agent(metrics={"measurements": []})
+    spool = a.state / "spool"
+    spool.mkdir(parents=True)
+    t = int(time.time()) // 60 * 60 - 3600
+    long = "/srv/" + "x" * 240
+    lines = [json.dumps({"m": "disk_used_percent", "t": t + i, "s": [6, 6.0 * i, i, i],
+                         "d": [["InstanceId", "i-0abc1234def567890"], ["path", long + "%04d" % i],
+                               ["device", "/dev/mapper/" + "y" * 200], ["fstype", "ext4"]]})
+             for i in range(1000)]
+    (spool / "0000000000000001.jsonl").write_text("\n".join(lines) + "\n")
+    a.start()
+    wait_for(lambda: len(delivered(aws)) >= 1000, 30, what="the 1 000 spooled datums")
+    got = delivered(aws)
+    assert [d["sum"] for d in got] == [6.0 * i for i in range(1000)]       # each once, in order
+    reqs = ok_requests(aws)
+    assert len(reqs) > 1 and all(r["form_bytes"] <= 1024 * 1024 for r in reqs), [r["form_bytes"] for r in reqs]
+    doc = a.status()[1]["cloudwatch"]
+    assert doc["dropped_datapoints"] == 0 and doc["rejected_datapoints"] == 0, doc
+    wait_for(lambda: not list(spool.glob("*.jsonl")), 10, what="the spool file gone once all is sent")
