@@ -2,14 +2,18 @@
  *
  * Every publish_interval_s the complete intervals of every series become one StatisticValues
  * datum each (SampleCount, Sum, Minimum, Maximum), stamped with the interval's start, with the
- * CloudWatch agent's unit and the configured dimensions (disk metrics add path, device, fstype).
- * The agent's own counters (oom_kills, kernel_problems by class) are datums of the same intervals.
+ * CloudWatch agent's unit and the configured dimensions (disk metrics add path, device, fstype),
+ * for the metrics metrics.measurements selects; then once more per metrics.aggregation_dimensions
+ * set the instance has, with only that set's dimensions (the CloudWatch agent's rollup). The
+ * agent's own counters (oom_kills, kernel_problems by class) are datums of the same intervals,
+ * sent only for intervals in which they are above zero.
  *
  * A datum is one compact JSON line, {"m":NAME,"t":SECONDS,"s":[count,sum,min,max],"d":[[K,V],…]},
  * which is also its form in the spool: state_dir/spool/NNNNNNNNNNNNNNNN.jsonl, oldest first. At
  * most MEMORY_MAX datums wait in memory; older ones go to the spool, bounded by SPOOL_MAX_BYTES,
  * whose overflow drops the oldest file and counts it. One request is in flight at a time, with up
- * to 1 000 datums and under 1 MB (CloudWatch's limits), gzipped above 10 KiB as botocore does.
+ * to 1 000 datums and a form under 1 MB (CloudWatch's limits; what does not fit is the next
+ * request's), gzipped above 10 KiB as botocore does.
  * Failures are retried with full-jitter exponential backoff capped at 20 s (the SDKs' standard
  * mode); a rejected batch (a non-retryable 4xx) is logged with AWS's code and counted. */
 #include <dirent.h>
