@@ -127,6 +127,8 @@ def machine(tmp_path_factory, release, deb, imds, aws):
 
 
 def test_unit_active_at_boot_and_sandboxed(machine):
+    os_release = dict(l.split("=", 1) for l in machine.run("cat", "/etc/os-release").stdout.splitlines() if "=" in l)
+    assert os_release["VERSION_CODENAME"] == machine.release  # the release this parameter names booted
     show = machine.show("ec2agent.service", "ActiveState", "SubState", "Type", "NRestarts", "Before",
                         "UnitFileState")
     assert show["ActiveState"] == "active" and show["SubState"] == "running", show
