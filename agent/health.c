@@ -3,13 +3,15 @@
  * critical: spot interruption; Auto Scaling termination; a filesystem remounted read-only; a
  *           filesystem or memory at 95 % or more.
  * warning:  a pending scheduled event; a rebalance recommendation; within the last hour an OOM
- *           kill, a filesystem or I/O error, a hung task, a lockup or an oops; a filesystem or
+ *           kill, a filesystem or I/O error, a hung task, a lockup or an oops (the catalog's
+ *           health_warning rows); a filesystem or
  *           memory at 85 % or more; a watched filesystem that does not answer statvfs(); CloudWatch
  * publishing failing for over 5 minutes; an unclean end of the previous boot. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "ec2agent/catalog.h"
 #include "ec2agent/health.h"
 #include "ec2agent/json.h"
 
@@ -100,8 +102,6 @@ static void judge_resources(Judge *j, const cJSON *status) {
 }
 
 static void judge_kernel(Judge *j, const cJSON *kernel, usec_t now) {
-        static const char *const classes[] = { "fs-error",    "io-error",  "hung-task",
-                                               "soft-lockup", "rcu-stall", "kernel-oops" };
         const cJSON *oom = get(kernel, "last_oom"), *prev = get(kernel, "previous_boot"), *p;
 
         if (cJSON_IsObject(oom) && recent(oom, "at", now, HEALTH_RECENT_USEC))
@@ -110,12 +110,10 @@ static void judge_kernel(Judge *j, const cJSON *kernel, usec_t now) {
                      json_get_string(oom, "at"));
         cJSON_ArrayForEach (p, get(kernel, "problems")) {
                 const char *cls = json_get_string(p, "class");
-                for (size_t i = 0; cls && i < ELEMENTSOF(classes); i++)
-                        if (strcmp(cls, classes[i]) == 0 && recent(p, "at", now, HEALTH_RECENT_USEC)) {
-                                flag(j, HEALTH_WARNING, "%s at %s: %.120s", cls, json_get_string(p, "at"),
-                                     json_get_string(p, "message") ?: "");
-                                break;
-                        }
+                const EventTypeInfo *t = cls ? event_type_lookup(cls) : NULL; /* the catalog says which */
+                if (t && t->health_warning && recent(p, "at", now, HEALTH_RECENT_USEC))
+                        flag(j, HEALTH_WARNING, "%s at %s: %.120s", cls, json_get_string(p, "at"),
+                             json_get_string(p, "message") ?: "");
         }
         const char *crash = json_get_string(prev, "crash_log"), *id = json_get_string(prev, "boot_id");
         if (cJSON_IsFalse(get(prev, "clean_shutdown")) || crash)
