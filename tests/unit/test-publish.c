@@ -1,6 +1,11 @@
 /* test-publish.c — the publisher's pure parts: what goes in one request (1 000 datums, the byte
  * bound), gzip above the threshold, the retry delays, timestamps kept from the datum. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "ec2agent/json.h"
@@ -180,5 +185,205 @@ static void test_original_timestamps(void) {
         free_lines(lines);
 }
 
+/* ---- the spool, through the publisher: a fake endpoint on 127.0.0.1 in the test's own loop ---- */
+
+typedef struct Fake {
+        sd_event *loop;
+        int listen_fd;
+        sd_event_source *accept_source;
+        char *bodies[16];
+        size_t n_bodies;
+} Fake;
+
+typedef struct Conn {
+        Fake *fake;
+        int fd;
+        Buf in;
+        bool continued;
+} Conn;
+
+/* One HTTP/1.1 request a connection: answers 100-continue when asked, records the body, answers
+ * 200 and closes. */
+static int conn_on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Conn *c = userdata;
+        char chunk[65536];
+        ssize_t n;
+        (void) revents;
+
+        while ((n = read(fd, chunk, sizeof chunk)) > 0)
+                ASSERT_INT(buf_append(&c->in, chunk, (size_t) n), 0);
+        const char *end = c->in.data ? strstr(c->in.data, "\r\n\r\n") : NULL;
+        if (!end && n != 0)
+                return 0;
+        const char *cl = c->in.data ? strcasestr(c->in.data, "\r\nContent-Length: ") : NULL;
+        uint64_t want = 0;
+        if (end && cl && cl < end)
+                ASSERT_INT(parse_u64_n(cl + 18, strcspn(cl + 18, "\r"), 1U << 24, &want), 0);
+        if (end && !c->continued && strcasestr(c->in.data, "\r\nExpect: 100-continue") &&
+            (size_t) (c->in.data + c->in.len - (end + 4)) < want) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                ASSERT_INT(write(fd, cont, sizeof cont - 1), (long long) sizeof cont - 1);
+                c->continued = true;
+                return 0;
+        }
+        if (end && (size_t) (c->in.data + c->in.len - (end + 4)) < want && n != 0)
+                return 0;
+        if (end) {
+                static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                ASSERT_TRUE(c->fake->n_bodies < ELEMENTSOF(c->fake->bodies));
+                c->fake->bodies[c->fake->n_bodies++] = strndup(end + 4, want);
+                ASSERT_INT(write(fd, ok, sizeof ok - 1), (long long) sizeof ok - 1);
+        }
+        sd_event_source_disable_unref(src);
+        close(fd);
+        buf_done(&c->in);
+        free(c);
+        return 0;
+}
+
+static int fake_on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Fake *f = userdata;
+        (void) src;
+        (void) revents;
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0)
+                return 0;
+        Conn *c = calloc(1, sizeof(Conn));
+        ASSERT_TRUE(c != NULL);
+        *c = (Conn){ .fake = f, .fd = cfd };
+        buf_init(&c->in, 1U << 22);
+        ASSERT_INT(sd_event_add_io(f->loop, NULL, cfd, EPOLLIN, conn_on_io, c), 0);
+        return 0;
+}
+
+static int fake_start(Fake *f, sd_event *loop) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof a;
+
+        *f = (Fake){ .loop = loop };
+        f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        ASSERT_TRUE(f->listen_fd >= 0);
+        ASSERT_INT(bind(f->listen_fd, (struct sockaddr *) &a, sizeof a), 0);
+        ASSERT_INT(listen(f->listen_fd, 8), 0);
+        ASSERT_INT(getsockname(f->listen_fd, (struct sockaddr *) &a, &len), 0);
+        ASSERT_INT(sd_event_add_io(loop, &f->accept_source, f->listen_fd, EPOLLIN, fake_on_accept, f), 0);
+        return ntohs(a.sin_port);
+}
+
+static void fake_stop(Fake *f) {
+        sd_event_source_disable_unref(f->accept_source);
+        close(f->listen_fd);
+        for (size_t i = 0; i < f->n_bodies; i++)
+                free(f->bodies[i]);
+}
+
+static const AwsCredentials test_credentials = { .access_key_id = "AKIDEXAMPLE",
+                                                 .secret_access_key = "wJalrXUtnFEMI/K7MDENG" };
+static const AwsCredentials *env_credentials(void *u) {
+        (void) u;
+        return &test_credentials;
+}
+static const InstanceIdentity *env_identity(void *u) {
+        (void) u;
+        return NULL;
+}
+static const char *env_asg(void *u) {
+        (void) u;
+        return NULL;
+}
+static bool env_pending(void *u) {
+        (void) u;
+        return true; /* no new interval is aggregated: only the spool goes out */
+}
+
+/* What an earlier run spooled goes out oldest file first (by sequence number: 2 before 10), each
+ * datum with the time it was measured at, each once, and the files go as they are sent. */
+static void test_spool_oldest_first_with_original_times(void) {
+        char dir[] = "/tmp/test-publish-XXXXXX", json[512], name[64];
+        _cleanup_(sd_event_unrefp) sd_event *loop = NULL;
+        _cleanup_(http_freep) Http *http = NULL;
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_free_ char *spool = NULL;
+        char **errors = NULL;
+        Publisher *p = NULL;
+        Fake fake;
+        /* minutes ago, so CloudWatch's two weeks keep them: file 1 oldest, then 2, then 10 */
+        long long t0 = (long long) (now_usec(CLOCK_REALTIME) / USEC_PER_SEC / 60 * 60) - 3 * 3600;
+        static const unsigned files[] = { 10, 1, 2 }; /* written out of order */
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        spool = path_join(dir, "spool");
+        ASSERT_INT(mkdir(spool, 0750), 0);
+        for (size_t f = 0; f < ELEMENTSOF(files); f++) {
+                Buf b;
+                buf_init(&b, 1 << 16);
+                long long base = t0 + (files[f] == 1 ? 0 : files[f] == 2 ? 600 : 1200);
+                for (int k = 0; k < 3; k++)
+                        ASSERT_INT(buf_appendf(&b,
+                                               "{\"m\":\"mem_used_percent\",\"t\":%lld,\"s\":[1,%d,%d,%d],"
+                                               "\"d\":[]}\n",
+                                               base + 60 * k, k, k, k),
+                                   0);
+                snprintf(name, sizeof name, "%016u.jsonl", files[f]);
+                ASSERT_INT(write_file_atomic(spool, name, b.data, b.len, 0640), 0);
+                buf_done(&b);
+        }
+        ASSERT_INT(sd_event_new(&loop), 0);
+        int port = fake_start(&fake, loop);
+        snprintf(json, sizeof json,
+                 "{\"metrics\":{\"enabled\":true},\"aws\":{\"region\":\"eu-west-1\",\"endpoints\":"
+                 "{\"cloudwatch\":\"http://127.0.0.1:%d\"}}}",
+                 port);
+        ASSERT_INT(config_load_string("test.json", json, &config, &errors), 0);
+        ASSERT_TRUE(errors == NULL);
+        ASSERT_INT(http_new(loop, &http), 0);
+        AwsEnv env = { .identity = env_identity,
+                       .asg_name = env_asg,
+                       .credentials = env_credentials,
+                       .identity_pending = env_pending };
+        ASSERT_INT(publisher_new(loop, http, config, &(SeriesStore){}, dir, &env, &p), 0);
+        usec_t end = now_usec(CLOCK_MONOTONIC) + 20 * USEC_PER_SEC;
+        while (fake.n_bodies < 3 && now_usec(CLOCK_MONOTONIC) < end)
+                ASSERT_TRUE(sd_event_run(loop, 100 * USEC_PER_MSEC) >= 0);
+        ASSERT_INT(fake.n_bodies, 3);
+        /* the last file goes once its answer is in */
+        snprintf(name, sizeof name, "%s/%016u.jsonl", spool, 10U);
+        end = now_usec(CLOCK_MONOTONIC) + 10 * USEC_PER_SEC;
+        while (access(name, F_OK) == 0 && now_usec(CLOCK_MONOTONIC) < end)
+                ASSERT_TRUE(sd_event_run(loop, 100 * USEC_PER_MSEC) >= 0);
+
+        long long expect = t0;
+        for (size_t r = 0; r < 3; r++) {
+                const char *body = fake.bodies[r];
+                ASSERT_TRUE(strstr(body, "Action=PutMetricData") != NULL);
+                for (int k = 1; k <= 3; k++, expect += 60) {
+                        char key[64], ts[RFC3339_MAX], enc[64];
+                        const char *at;
+                        snprintf(key, sizeof key, "MetricData.member.%d.Timestamp=", k);
+                        ASSERT_TRUE((at = strstr(body, key)) != NULL);
+                        format_rfc3339(ts, (usec_t) expect * USEC_PER_SEC); /* 2026-12-07T05:00:00Z */
+                        size_t o = 0;
+                        for (const char *c = ts; *c && o + 4 < sizeof enc; c++)
+                                o += (size_t) snprintf(enc + o, sizeof enc - o, *c == ':' ? "%%3A" : "%c",
+                                                       *c);
+                        if (strncmp(at + strlen(key), enc, strlen(enc)) != 0)
+                                TAP_FAIL("request %zu member %d: %.40s, expected %s", r + 1, k,
+                                         at + strlen(key), enc);
+                }
+                if (r == 0)
+                        expect = t0 + 600;
+                else if (r == 1)
+                        expect = t0 + 1200;
+        }
+        for (unsigned f = 0; f < 11; f++) {
+                snprintf(name, sizeof name, "%s/%016u.jsonl", spool, f);
+                ASSERT_TRUE(access(name, F_OK) < 0); /* each sent file is gone */
+        }
+        p = publisher_free(p);
+        fake_stop(&fake);
+        ASSERT_INT(rmdir(spool), 0);
+        ASSERT_INT(rmdir(dir), 0);
+}
+
 TAP_MAIN(T(test_fit_datums), T(test_fit_bytes), T(test_fit_odd_lines), T(test_compress_threshold),
-         T(test_retry_delay), T(test_original_timestamps))
+         T(test_retry_delay), T(test_original_timestamps), T(test_spool_oldest_first_with_original_times))
