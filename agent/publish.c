@@ -433,13 +433,13 @@ int publish_compress(const Buf *form, Buf *out) {
         unsigned char chunk[16384];
         int r = 0;
 
+        if (form->len <= PUBLISH_GZIP_ABOVE_BYTES)
+                return 0;
         /* A 4 KiB window and memLevel 5: 32 KiB of state instead of zlib's default 256 KiB, which
          * stayed in the heap after each batch; the form repeats itself within a datum (a few
          * hundred bytes), so bodies come out only about 4 % larger (1.4 KB a request at the defaults). */
         if (deflateInit2(&z, 6, Z_DEFLATED, 12 + 16, 5, Z_DEFAULT_STRATEGY) != Z_OK)
                 return -ENOMEM;
-        if (form->len <= PUBLISH_GZIP_ABOVE_BYTES)
-                return 0;
         z.next_in = (unsigned char *) form->data;
         z.avail_in = (uInt) form->len;
         do {
