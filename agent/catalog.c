@@ -9,8 +9,8 @@
 #include "ec2agent/util.h"
 
 /* T(id, name, MESSAGE_ID, severity, may trigger rules, is a kernel problem) */
-#define T(id, name, mid, sev, trigger, kernel) [id] = { name, mid, sev, trigger, kernel, false }
-#define PLANNED_T(id, name, sev)               [id] = { name, NULL, sev, true, false, true }
+#define T(id, name, mid, sev, trigger, kernel) [id] = { name, mid, sev, trigger, kernel, false, false }
+#define PLANNED_T(id, name, sev)               [id] = { name, NULL, sev, true, false, true, false }
 /* a kernel problem that SPEC §5 names: one in the last hour makes health a warning */
 #define HEALTH_T(id, name, mid, sev) [id] = { name, mid, sev, true, true, false, true }
 
