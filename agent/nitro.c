@@ -202,10 +202,21 @@ static void iface_event(Nitro *n, const Iface *f, const uint64_t *step, const ui
 }
 
 static const char *volume_error(int error) {
-        return error == -EREMOTEIO ? "the device refused the statistics log page"
-               : error == -EPROTO  ? "its log page 0xD0 is not EBS's (wrong magic)"
-               : error == -EBADMSG ? "its log page 0xD0 is short"
-                                   : strerror(-error);
+        switch (error) {
+        case -EREMOTEIO:
+                return "the device refused the statistics log page";
+        case -EPROTO:
+                return "its log page 0xD0 is not EBS's (wrong magic)";
+        case -EBADMSG:
+                return "its log page 0xD0 is short";
+        case -EACCES:
+        case -EPERM: /* drivers/nvme/host/ioctl.c nvme_cmd_allowed: admin Get Log Page is privileged */
+                return "the NVMe admin command needs root with CAP_SYS_ADMIN";
+        case -ENOENT:
+                return "its /dev node is missing (a sandbox without the NVMe devices?)";
+        default:
+                return strerror(-error);
+        }
 }
 
 static void volume_read(Nitro *n, Volume *v, usec_t mono, usec_t realtime) {
@@ -223,10 +234,8 @@ static void volume_read(Nitro *n, Volume *v, usec_t mono, usec_t realtime) {
                 /* asked again only when it reappears: a refusal does not change by asking */
                 v->error = r;
                 v->have_page = false;
-                log_warning("EBS volume %s (%s): %s%s%s; not asked again until it is attached again.",
-                            v->c.volume_id, v->c.name, volume_error(r),
-                            r == -EACCES || r == -EPERM ? " (" : "",
-                            r == -EACCES || r == -EPERM ? "the NVMe admin ioctl needs root)" : "");
+                log_warning("EBS volume %s (%s): %s; not asked again until it is attached again.",
+                            v->c.volume_id, v->c.name, volume_error(r));
                 return;
         }
         v->page = p;
