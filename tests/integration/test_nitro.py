@@ -115,6 +115,9 @@ def test_excess_is_a_warning_and_one_event_per_episode(agent_factory, nitro):
         in doc["reasons"]
     assert "ens5 dropped 1 200 packets over its PPS allowance in the last 5 min: a larger instance size" \
         in doc["reasons"]
+    human = a.run_cli("status").stdout
+    assert "vol-0abc /dev/nvme1n1: 41.0 s over its limits in 5 min" in human, human
+    assert "ens5 (ena): 1200 packets over allowances in 5 min" in human, human
 
     # more excess in the same episode: status grows, no second event
     nitro.page("nvme1", volume_iops=43_000_000)
