@@ -434,7 +434,8 @@ static void ifaces_collect(Nitro *n, usec_t mono, usec_t realtime) {
                         char driver[32];
                         if (!(f = calloc(1, sizeof *f)))
                                 return (void) log_oom();
-                        snprintf(f->name, sizeof f->name, "%s", de->d_name);
+                        memcpy(f->name, de->d_name,
+                               strlen(de->d_name) + 1); /* checked: shorter than IFNAMSIZ */
                         snprintf(f->ifindex, sizeof f->ifindex, "%s", ifindex);
                         /* by driver, never by name: eth0, ens5, enX0 are all ENA somewhere */
                         f->is_ena = ethtool_driver(&n->ethtool, f->name, driver, sizeof driver) >= 0 &&

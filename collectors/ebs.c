@@ -19,6 +19,13 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
+/* SRC into DST (SIZE bytes) when it fits whole; the callers have checked that it does. */
+static void copy_name(char *dst, size_t size, const char *src) {
+        size_t n = strnlen(src, size - 1);
+        memcpy(dst, src, n);
+        dst[n] = 0;
+}
+
 static int read_attr(const char *dir, const char *name, char *buf, size_t size) {
         _cleanup_free_ char *path = path_join(dir, name), *text = NULL;
         size_t len;
@@ -54,7 +61,7 @@ static void first_namespace(const char *dir, const char *name, char *ret, size_t
                 /* the lowest namespace: nvme1n1 before nvme1n2 */
                 if (!best[0] || strlen(n) < strlen(best) ||
                     (strlen(n) == strlen(best) && strcmp(n, best) < 0))
-                        snprintf(best, sizeof best, "%s", n);
+                        copy_name(best, sizeof best, n);
         }
         if (!best[0])
                 return;
@@ -99,7 +106,7 @@ int ebs_discover(const char *sysfs, EbsController *ret, size_t max) {
                 if (read_attr(dir, "serial", serial, sizeof serial) < 0 ||
                     ebs_volume_id_from_serial(serial, c->volume_id, sizeof c->volume_id) < 0)
                         continue;
-                snprintf(c->name, sizeof c->name, "%s", de->d_name);
+                copy_name(c->name, sizeof c->name, de->d_name);
                 first_namespace(dir, de->d_name, c->device, sizeof c->device);
                 n++;
         }
