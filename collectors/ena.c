@@ -43,16 +43,17 @@ int ethtool_driver(const EthtoolOps *ops, const char *ifname, char *ret, size_t 
 }
 
 int ethtool_stats_count(const EthtoolOps *ops, const char *ifname, size_t *ret) {
-        struct {
-                struct ethtool_sset_info hdr;
-                uint32_t len;
-        } s = { .hdr = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ULL << ETH_SS_STATS } };
-        int r = ops->ioctl(ops->userdata, ifname, &s);
+        /* struct ethtool_sset_info and the one u32 its data[] holds for the one set asked */
+        uint64_t buf[(sizeof(struct ethtool_sset_info) + sizeof(uint32_t) + 7) / 8] = {};
+        struct ethtool_sset_info *info = (struct ethtool_sset_info *) buf;
 
+        info->cmd = ETHTOOL_GSSET_INFO;
+        info->sset_mask = 1ULL << ETH_SS_STATS;
+        int r = ops->ioctl(ops->userdata, ifname, info);
         if (r < 0)
                 return r;
         /* the kernel clears the bits of the sets the driver does not have */
-        *ret = s.hdr.sset_mask & (1ULL << ETH_SS_STATS) ? s.len : 0;
+        *ret = info->sset_mask & (1ULL << ETH_SS_STATS) ? info->data[0] : 0;
         return 0;
 }
 
