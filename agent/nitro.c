@@ -432,8 +432,10 @@ static void ifaces_collect(Nitro *n, usec_t mono, usec_t realtime) {
                         }
                 if (!f) {
                         char driver[32];
-                        if (!(f = calloc(1, sizeof *f)))
-                                return (void) log_oom();
+                        if (!(f = calloc(1, sizeof *f))) {
+                                log_oom(); /* those found so far are kept, the rest freed */
+                                break;
+                        }
                         memcpy(f->name, de->d_name,
                                strlen(de->d_name) + 1); /* checked: shorter than IFNAMSIZ */
                         snprintf(f->ifindex, sizeof f->ifindex, "%s", ifindex);
@@ -443,7 +445,8 @@ static void ifaces_collect(Nitro *n, usec_t mono, usec_t realtime) {
                         if (f->is_ena && counter_window_init(&f->w, ENA_EXCEEDED_MAX, NITRO_WINDOW_USEC,
                                                              n->interval) < 0) {
                                 iface_free(f);
-                                return (void) log_oom();
+                                log_oom();
+                                break;
                         }
                         if (f->is_ena)
                                 log_debug("ENA interface %s (ifindex %s).", f->name, f->ifindex);
