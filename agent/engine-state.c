@@ -230,6 +230,9 @@ void engine_state_load(Engine *e) {
                         r->fired_at = t;
                 r->finished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "finished"));
                 r->announced = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "announced"));
+                /* it is in the file: announced (if it was not) at the first iteration, then saved */
+                r->durable = true;
+                r->durable_announced = r->announced;
                 /* The steps as they were, if the rule still has the same shape. */
                 if ((size_t) cJSON_GetArraySize(acts) == r->n_actions) {
                         size_t k = 0;

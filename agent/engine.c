@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "ec2agent/engine.h"
-#include "ec2agent/journal.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
 #include "engine-internal.h"
@@ -515,31 +514,15 @@ ssize_t engine_rule_index(const Engine *e, const char *name) {
         return -1;
 }
 
-typedef struct RunLookup {
-        const char *id;
-        bool found;
-} RunLookup;
-
-static int visit_rule_fired(const cJSON *event, void *userdata) {
-        RunLookup *l = userdata;
-        const char *run = json_get_string(cJSON_GetObjectItemCaseSensitive(event, "detail"), "run");
-        l->found =
-                strcmp(json_get_string(event, "type"), "rule-fired") == 0 && run && strcmp(run, l->id) == 0;
-        return l->found ? -ECANCELED : 0;
-}
-
-/* Whether events.jsonl (or a rotated file) holds the rule-fired event of run ID. An unreadable
- * journal counts as not holding it: an event written twice beats an event lost. */
-static bool journal_has_run(const char *state_dir, const char *id) {
-        RunLookup l = { .id = id };
-        (void) journal_read(state_dir, visit_rule_fired, &l, NULL);
-        return l.found;
-}
-
-/* Every change of a loop iteration is saved once, here (engine-state.c's save source), before what
- * depends on it being durable: a firing is announced only once saved, its steps start only once
- * saved as announced, an action starts only after a save. Runs are trimmed here only, so nothing
- * shifts e->runs under a loop over it. */
+/* Once per loop iteration (engine-state.c's save source). The order is what makes a crash safe:
+ *   1. a firing saved (announced false) is announced: its rule-fired event goes to the journal,
+ *   2. everything that changed is saved at once, in the same callback: announced is now true,
+ *   3. only then do its steps start; an action starts only after a save.
+ * A crash before 1 leaves announced false: the next start announces it. A crash between 1 and 2
+ * (the time of one save, no loop iteration in between) writes the event again at the next start:
+ * a rule-fired event is written at least once, never lost; a duplicate carries the same
+ * detail.run. The engine keeps all it knows in actions.json and never reads events.jsonl back.
+ * Runs are trimmed here only, so nothing shifts e->runs under a loop over it. */
 void engine_iterate(Engine *e) {
         _cleanup_free_ size_t *running = calloc(e->config->n_rules + 1, sizeof(size_t));
         size_t budget = ANNOUNCE_BUDGET;
@@ -547,9 +530,6 @@ void engine_iterate(Engine *e) {
 
         if (!running)
                 return log_oom(), engine_state_dirty(e);
-        if (e->dirty)
-                runs_trim(e);
-        (void) engine_state_save_if_dirty(e);
         /* Index loops: announcing and starting may emit events that fire rules (appending runs).
          * A burst is announced and started a budget at a time, the rest in later iterations. */
         for (size_t i = 0; i < e->n_runs; i++)
@@ -559,8 +539,13 @@ void engine_iterate(Engine *e) {
                                 break;
                         }
                         announce(e->runs[i]);
-                        engine_state_dirty(e); /* records announced */
+                        e->dirty = true; /* saved next, before the loop goes on */
                 }
+        if (e->dirty)
+                runs_trim(e);
+        (void) engine_state_save_if_dirty(e);
+        for (size_t i = 0; i < e->n_runs && !more; i++)
+                more = !e->runs[i]->announced; /* fired since the last save: announced next time */
         for (size_t i = 0; i < e->n_runs; i++)
                 running[e->runs[i]->rule] += e->runs[i]->started && !e->runs[i]->finished;
         for (size_t i = 0; i < e->n_runs; i++) {
@@ -610,17 +595,11 @@ int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, c
                 return r;
         (void) sd_event_source_set_description(e->metric_timer, "rules-metrics");
         (void) sd_event_source_set_enabled(e->metric_timer, SD_EVENT_ON);
-        for (size_t i = 0; i < e->n_runs; i++) {
-                Run *run = e->runs[i];
-                if (!run->announced && !journal_has_run(e->state_dir, run->id))
-                        announce(run); /* the crash came between saving the firing and writing it */
-                run->announced = true;
-        }
         r = engine_state_start(e);
         if (r < 0)
                 return r;
-        engine_state_dirty(
-                e); /* unannounced firings are announced, unfinished runs resume: engine_iterate */
+        /* unannounced firings are announced, unfinished runs resume: engine_iterate */
+        engine_state_dirty(e);
         *ret = TAKE_PTR(e);
         return 0;
 }
