@@ -86,7 +86,7 @@ static int output_read(ExecAction *p) {
         return 1;
 }
 
-static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int exec_on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         (void) s;
         (void) fd;
         (void) revents;
@@ -94,7 +94,7 @@ static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static int exec_on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         ExecAction *p = userdata;
         (void) s;
 
@@ -167,7 +167,8 @@ fail:
  * step must not inherit (the notify socket, the watchdog, stale EC2AGENT_*, AWS credentials). */
 static int exec_environment(const ActionInfo *in, bool inherit, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
-        char deadline[RFC3339_MAX] = "", *detail = cJSON_PrintUnformatted(in->detail);
+        char deadline[RFC3339_MAX] = "",
+             *detail = in->detail ? cJSON_PrintUnformatted(in->detail) : strdup("{}");
         char *extra[4] = {};
         int k = 0;
 
@@ -206,7 +207,7 @@ static int transient_stop(ExecAction *p) {
         return action_job_call(&p->job, "StopUnit", p->unit, "replace");
 }
 
-static int on_transient_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+static int transient_on_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         ActionJob *j = userdata;
         ExecAction *p = (ExecAction *) j->owner;
         const sd_bus_error *err = sd_bus_message_get_error(m);
@@ -299,7 +300,7 @@ static int transient_start(ExecAction *p, char **env) {
         if (k >= 0)
                 k = sd_bus_message_append(m, "a(sa(sv))", 0);
         if (k >= 0)
-                k = sd_bus_call_async(p->x.actions->bus, &p->job.slot, m, on_transient_reply, &p->job, 0);
+                k = sd_bus_call_async(p->x.actions->bus, &p->job.slot, m, transient_on_reply, &p->job, 0);
         return k;
 }
 
@@ -347,8 +348,8 @@ static int fork_start(ExecAction *p, char **env) {
         p->pid = pid;
         p->out_fd = pipefd[0];
         (void) fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-        if (sd_event_add_io(p->x.actions->event, &p->out, p->out_fd, EPOLLIN, on_output, p) < 0 ||
-            sd_event_add_child(p->x.actions->event, &p->child, pid, WEXITED, on_child, p) < 0) {
+        if (sd_event_add_io(p->x.actions->event, &p->out, p->out_fd, EPOLLIN, exec_on_output, p) < 0 ||
+            sd_event_add_child(p->x.actions->event, &p->child, pid, WEXITED, exec_on_child, p) < 0) {
                 (void) kill(-pid, SIGKILL);
                 return -ENOMEM;
         }
@@ -375,7 +376,7 @@ static void exec_start(ActionExec *x) {
                                  strerror(-k));
 }
 
-static int on_kill(sd_event_source *s, uint64_t usec, void *userdata) {
+static int exec_on_kill(sd_event_source *s, uint64_t usec, void *userdata) {
         ExecAction *p = userdata;
         (void) s;
         (void) usec;
@@ -401,7 +402,7 @@ static void exec_cancel(ActionExec *x) {
                 p->timed_out = true;
                 (void) kill(-p->pid, SIGTERM);
                 (void) sd_event_add_time_relative(x->actions->event, &p->kill_timer, CLOCK_MONOTONIC,
-                                                  KILL_AFTER_USEC, 0, on_kill, p);
+                                                  KILL_AFTER_USEC, 0, exec_on_kill, p);
                 return;
         }
         action_exec_done(x, ACTION_TIMED_OUT, "no result within the step's time%s%s", x->note[0] ? ": " : "",

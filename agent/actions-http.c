@@ -112,7 +112,8 @@ static int event_json_body(const ActionExec *x, Buf *b, bool sns) {
             !cJSON_AddStringToObject(j, "summary", in->summary) ||
             !json_add_string_or_null(j, "instance_id", id ? id->instance_id : NULL) ||
             !json_add_time(j, "fired_at", in->fired_at) || !json_add_time(j, "deadline", in->deadline) ||
-            !cJSON_AddItemToObject(j, "detail", cJSON_Duplicate(in->detail, true)) ||
+            !cJSON_AddItemToObject(j, "detail",
+                                   in->detail ? cJSON_Duplicate(in->detail, true) : cJSON_CreateObject()) ||
             !(text = cJSON_PrintUnformatted(j)))
                 return -ENOMEM;
         if (!sns)
@@ -166,7 +167,7 @@ static int notify_build(const ActionExec *x, HttpStep *h, char **ret_url, char e
 }
 
 static void http_step_done(const HttpResponse *resp, void *userdata);
-static int on_http_retry(sd_event_source *s, uint64_t usec, void *userdata);
+static int http_step_on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* Builds and sends the step's request; what is not known yet is waited for, once a second. */
 static void http_step_try(HttpAction *p) {
@@ -185,14 +186,14 @@ static void http_step_try(HttpAction *p) {
                  * within the step's time; its timeout reports what was missing. */
                 snprintf(p->x.note, sizeof p->x.note, "%s", k == -ENOKEY ? "no AWS credentials yet" : err);
                 if (sd_event_add_time_relative(p->x.actions->event, &p->retry, CLOCK_MONOTONIC, USEC_PER_SEC,
-                                               0, on_http_retry, p) >= 0)
+                                               0, http_step_on_retry, p) >= 0)
                         return;
         }
         if (k < 0)
                 action_exec_done(&p->x, ACTION_FAILED, "%s", err[0] ? err : strerror(-k));
 }
 
-static int on_http_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+static int http_step_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         HttpAction *p = userdata;
         (void) s;
         (void) usec;
@@ -219,7 +220,7 @@ static void http_step_done(const HttpResponse *resp, void *userdata) {
                          message[0] ? ": " : "", message);
                 action_scrub(p->x.actions, p->x.info.step, p->x.note);
                 if (sd_event_add_time_relative(p->x.actions->event, &p->retry, CLOCK_MONOTONIC, delay, 0,
-                                               on_http_retry, p) >= 0)
+                                               http_step_on_retry, p) >= 0)
                         return;
         }
         if (code[0])
@@ -270,7 +271,7 @@ struct ActionHeartbeat {
         HttpCall *call;
 };
 
-static void on_heartbeat_done(const HttpResponse *resp, void *userdata) {
+static void heartbeat_on_done(const HttpResponse *resp, void *userdata) {
         ActionHeartbeat *hb = userdata;
         char why[256];
 
@@ -282,7 +283,7 @@ static void on_heartbeat_done(const HttpResponse *resp, void *userdata) {
                 log_warning("Rule %s: a lifecycle heartbeat failed (%s).", hb->rule, why);
 }
 
-static int on_heartbeat(sd_event_source *src, uint64_t usec, void *userdata) {
+static int heartbeat_on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         ActionHeartbeat *hb = userdata;
         _cleanup_free_ char *url = NULL;
         HttpStep h = {};
@@ -292,7 +293,7 @@ static int on_heartbeat(sd_event_source *src, uint64_t usec, void *userdata) {
         buf_init(&h.body, 64 * 1024);
         if (!hb->call &&
             lifecycle_request(hb->actions, hb->step, "RecordLifecycleActionHeartbeat", &h, &url, err) >= 0)
-                (void) http_step_send(hb->actions, &h, on_heartbeat_done, hb, &hb->call);
+                (void) http_step_send(hb->actions, &h, heartbeat_on_done, hb, &hb->call);
         buf_done(&h.body);
         return sd_event_source_set_time_relative(src, hb->step->heartbeat_s * USEC_PER_SEC);
 }
@@ -315,7 +316,7 @@ int action_heartbeat_new(Actions *a, const Rule *rule, const ActionInfo *info, A
         *hb = (ActionHeartbeat){ .actions = a, .step = s };
         snprintf(hb->rule, sizeof hb->rule, "%s", info->rule);
         r = sd_event_add_time_relative(a->event, &hb->timer, CLOCK_MONOTONIC, s->heartbeat_s * USEC_PER_SEC,
-                                       0, on_heartbeat, hb);
+                                       0, heartbeat_on_timer, hb);
         if (r < 0) {
                 free(hb);
                 return r;

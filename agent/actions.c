@@ -101,7 +101,7 @@ void action_job_release(ActionJob *j) {
         j->slot = sd_bus_slot_unref(j->slot);
 }
 
-static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+static int actions_on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Actions *a = userdata;
         const char *path, *unit, *result;
         uint32_t id;
@@ -269,7 +269,7 @@ int actions_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, 
         if (a->bus) {
                 r = sd_bus_match_signal(a->bus, &a->job_removed, "org.freedesktop.systemd1",
                                         "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-                                        "JobRemoved", on_job_removed, a);
+                                        "JobRemoved", actions_on_job_removed, a);
                 if (r < 0) {
                         actions_free(a);
                         return r;

@@ -140,32 +140,32 @@ static int engine_save(Engine *e) {
         _cleanup_json_ cJSON *j = engine_state_to_json(e);
         _cleanup_free_ char *head = j ? cJSON_PrintUnformatted(j) : NULL;
         Buf text;
-        int r = head ? 0 : -ENOMEM;
+        int k = head ? 0 : -ENOMEM;
 
         /* {"rules":…,"pending":…,"reboots":…,"runs":[…]}: the runs spliced in as text */
         buf_init(&text, ENGINE_STATE_MAX);
-        if (r >= 0)
-                r = buf_append(&text, head, strlen(head) - 1);
-        if (r >= 0)
-                r = buf_append(&text, ",\"runs\":[", 9);
-        for (size_t i = 0; r >= 0 && i < e->n_runs; i++) {
+        if (k >= 0)
+                k = buf_append(&text, head, strlen(head) - 1);
+        if (k >= 0)
+                k = buf_append(&text, ",\"runs\":[", 9);
+        for (size_t i = 0; k >= 0 && i < e->n_runs; i++) {
                 const char *run = run_saved_text(e->runs[i]);
-                r = !run ? -ENOMEM : i > 0 ? buf_append(&text, ",", 1) : 0;
-                if (r >= 0)
-                        r = buf_append(&text, run, strlen(run));
+                k = !run ? -ENOMEM : i > 0 ? buf_append(&text, ",", 1) : 0;
+                if (k >= 0)
+                        k = buf_append(&text, run, strlen(run));
         }
-        if (r >= 0)
-                r = buf_append(&text, "]}", 2);
-        if (r < 0) {
+        if (k >= 0)
+                k = buf_append(&text, "]}", 2);
+        if (k < 0) {
                 buf_done(&text);
-                return log_error_errno(r, "Cannot save the rules' state: %m");
+                return log_error_errno(k, "Cannot save the rules' state: %m");
         }
-        r = write_file_atomic(e->state_dir, ENGINE_STATE_FILE, text.data, text.len, 0640);
+        k = write_file_atomic(e->state_dir, ENGINE_STATE_FILE, text.data, text.len, 0640);
         buf_done(&text);
-        if (r >= 0)
+        if (k >= 0)
                 runs_saved(e);
-        if (r < 0)
-                return log_error_errno(r, "Cannot save the rules' state to %s/%s: %m", e->state_dir,
+        if (k < 0)
+                return log_error_errno(k, "Cannot save the rules' state to %s/%s: %m", e->state_dir,
                                        ENGINE_STATE_FILE);
         return 0;
 }
@@ -239,9 +239,9 @@ void engine_state_load(Engine *e) {
                         cJSON_ArrayForEach (x, acts) {
                                 Action *a = &r->actions[k++];
                                 const char *st = json_get_string(x, "state");
-                                int s = action_state_from_string(st);
-                                if (s >= 0)
-                                        a->state = (ActionState) s;
+                                int state = action_state_from_string(st);
+                                if (state >= 0)
+                                        a->state = (ActionState) state;
                                 if (parse_rfc3339(json_get_string(x, "started_at"), &t) >= 0)
                                         a->started_at = t;
                                 if (parse_rfc3339(json_get_string(x, "finished_at"), &t) >= 0)
@@ -305,14 +305,14 @@ void engine_state_dirty(Engine *e) {
 }
 
 int engine_state_save_if_dirty(Engine *e) {
-        int r;
+        int k;
 
         if (!e->dirty)
                 return 0;
         e->dirty = false;
-        r = engine_save(e);
+        k = engine_save(e);
         e->saved_at = now_usec(CLOCK_MONOTONIC);
-        return r;
+        return k;
 }
 
 int engine_state_sync(Engine *e) {
@@ -327,9 +327,9 @@ static int engine_state_on_save(sd_event_source *s, uint64_t usec, void *userdat
 }
 
 int engine_state_start(Engine *e) {
-        int r = sd_event_add_time(e->event, &e->save, CLOCK_MONOTONIC, 0, 0, engine_state_on_save, e);
-        if (r < 0)
-                return r;
+        int k = sd_event_add_time(e->event, &e->save, CLOCK_MONOTONIC, 0, 0, engine_state_on_save, e);
+        if (k < 0)
+                return k;
         (void) sd_event_source_set_description(e->save, "rules-save");
         /* after everything else that is ready: a status query never waits behind a save but one */
         (void) sd_event_source_set_priority(e->save, SD_EVENT_PRIORITY_IDLE);

@@ -29,42 +29,42 @@ static void engine_action_finish(Run *r, ActionState state, const char *fmt, ...
 
 /* ---- keys and deadlines ---- */
 
-char *engine_instance_key(const Event *e) {
+char *engine_instance_key(const Event *ev) {
         char at[RFC3339_MAX], *k = NULL;
-        const char *id = json_get_string(e->detail, "event_id");
+        const char *id = json_get_string(ev->detail, "event_id");
         int n;
 
-        if (strcmp(e->type, "spot-interruption") == 0)
-                n = asprintf(&k, "spot:%s:%s", json_get_string(e->detail, "action") ?: "",
-                             json_get_string(e->detail, "time") ?: "");
-        else if (startswith(e->type, "maintenance:") && id)
+        if (strcmp(ev->type, "spot-interruption") == 0)
+                n = asprintf(&k, "spot:%s:%s", json_get_string(ev->detail, "action") ?: "",
+                             json_get_string(ev->detail, "time") ?: "");
+        else if (startswith(ev->type, "maintenance:") && id)
                 n = asprintf(&k, "maintenance:%s", id);
-        else if (strcmp(e->type, "rebalance-recommendation") == 0 &&
-                 json_get_string(e->detail, "notice_time"))
-                n = asprintf(&k, "rebalance:%s", json_get_string(e->detail, "notice_time"));
-        else if (strcmp(e->type, "asg-terminate") == 0)
+        else if (strcmp(ev->type, "rebalance-recommendation") == 0 &&
+                 json_get_string(ev->detail, "notice_time"))
+                n = asprintf(&k, "rebalance:%s", json_get_string(ev->detail, "notice_time"));
+        else if (strcmp(ev->type, "asg-terminate") == 0)
                 /* an instance is Terminated once in its life: a notice seen again (imds-notices.json
                  * lost or set aside) is the same transition, never a second drain */
                 n = asprintf(&k, "asg-terminate");
         else
-                n = asprintf(&k, "%s:%s.%06llu", e->type, format_rfc3339(at, e->at),
-                             (unsigned long long) (e->at % USEC_PER_SEC));
+                n = asprintf(&k, "%s:%s.%06llu", ev->type, format_rfc3339(at, ev->at),
+                             (unsigned long long) (ev->at % USEC_PER_SEC));
         return n < 0 ? NULL : k;
 }
 
-usec_t engine_event_deadline(const Event *e) {
+usec_t engine_event_deadline(const Event *ev) {
         usec_t t = 0;
-        const char *s = strcmp(e->type, "spot-interruption") == 0 ? json_get_string(e->detail, "time")
-                        : startswith(e->type, "maintenance:")     ? json_get_string(e->detail, "not_before")
-                                                                  : NULL;
+        const char *s = strcmp(ev->type, "spot-interruption") == 0 ? json_get_string(ev->detail, "time")
+                        : startswith(ev->type, "maintenance:") ? json_get_string(ev->detail, "not_before")
+                                                               : NULL;
         return s && parse_rfc3339(s, &t) >= 0 ? t : 0;
 }
 
 /* ---- events of the engine ---- */
 
-static void emit(Engine *e, const char *type, const Run *r, const Action *a, const char *fmt, ...)
+static void engine_emit(Engine *e, const char *type, const Run *r, const Action *a, const char *fmt, ...)
         _printf_(5, 6);
-static void emit(Engine *e, const char *type, const Run *r, const Action *a, const char *fmt, ...) {
+static void engine_emit(Engine *e, const char *type, const Run *r, const Action *a, const char *fmt, ...) {
         char summary[512];
         va_list ap;
 
@@ -178,7 +178,7 @@ static void runs_trim(Engine *e) {
 
 /* ---- the sequence ---- */
 
-static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+static int engine_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Run *r = userdata;
         (void) s;
         (void) usec;
@@ -188,7 +188,8 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* The executor's report on the running action of run USERDATA. */
-static void on_action_done(ActionState result, const char *error, const cJSON *detail, void *userdata) {
+static void engine_on_action_done(ActionState result, const char *error, const cJSON *detail,
+                                  void *userdata) {
         (void) detail;
         engine_action_finish(userdata, result, "%s", error);
 }
@@ -231,7 +232,7 @@ static void engine_action_start(Run *r) {
         if (r->deadline)
                 timeout = MIN(timeout, r->deadline - now);
         if (sd_event_add_time_relative(r->engine->event, &r->timeout, CLOCK_MONOTONIC, timeout, 0,
-                                       on_timeout, r) < 0)
+                                       engine_on_timeout, r) < 0)
                 return engine_action_finish(r, ACTION_FAILED, "cannot set a timer");
         if (s->kind == STEP_LIFECYCLE)
                 r->heartbeat = action_heartbeat_free(r->heartbeat); /* the earlier steps are over */
@@ -247,7 +248,7 @@ static void engine_action_start(Run *r) {
                             .detail = r->detail,
                             .fired_at = r->fired_at,
                             .deadline = r->deadline };
-        k = action_start(r->engine->actions, &info, on_action_done, r, &r->exec);
+        k = action_start(r->engine->actions, &info, engine_on_action_done, r, &r->exec);
         if (k < 0)
                 engine_action_finish(r, ACTION_FAILED, "cannot start the step: %s", strerror(-k));
 }
@@ -264,12 +265,13 @@ static void engine_action_finish(Run *r, ActionState state, const char *fmt, ...
         (void) vsnprintf(a->error, sizeof a->error, fmt, ap);
         va_end(ap);
         if (state == ACTION_DONE || state == ACTION_SKIPPED)
-                emit(r->engine, "action-done", r, a, "rule %s: %s %s %s%s%s", r->rule_name,
-                     step_kind_to_string(s->kind), a->target, action_state_to_string(state),
-                     a->error[0] ? ": " : "", a->error);
+                engine_emit(r->engine, "action-done", r, a, "rule %s: %s %s %s%s%s", r->rule_name,
+                            step_kind_to_string(s->kind), a->target, action_state_to_string(state),
+                            a->error[0] ? ": " : "", a->error);
         else
-                emit(r->engine, "action-failed", r, a, "rule %s: %s %s %s: %s", r->rule_name,
-                     step_kind_to_string(s->kind), a->target, action_state_to_string(state), a->error);
+                engine_emit(r->engine, "action-failed", r, a, "rule %s: %s %s %s: %s", r->rule_name,
+                            step_kind_to_string(s->kind), a->target, action_state_to_string(state),
+                            a->error);
         if (state != ACTION_DONE && state != ACTION_SKIPPED && s->abort_on_failure) {
                 for (size_t i = r->current + 1; i < r->n_actions; i++) {
                         r->actions[i].state = ACTION_SKIPPED;
@@ -306,13 +308,14 @@ static void run_go(Run *r) {
         run_next(r);
 }
 
-static void announce(Run *r) {
-        emit(r->engine, "rule-fired", r, NULL, "rule %s fired on %s: %s", r->rule_name, r->type, r->summary);
+static void engine_announce(Run *r) {
+        engine_emit(r->engine, "rule-fired", r, NULL, "rule %s fired on %s: %s", r->rule_name, r->type,
+                    r->summary);
         r->announced = true;
 }
 
-static void fire(Engine *e, size_t rule, const char *key, const char *type, const char *summary,
-                 const cJSON *detail, usec_t deadline) {
+static void engine_fire(Engine *e, size_t rule, const char *key, const char *type, const char *summary,
+                        const cJSON *detail, usec_t deadline) {
         RuleState *rs = &e->rules[rule];
         size_t queued = 0;
         Run *r, **n;
@@ -366,14 +369,14 @@ static void pending_remove(Engine *e, size_t i) {
         e->n_pending--;
 }
 
-static int on_pending(sd_event_source *s, uint64_t usec, void *userdata) {
+static int engine_on_pending(sd_event_source *s, uint64_t usec, void *userdata) {
         Pending *p = userdata;
         Engine *e = p->engine;
         (void) s;
         (void) usec;
         for (size_t i = 0; i < e->n_pending; i++)
                 if (e->pending[i] == p) {
-                        fire(e, p->rule, p->key, p->type, p->summary, p->detail, p->deadline);
+                        engine_fire(e, p->rule, p->key, p->type, p->summary, p->detail, p->deadline);
                         pending_remove(e, i);
                         engine_state_dirty(e);
                         break;
@@ -395,7 +398,8 @@ int pending_add(Engine *e, size_t rule, const char *key, const char *type, const
         }
         e->pending = n;
         e->pending[e->n_pending++] = p;
-        return sd_event_add_time(e->event, &p->timer, CLOCK_REALTIME, fire_at, USEC_PER_SEC, on_pending, p);
+        return sd_event_add_time(e->event, &p->timer, CLOCK_REALTIME, fire_at, USEC_PER_SEC,
+                                 engine_on_pending, p);
 }
 
 /* ---- matching ---- */
@@ -457,7 +461,7 @@ void engine_on_event(Engine *e, const Event *ev) {
                                 log_oom();
                         continue;
                 }
-                fire(e, i, key, ev->type, ev->summary, ev->detail, deadline);
+                engine_fire(e, i, key, ev->type, ev->summary, ev->detail, deadline);
         }
         if (changed) {
                 engine_state_dirty(e);
@@ -465,7 +469,7 @@ void engine_on_event(Engine *e, const Event *ev) {
         }
 }
 
-static int on_metrics(sd_event_source *s, uint64_t usec, void *userdata) {
+static int engine_on_metrics(sd_event_source *s, uint64_t usec, void *userdata) {
         Engine *e = userdata;
         usec_t now = now_usec(CLOCK_REALTIME),
                slack = e->config->metrics_collection_interval_s * USEC_PER_SEC;
@@ -502,7 +506,7 @@ static int on_metrics(sd_event_source *s, uint64_t usec, void *userdata) {
                         cJSON_AddNumberToObject(d, "threshold", ru->threshold);
                         cJSON_AddNumberToObject(d, "for_s", ru->for_s);
                 }
-                fire(e, i, key, "metric", summary, d, 0);
+                engine_fire(e, i, key, "metric", summary, d, 0);
         }
         return sd_event_source_set_time_relative(s, slack);
 }
@@ -538,7 +542,7 @@ void engine_iterate(Engine *e) {
                                 more = true;
                                 break;
                         }
-                        announce(e->runs[i]);
+                        engine_announce(e->runs[i]);
                         e->dirty = true; /* saved next, before the loop goes on */
                 }
         if (e->dirty)
@@ -572,7 +576,7 @@ void engine_iterate(Engine *e) {
 int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, const char *state_dir,
                const EngineEnv *env, Engine **ret) {
         _cleanup_(engine_freep) Engine *e = calloc(1, sizeof(Engine));
-        int r;
+        int k;
 
         if (!e)
                 return -ENOMEM;
@@ -584,20 +588,20 @@ int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, c
                 return -ENOMEM;
         for (size_t i = 0; i < config->n_rules; i++)
                 e->rules[i] = (RuleState){ .rule = &config->rules[i], .armed = true };
-        r = actions_new(event, bus, http, config, &env->aws, &e->actions);
-        if (r < 0)
-                return r;
+        k = actions_new(event, bus, http, config, &env->aws, &e->actions);
+        if (k < 0)
+                return k;
         engine_state_load(e);
-        r = sd_event_add_time_relative(event, &e->metric_timer, CLOCK_MONOTONIC,
+        k = sd_event_add_time_relative(event, &e->metric_timer, CLOCK_MONOTONIC,
                                        config->metrics_collection_interval_s * USEC_PER_SEC,
-                                       USEC_PER_MSEC * 10, on_metrics, e);
-        if (r < 0)
-                return r;
+                                       USEC_PER_MSEC * 10, engine_on_metrics, e);
+        if (k < 0)
+                return k;
         (void) sd_event_source_set_description(e->metric_timer, "rules-metrics");
         (void) sd_event_source_set_enabled(e->metric_timer, SD_EVENT_ON);
-        r = engine_state_start(e);
-        if (r < 0)
-                return r;
+        k = engine_state_start(e);
+        if (k < 0)
+                return k;
         /* unannounced firings are announced, unfinished runs resume: engine_iterate */
         engine_state_dirty(e);
         *ret = TAKE_PTR(e);
@@ -679,9 +683,9 @@ int engine_status(const Engine *e, cJSON *doc) {
                                 goto fail;
                 }
         }
-        int r = json_replace(doc, "rules", rules);
-        int k = json_replace(doc, "actions", actions);
-        return r < 0 ? r : k;
+        int k = json_replace(doc, "rules", rules);
+        int k2 = json_replace(doc, "actions", actions);
+        return k < 0 ? k : k2;
 fail:
         cJSON_Delete(rules);
         cJSON_Delete(actions);

@@ -47,7 +47,7 @@ typedef struct ActionInfo {
         size_t index;        /* the action's place in its run: names its transient unit */
         const char *event;   /* the type of the event that fired the rule */
         const char *summary; /* ... and its summary */
-        const cJSON *detail; /* ... and its detail */
+        const cJSON *detail; /* ... and its detail (NULL: {}) */
         usec_t fired_at;
         usec_t deadline; /* no step outlives it; 0 for none */
 } ActionInfo;
