@@ -83,9 +83,9 @@ void action_target(const Step *s, char *ret, size_t max) {
 /* ---- systemd jobs ---- */
 
 static void job_unlink(ActionJob *j) {
-        Actions *a = j->owner->actions;
         if (!j->path[0])
-                return;
+                return; /* not linked (nor, before its first call, owned) */
+        Actions *a = j->owner->actions;
         if (j->prev)
                 j->prev->next = j->next;
         else

@@ -669,6 +669,10 @@ int engine_status(const Engine *e, cJSON *doc) {
                         continue; /* queued: counted in its rule's "queued" */
                 for (size_t i = 0; i < r->n_actions; i++) {
                         const Action *a = &r->actions[i];
+                        /* a running action: why it is not done yet ("… (retrying)"), if anything */
+                        const char *error = a->state == ACTION_RUNNING && i == r->current && !a->error[0]
+                                                    ? action_note(r->exec)
+                                                    : a->error;
                         cJSON *o = cJSON_CreateObject();
                         if (!o || !cJSON_AddItemToArray(actions, o) ||
                             !cJSON_AddStringToObject(o, "rule", r->rule_name) ||
@@ -679,7 +683,7 @@ int engine_status(const Engine *e, cJSON *doc) {
                             !cJSON_AddStringToObject(o, "state", action_state_to_string(a->state)) ||
                             !json_add_time(o, "started_at", a->started_at) ||
                             !json_add_time(o, "finished_at", a->finished_at) ||
-                            !json_add_string_or_null(o, "error", a->error[0] ? a->error : NULL))
+                            !json_add_string_or_null(o, "error", error[0] ? error : NULL))
                                 goto fail;
                 }
         }
