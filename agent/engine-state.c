@@ -170,6 +170,47 @@ static int engine_save(Engine *e) {
         return 0;
 }
 
+/* The run O of actions.json, or NULL when its rule is gone from the configuration (or ENOMEM). */
+static Run *run_from_json(Engine *e, const cJSON *o) {
+        ssize_t i = engine_rule_index(e, json_get_string(o, "rule"));
+        const cJSON *acts = cJSON_GetObjectItemCaseSensitive(o, "actions"), *x;
+        usec_t t;
+
+        if (i < 0 || !json_get_string(o, "type") || !json_get_string(o, "instance"))
+                return NULL;
+        Run *r = run_new(e, (size_t) i, json_get_string(o, "type"), json_get_string(o, "instance"),
+                         json_get_string(o, "summary"), cJSON_GetObjectItemCaseSensitive(o, "detail"),
+                         json_get_u64(o, "deadline_us", 0));
+        if (!r)
+                return NULL;
+        snprintf(r->id, sizeof r->id, "%s", json_get_string(o, "id") ?: r->id);
+        if (parse_rfc3339(json_get_string(o, "fired_at"), &t) >= 0)
+                r->fired_at = t;
+        r->finished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "finished"));
+        r->announced = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "announced"));
+        /* it is in the file: announced (if it was not) at the first iteration, then saved */
+        r->durable = true;
+        r->durable_announced = r->announced;
+        /* The steps as they were, if the rule still has the same shape. */
+        if ((size_t) cJSON_GetArraySize(acts) != r->n_actions)
+                return r;
+        size_t k = 0;
+        cJSON_ArrayForEach (x, acts) {
+                Action *a = &r->actions[k++];
+                int state = action_state_from_string(json_get_string(x, "state"));
+                if (state >= 0)
+                        a->state = (ActionState) state;
+                if (parse_rfc3339(json_get_string(x, "started_at"), &t) >= 0)
+                        a->started_at = t;
+                if (parse_rfc3339(json_get_string(x, "finished_at"), &t) >= 0)
+                        a->finished_at = t;
+                snprintf(a->error, sizeof a->error, "%s", json_get_string(x, "error") ?: "");
+                if (a->state == ACTION_RUNNING)
+                        a->state = ACTION_PENDING; /* cut short by a crash: it runs again */
+        }
+        return r;
+}
+
 void engine_state_load(Engine *e) {
         _cleanup_json_ cJSON *j = NULL;
         const cJSON *o, *x;
@@ -214,45 +255,10 @@ void engine_state_load(Engine *e) {
                                 json_get_u64(o, "fire_at_us", 0), json_get_u64(o, "deadline_us", 0));
         }
         cJSON_ArrayForEach (o, cJSON_GetObjectItemCaseSensitive(j, "runs")) {
-                ssize_t i = engine_rule_index(e, json_get_string(o, "rule"));
-                const cJSON *acts = cJSON_GetObjectItemCaseSensitive(o, "actions");
-                if (i < 0 || !json_get_string(o, "type") || !json_get_string(o, "instance"))
-                        continue; /* the rule is gone from the configuration */
-                Run *r =
-                        run_new(e, (size_t) i, json_get_string(o, "type"), json_get_string(o, "instance"),
-                                json_get_string(o, "summary"), cJSON_GetObjectItemCaseSensitive(o, "detail"),
-                                json_get_u64(o, "deadline_us", 0));
+                Run *r = run_from_json(e, o), **n;
                 if (!r)
                         continue;
-                snprintf(r->id, sizeof r->id, "%s", json_get_string(o, "id") ?: r->id);
-                usec_t t;
-                if (parse_rfc3339(json_get_string(o, "fired_at"), &t) >= 0)
-                        r->fired_at = t;
-                r->finished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "finished"));
-                r->announced = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "announced"));
-                /* it is in the file: announced (if it was not) at the first iteration, then saved */
-                r->durable = true;
-                r->durable_announced = r->announced;
-                /* The steps as they were, if the rule still has the same shape. */
-                if ((size_t) cJSON_GetArraySize(acts) == r->n_actions) {
-                        size_t k = 0;
-                        cJSON_ArrayForEach (x, acts) {
-                                Action *a = &r->actions[k++];
-                                const char *st = json_get_string(x, "state");
-                                int state = action_state_from_string(st);
-                                if (state >= 0)
-                                        a->state = (ActionState) state;
-                                if (parse_rfc3339(json_get_string(x, "started_at"), &t) >= 0)
-                                        a->started_at = t;
-                                if (parse_rfc3339(json_get_string(x, "finished_at"), &t) >= 0)
-                                        a->finished_at = t;
-                                snprintf(a->error, sizeof a->error, "%s", json_get_string(x, "error") ?: "");
-                                if (a->state == ACTION_RUNNING)
-                                        a->state = ACTION_PENDING; /* cut short by a crash: it runs again */
-                        }
-                }
-                Run **n = realloc(e->runs, (e->n_runs + 1) * sizeof(Run *));
-                if (!n) {
+                if (!(n = realloc(e->runs, (e->n_runs + 1) * sizeof(Run *)))) {
                         run_free(r);
                         continue;
                 }
