@@ -15,33 +15,8 @@
 #define HTTP_RETRY_CAP_USEC  (20 * USEC_PER_SEC)
 #define HTTP_STEP_BODY_MAX   (256 * 1024)
 
-/* One request of a step: built by a step's builder, sent by http_step_send. */
-typedef struct HttpStep {
-        const char *url;
-        const char *sigv4_service; /* NULL: unsigned (webhook) */
-        const char *region;
-        const char *content_type;
-        Buf body;
-        char region_buf[32]; /* what REGION points to when the builder worked it out */
-} HttpStep;
-
-/* A step's builder: fills H (URL, signing, body) for the action X. Returns 0, or a negative errno
- * with a reason in ERR: -ENODATA (identity, group or region not known yet) and -ENOKEY are waited
- * for within the step's time, anything else fails the step. *RET_URL is freed by the caller. */
-typedef int (*HttpStepBuild)(const ActionExec *x, HttpStep *h, char **ret_url, char err[static 256]);
-
-typedef struct HttpAction {
-        ActionExec x;
-        HttpStepBuild build;
-        sd_event_source *retry;
-        HttpCall *call;
-        unsigned attempt;
-} HttpAction;
-
-/* Sends H (signed with the agent's credentials when H->sigv4_service); the answer comes to CB with
- * USERDATA. Returns 0, -ENOKEY without credentials, or a negative errno. */
-static int http_step_send(Actions *a, const HttpStep *h, HttpCallback cb, void *userdata,
-                          HttpCall **ret_call) {
+int action_http_send(Actions *a, const ActionHttpRequest *h, HttpCallback cb, void *userdata,
+                     HttpCall **ret_call) {
         const AwsCredentials *c = a->aws.credentials(a->aws.userdata);
         const char *headers[3] = {};
         AwsSigning sig = {};
@@ -71,8 +46,8 @@ static int http_step_send(Actions *a, const HttpStep *h, HttpCallback cb, void *
 
 /* Builds the request of a lifecycle call (ACTION: CompleteLifecycleAction or
  * RecordLifecycleActionHeartbeat) for step S. Returns 0, or a negative errno with a reason in ERR. */
-static int lifecycle_request(Actions *a, const Step *s, const char *action, HttpStep *h, char **ret_url,
-                             char err[static 256]) {
+static int lifecycle_request(Actions *a, const Step *s, const char *action, ActionHttpRequest *h,
+                             char **ret_url, char err[static 256]) {
         const InstanceIdentity *id = a->aws.identity(a->aws.userdata);
         const char *group = s->group ?: a->aws.asg_name(a->aws.userdata);
         const char *region = aws_region(a->config, id);
@@ -99,9 +74,7 @@ static int lifecycle_request(Actions *a, const Step *s, const char *action, Http
         return 0;
 }
 
-/* The event of the run as JSON into B: the body of a webhook, or (SNS) the Message of a Publish
- * form with a Subject. Returns 0 or -ENOMEM. */
-static int event_json_body(const ActionExec *x, Buf *b, bool sns) {
+int action_http_event_body(const ActionExec *x, Buf *b, bool sns) {
         const ActionInfo *in = &x->info;
         _cleanup_json_ cJSON *j = cJSON_CreateObject();
         const InstanceIdentity *id = x->actions->aws.identity(x->actions->aws.userdata);
@@ -142,18 +115,18 @@ static bool arn_region(const char *arn, char *ret, size_t max) {
         return true;
 }
 
-static int lifecycle_build(const ActionExec *x, HttpStep *h, char **ret_url, char err[static 256]) {
+static int lifecycle_build(const ActionExec *x, ActionHttpRequest *h, char **ret_url, char err[static 256]) {
         return lifecycle_request(x->actions, x->info.step, "CompleteLifecycleAction", h, ret_url, err);
 }
 
-static int notify_build(const ActionExec *x, HttpStep *h, char **ret_url, char err[static 256]) {
+static int notify_build(const ActionExec *x, ActionHttpRequest *h, char **ret_url, char err[static 256]) {
         const Step *s = x->info.step;
         char *region = h->region_buf;
 
         if (s->webhook) {
                 h->url = s->webhook;
                 h->content_type = "application/json";
-                return event_json_body(x, &h->body, false);
+                return action_http_event_body(x, &h->body, false);
         }
         if (!arn_region(s->sns_topic_arn, region, sizeof h->region_buf))
                 return snprintf(err, 256, "cannot read the region of %s", s->sns_topic_arn), -EINVAL;
@@ -162,16 +135,17 @@ static int notify_build(const ActionExec *x, HttpStep *h, char **ret_url, char e
         h->url = *ret_url;
         h->sigv4_service = "sns";
         h->region = region;
-        return aws_form_add(&h->body, "TopicArn", s->sns_topic_arn) < 0 ? -ENOMEM
-                                                                        : event_json_body(x, &h->body, true);
+        return aws_form_add(&h->body, "TopicArn", s->sns_topic_arn) < 0
+                       ? -ENOMEM
+                       : action_http_event_body(x, &h->body, true);
 }
 
 static void http_step_done(const HttpResponse *resp, void *userdata);
 static int http_step_on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* Builds and sends the step's request; what is not known yet is waited for, once a second. */
-static void http_step_try(HttpAction *p) {
-        HttpStep h = {};
+static void http_step_try(ActionHttp *p) {
+        ActionHttpRequest h = {};
         _cleanup_free_ char *url = NULL;
         char err[256] = "";
         int k;
@@ -179,7 +153,7 @@ static void http_step_try(HttpAction *p) {
         buf_init(&h.body, HTTP_STEP_BODY_MAX);
         k = p->build(&p->x, &h, &url, err);
         if (k >= 0)
-                k = http_step_send(p->x.actions, &h, http_step_done, p, &p->call);
+                k = action_http_send(p->x.actions, &h, http_step_done, p, &p->call);
         buf_done(&h.body);
         if (k == -ENOKEY || k == -ENODATA) {
                 /* Credentials, identity or region come from IMDS a moment after start: wait for them
@@ -194,7 +168,7 @@ static void http_step_try(HttpAction *p) {
 }
 
 static int http_step_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        HttpAction *p = userdata;
+        ActionHttp *p = userdata;
         (void) s;
         (void) usec;
         p->retry = sd_event_source_disable_unref(p->retry);
@@ -203,7 +177,7 @@ static int http_step_on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 static void http_step_done(const HttpResponse *resp, void *userdata) {
-        HttpAction *p = userdata;
+        ActionHttp *p = userdata;
         char code[64] = "", message[256] = "";
 
         p->call = NULL;
@@ -232,8 +206,8 @@ static void http_step_done(const HttpResponse *resp, void *userdata) {
         action_exec_done(&p->x, ACTION_FAILED, "HTTP %ld", resp->status);
 }
 
-static void http_release(ActionExec *x) {
-        HttpAction *p = (HttpAction *) x;
+void action_http_release(ActionExec *x) {
+        ActionHttp *p = (ActionHttp *) x;
         p->retry = sd_event_source_disable_unref(p->retry);
         http_call_cancel(p->call);
         p->call = NULL;
@@ -243,23 +217,27 @@ static bool is_lifecycle_event(const char *type) {
         return strcmp(type, "asg-terminate") == 0 || strcmp(type, "asg-warm-pool") == 0;
 }
 
+void action_http_start(ActionExec *x, ActionHttpBuild build) {
+        ActionHttp *p = (ActionHttp *) x;
+        p->build = build;
+        http_step_try(p);
+}
+
 static void lifecycle_start(ActionExec *x) {
-        HttpAction *p = (HttpAction *) x;
         if (!is_lifecycle_event(x->info.event))
                 return action_exec_done(x, ACTION_SKIPPED, "%s is not an Auto Scaling lifecycle event",
                                         x->info.event);
-        p->build = lifecycle_build;
-        http_step_try(p);
+        action_http_start(x, lifecycle_build);
 }
 
 static void notify_start(ActionExec *x) {
-        HttpAction *p = (HttpAction *) x;
-        p->build = notify_build;
-        http_step_try(p);
+        action_http_start(x, notify_build);
 }
 
-const ActionExecutor action_lifecycle_executor = { sizeof(HttpAction), lifecycle_start, NULL, http_release };
-const ActionExecutor action_notify_executor = { sizeof(HttpAction), notify_start, NULL, http_release };
+const ActionExecutor action_lifecycle_executor = { sizeof(ActionHttp), lifecycle_start, NULL,
+                                                   action_http_release };
+const ActionExecutor action_notify_executor = { sizeof(ActionHttp), notify_start, NULL,
+                                                action_http_release };
 
 /* ---- heartbeats ---- */
 
@@ -286,14 +264,14 @@ static void heartbeat_on_done(const HttpResponse *resp, void *userdata) {
 static int heartbeat_on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         ActionHeartbeat *hb = userdata;
         _cleanup_free_ char *url = NULL;
-        HttpStep h = {};
+        ActionHttpRequest h = {};
         char err[256];
         (void) usec;
 
         buf_init(&h.body, 64 * 1024);
         if (!hb->call &&
             lifecycle_request(hb->actions, hb->step, "RecordLifecycleActionHeartbeat", &h, &url, err) >= 0)
-                (void) http_step_send(hb->actions, &h, heartbeat_on_done, hb, &hb->call);
+                (void) action_http_send(hb->actions, &h, heartbeat_on_done, hb, &hb->call);
         buf_done(&h.body);
         return sd_event_source_set_time_relative(src, hb->step->heartbeat_s * USEC_PER_SEC);
 }

@@ -1,10 +1,12 @@
 /* actions.h — the executors of a rule's steps: a table indexed by step kind, each action's state its
  * own, every result reported through a done callback. The engine sequences; this runs one step.
  *
- * Adding a step kind: a STEP_* in config.h, one row in executors[] (agent/actions.c) and its
- * functions: a state struct that starts with an ActionExec, a start and a cancel (and a release
- * if it holds anything). An executor never calls the engine: it reports once, through
- * action_exec_done(), and the engine decides what comes next. */
+ * Adding a step kind: a STEP_* in config.h, one row in executors[] (agent/actions.c; the row type
+ * ActionExecutor and the shared helpers are in agent/actions-internal.h) and its functions: a
+ * state struct that starts with an ActionExec, a start and a cancel (NULL: time out at once) and
+ * a release if it holds anything. An HTTP step is only a request builder: see ActionHttpBuild.
+ * An executor never calls the engine: it reports once, through action_exec_done(), and the
+ * engine decides what comes next. */
 #pragma once
 
 #include <cjson/cJSON.h>
