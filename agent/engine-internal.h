@@ -84,7 +84,7 @@ struct Engine {
         sd_event_source *save; /* saves actions.json, then moves runs on: at most one save an
                                   iteration, SAVE_GAP_USEC apart */
         usec_t saved_at;       /* monotonic */
-        usec_t sync_since;     /* engine_save_firing's second */
+        usec_t sync_since;     /* engine_state_save_firing's second */
         unsigned sync_saves;
         bool dirty;
         unsigned run_seq;

@@ -293,7 +293,7 @@ void engine_flush(Engine *e) {
                 e->saved_at = now_usec(CLOCK_MONOTONIC);
 }
 
-/* Has engine_on_save run: as soon as the loop is idle, but with SAVE_GAP_USEC after the last save
+/* Has engine_iterate run: as soon as the loop is idle, but with SAVE_GAP_USEC after the last save
  * when it is to save again (a save is two fsyncs: a status query must not wait behind several). */
 void engine_state_schedule(Engine *e) {
         usec_t now = now_usec(CLOCK_MONOTONIC);

@@ -343,7 +343,7 @@ static void engine_fire(Engine *e, size_t rule, const char *key, const char *typ
                 free(rs->instances[0]);
                 memmove(rs->instances, rs->instances + 1, strv_length(rs->instances) * sizeof(char *));
         }
-        /* Durable before it is announced and started (engine_on_save): a crash after the event must
+        /* Durable before it is announced and started (engine_iterate): a crash after the event must
          * not fire the rule again. A crash between the two leaves announced false, and the next
          * start writes the event. */
         engine_state_dirty(e);
