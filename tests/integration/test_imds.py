@@ -205,7 +205,7 @@ def test_ipv6_literal_endpoint(agent_factory, imds6):
     token, identity, notices and credentials all come over IPv6; Host names the literal in
     brackets; status shows the endpoint."""
     assert imds6.url.startswith("http://[::1]:")
-    a = agent_factory(config={"imds": {"timeout_ms": 300}, "kmsg": {"enabled": False},
+    a = agent_factory(config={"imds": {"timeout_ms": 300, "endpoint_mode": "IPv6"}, "kmsg": {"enabled": False},
                               "metrics": {"enabled": False}},
                       env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds6.url,
                            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv6"})
