@@ -913,7 +913,7 @@ static int transient_start(Run *r, Action *a, char **env) {
         char description[512];
         int k;
 
-        snprintf(r->unit, sizeof r->unit, "ec2agent-%s-%zu.service", r->id, (size_t) (a - r->actions));
+        snprintf(r->unit, sizeof r->unit, "ec2agent-step-%s-%zu.service", r->id, (size_t) (a - r->actions));
         snprintf(description, sizeof description, "ec2agent rule %s: %s", r->rule_name, s->argv[0]);
         k = sd_bus_message_new_method_call(r->engine->bus, &m, "org.freedesktop.systemd1",
                                            "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
