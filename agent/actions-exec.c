@@ -248,7 +248,7 @@ static int transient_start(ExecAction *p, char **env) {
         char description[512];
         int k;
 
-        snprintf(p->unit, sizeof p->unit, "ec2agent-%s-%zu.service", in->run, in->index);
+        snprintf(p->unit, sizeof p->unit, "ec2agent-step-%s-%zu.service", in->run, in->index);
         snprintf(description, sizeof description, "ec2agent rule %s: %s", in->rule, s->argv[0]);
         k = sd_bus_message_new_method_call(p->x.actions->bus, &m, "org.freedesktop.systemd1",
                                            "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",

@@ -354,8 +354,13 @@ static int manager_start_imds(Manager *m) {
                 log_info("IMDS is disabled: no identity, notices or instance-profile credentials.");
                 return 0;
         }
+        const char *endpoint;
+        if (aws_imds_endpoint(m->config, &endpoint) < 0)
+                return log_error_errno(
+                        -EINVAL, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=\"%s\" is neither IPv4 nor IPv6.",
+                        getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"));
         ImdsOptions o = {
-                .endpoint = aws_imds_endpoint(m->config),
+                .endpoint = endpoint,
                 .poll_interval_s = m->config->imds_poll_interval_s,
                 .scheduled_interval_s = m->config->imds_scheduled_events_interval_s,
                 .timeout_ms = m->config->imds_timeout_ms,
