@@ -106,7 +106,9 @@ static int render_gauge(Buf *b, const SeriesStore *store, usec_t fresh_since, Me
                 }
                 const char *const labels[][2] = { { "path", x->dims.path },
                                                   { "device", x->dims.device },
-                                                  { "fstype", x->dims.fstype } };
+                                                  { "fstype", x->dims.fstype },
+                                                  { "volume_id", x->dims.volume_id },
+                                                  { "interface", x->dims.interface } };
                 if ((r = buf_appendf(b, "ec2agent_%s", m->name)) < 0 ||
                     (r = append_labels(b, labels, ELEMENTSOF(labels))) < 0)
                         return r;

@@ -44,6 +44,7 @@ typedef struct EventTypeInfo {
         bool rule_trigger;      /* may appear in a rule's "on" */
         bool kernel_problem;    /* counted in the kernel_problems metric, dimension class = name */
         bool planned;           /* named by the SPEC, made by nothing yet: lookups do not find it */
+        bool health_warning;    /* one in the last hour makes health a warning (SPEC §5) */
 } EventTypeInfo;
 
 typedef enum MetricId {
@@ -111,6 +112,8 @@ enum {
         DIMENSION_DEVICE = 1 << 5,
         DIMENSION_FSTYPE = 1 << 6,
         DIMENSION_CLASS = 1 << 7,
+        DIMENSION_VOLUME_ID = 1 << 8,
+        DIMENSION_INTERFACE = 1 << 9,
 };
 
 /* The CloudWatch name of dimension BIT (one DIMENSION_* bit), or NULL. */

@@ -11,6 +11,8 @@
 #include "imds.h"
 #include "journal.h"
 #include "kmsg.h"
+#include "nitro.h"
+#include "nitro-fake.h"
 #include "prometheus.h"
 #include "publish.h"
 #include "sampler.h"
@@ -35,6 +37,8 @@ typedef struct Manager {
         Sampler *sampler;
         Publisher *publisher;   /* NULL when metrics are off */
         Prometheus *prometheus; /* NULL without metrics.prometheus_textfile */
+        Nitro *nitro;           /* EBS volumes and ENA interfaces (empty lists off Nitro) */
+        NitroFake *nitro_fake;  /* EC2AGENT_TEST_NITRO's fake devices: tests only */
         sd_bus *bus;            /* the system bus, NULL without systemd */
         Engine *engine;
         bool env_credentials;

@@ -181,7 +181,7 @@ PLANNED = {
     "forward": "#19 forward",
     "cloudwatch_logs": "#19 forward.cloudwatch_logs", "eventbridge": "#19 forward.eventbridge",
     "pagerduty": "#20 notify pagerduty", "slack": "#20 notify slack", "teams": "#20 notify teams",
-    "reschedule": "#20 reschedule", "endpoint_mode": "#22 imds.endpoint_mode",
+    "reschedule": "#20 reschedule",
 }
 
 

@@ -61,6 +61,17 @@ static void test_gauges_and_labels(void) {
                 t, "ec2agent_disk_used_percent{path=\"/data\",device=\"/dev/nvme1n1\",fstype=\"xfs\"} 99"));
         ASSERT_TRUE(has_line(
                 t, "ec2agent_disk_total{path=\"/\",device=\"/dev/nvme0n1p1\",fstype=\"ext4\"} 8589934592"));
+        {
+                /* the Nitro metrics' labels, lowercase (SPEC §7) */
+                SeriesStore n = {};
+                SeriesDims vol = { .volume_id = "vol-0abc" }, eth = { .interface = "ens5" };
+                ASSERT_INT(series_add(&n, "diskio_ebs_total_read_ops", &vol, NOW, 7), 0);
+                ASSERT_INT(series_add(&n, "ethtool_pps_allowance_exceeded", &eth, NOW, 3), 0);
+                _cleanup_free_ char *u = render(&n, &c, NULL);
+                ASSERT_TRUE(has_line(u, "ec2agent_diskio_ebs_total_read_ops{volume_id=\"vol-0abc\"} 7"));
+                ASSERT_TRUE(has_line(u, "ec2agent_ethtool_pps_allowance_exceeded{interface=\"ens5\"} 3"));
+                series_store_done(&n);
+        }
         /* one HELP and one TYPE per family, and its samples together right after them */
         ASSERT_INT(count(t, "# TYPE ec2agent_disk_used_percent "), 1);
         ASSERT_INT(count(t, "# HELP ec2agent_disk_used_percent "), 1);
