@@ -54,6 +54,7 @@ Manager *manager_free(Manager *m) {
         kmsg_free(m->kmsg); /* first: saving its cursor flushes the engine's firings */
         engine_free(m->engine);
         publisher_free(m->publisher); /* spools what is still queued */
+        prometheus_free(m->prometheus);
         nitro_free(m->nitro);
         nitro_fake_free(m->nitro_fake);
         sampler_free(m->sampler);
@@ -76,13 +77,14 @@ void manager_emit(Manager *m, Event *e) {
         int r;
 
         m->events_emitted++;
-        if (m->publisher) {
-                /* a burst's follow-up carries the whole count; its first record was counted already */
-                double n = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->detail, "aggregated"))
-                                   ? json_get_number(ev->detail, "count", 1) - 1
-                                   : 1;
+        /* a burst's follow-up carries the whole count; its first record was counted already */
+        double n = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->detail, "aggregated"))
+                           ? json_get_number(ev->detail, "count", 1) - 1
+                           : 1;
+        if (m->publisher)
                 publisher_note_event(m->publisher, ev->type, n);
-        }
+        if (m->prometheus)
+                prometheus_note_event(m->prometheus, ev->type, n);
         r = journal_append(m->journal, ev, m->boot_id);
         if (r < 0) {
                 if (m->journal_error != r)
@@ -218,6 +220,8 @@ static const AwsCredentials *env_credentials(void *userdata) {
 static bool env_identity_pending(void *userdata) {
         Manager *m = userdata;
         bool want_asg = m->config->metrics_dimensions & DIMENSION_ASG_NAME;
+        for (size_t i = 0; i < m->config->n_metrics_aggregation_dimensions; i++)
+                want_asg |= m->config->metrics_aggregation_dimensions[i] & DIMENSION_ASG_NAME;
         return m->imds && (!imds_identity(m->imds) || (want_asg && !imds_asg_known(m->imds))) &&
                now_usec(CLOCK_MONOTONIC) - m->started_mono < IDENTITY_WAIT_USEC;
 }
@@ -404,6 +408,25 @@ static int manager_start_publisher(Manager *m) {
         return 0;
 }
 
+static cJSON *prometheus_status_doc(void *userdata) {
+        return manager_status(userdata);
+}
+
+/* node_exporter's textfile, when metrics.prometheus_textfile names one (metrics on or off). */
+static int manager_start_prometheus(Manager *m) {
+        if (!m->config->metrics_prometheus_textfile)
+                return 0;
+        PrometheusOptions o = { .path = m->config->metrics_prometheus_textfile,
+                                .interval_s = m->config->metrics_collection_interval_s,
+                                .series = sampler_series(m->sampler),
+                                .status = prometheus_status_doc,
+                                .userdata = m };
+        int r = prometheus_new(m->event, &o, &m->prometheus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the Prometheus textfile: %m");
+        return 0;
+}
+
 /* The kernel log, when on; an unreadable one is said in status and the agent goes on. */
 static int manager_start_kmsg(Manager *m) {
         if (!m->config->kmsg_enabled)
@@ -480,8 +503,9 @@ int manager_start(Manager *m) {
                 return r;
         judge_previous_boot(m);
         if ((r = manager_start_imds(m)) < 0 || (r = manager_start_sampler(m)) < 0 ||
-            (r = manager_start_publisher(m)) < 0 || (r = manager_start_kmsg(m)) < 0 ||
-            (r = manager_start_nitro(m)) < 0 || (r = manager_start_status(m)) < 0)
+            (r = manager_start_publisher(m)) < 0 || (r = manager_start_prometheus(m)) < 0 ||
+            (r = manager_start_kmsg(m)) < 0 || (r = manager_start_nitro(m)) < 0 ||
+            (r = manager_start_status(m)) < 0)
                 return r;
         return 0;
 }

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "catalog.h"
 #include "util.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/ec2agent/config.json"
@@ -48,12 +49,8 @@ typedef struct Rule {
         unsigned origin; /* which file defined it (loader-internal) */
 } Rule;
 
-enum {
-        DIMENSION_INSTANCE_ID = 1 << 0,
-        DIMENSION_INSTANCE_TYPE = 1 << 1,
-        DIMENSION_IMAGE_ID = 1 << 2,
-        DIMENSION_ASG_NAME = 1 << 3,
-};
+/* The most sets metrics.aggregation_dimensions takes: each multiplies what a fleet pays. */
+#define AGGREGATION_SETS_MAX 8
 
 typedef struct Config {
         char *aws_region;
@@ -71,8 +68,12 @@ typedef struct Config {
         unsigned metrics_collection_interval_s;
         unsigned metrics_publish_interval_s;
         bool metrics_high_resolution;
-        unsigned metrics_dimensions; /* DIMENSION_* bits */
-        char **metrics_filesystems;  /* mount points; "*" for every block-backed one */
+        unsigned metrics_dimensions;   /* DIMENSION_* bits */
+        char **metrics_filesystems;    /* mount points; "*" for every block-backed one */
+        uint64_t metrics_measurements; /* published to CloudWatch: METRIC_BIT(MetricId) set */
+        unsigned metrics_aggregation_dimensions[AGGREGATION_SETS_MAX]; /* DIMENSION_* bits each */
+        size_t n_metrics_aggregation_dimensions;
+        char *metrics_prometheus_textfile; /* NULL: none */
 
         bool kmsg_enabled;
         char *kmsg_path;

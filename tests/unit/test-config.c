@@ -40,6 +40,9 @@ static void test_defaults(void) {
         ASSERT_INT(c->metrics_dimensions, DIMENSION_INSTANCE_ID);
         ASSERT_STR(c->metrics_filesystems[0], "/");
         ASSERT_TRUE(c->metrics_filesystems[1] == NULL);
+        ASSERT_TRUE(c->metrics_measurements == metric_default_set());
+        ASSERT_INT(c->n_metrics_aggregation_dimensions, 0);
+        ASSERT_TRUE(c->metrics_prometheus_textfile == NULL);
         ASSERT_TRUE(c->kmsg_enabled);
         ASSERT_STR(c->kmsg_path, "/dev/kmsg");
         ASSERT_STR(c->kernel_pstore_path, "/sys/fs/pstore");
@@ -251,7 +254,76 @@ static const struct {
         { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"reboot\":{}}]},"
           "{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"reboot\":{}}]}]}",
           "t.json: rules[1]: a rule named \"r\" exists already" },
+        /* metrics.measurements, aggregation_dimensions, prometheus_textfile (issue 18) */
+        { "{\"metrics\":{\"measurements\":[\"mem_used_percent\",\"swap_used_pct\"]}}",
+          "t.json: metrics.measurements[1]: unknown metric \"swap_used_pct\" (did you mean "
+          "\"swap_used_percent\"?)" },
+        { "{\"metrics\":{\"measurements\":[\"load_average\"]}}",
+          "t.json: metrics.measurements[0]: unknown metric \"load_average\" (see SPEC §7, or \"*\" for "
+          "all)" },
+        { "{\"metrics\":{\"measurements\":[\"oom_kills\",\"oom_kills\"]}}",
+          "t.json: metrics.measurements[1]: \"oom_kills\" is listed twice" },
+        { "{\"metrics\":{\"measurements\":\"*\"}}",
+          "t.json: metrics.measurements: must be an array of strings, not a string" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[\"InstanceType\"]}}",
+          "t.json: metrics.aggregation_dimensions[0]: must be an array of strings, not a string" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[[\"AutoScalingGroup\"]]}}",
+          "t.json: metrics.aggregation_dimensions[0][0]: unknown dimension \"AutoScalingGroup\" (did you "
+          "mean "
+          "\"AutoScalingGroupName\"?)" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[[\"Region\"]]}}",
+          "t.json: metrics.aggregation_dimensions[0][0]: unknown dimension \"Region\" (use InstanceId, "
+          "InstanceType, "
+          "ImageId, AutoScalingGroupName, path, device, fstype, class, VolumeId, interface)" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[[\"InstanceType\",\"ImageId\"],[\"ImageId\","
+          "\"InstanceType\"]]}}",
+          "t.json: metrics.aggregation_dimensions[1]: the same set is listed twice" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[[],[\"InstanceId\"],[\"InstanceType\"],[\"ImageId\"],["
+          "\"path\"],"
+          "[\"device\"],[\"fstype\"],[\"class\"],[\"AutoScalingGroupName\"]]}}",
+          "t.json: metrics.aggregation_dimensions: must not list more than 8 sets (each one is paid for)" },
+        { "{\"metrics\":{\"aggregation_dimensions\":{}}}",
+          "t.json: metrics.aggregation_dimensions: must be an array of arrays of dimension names, not an "
+          "object" },
+        { "{\"metrics\":{\"prometheus_textfile\":\"ec2agent.prom\"}}",
+          "t.json: metrics.prometheus_textfile: must be an absolute path" },
+        { "{\"metrics\":{\"prometheus_textfile\":\"/var/lib/prometheus/node-exporter/ec2agent.txt\"}}",
+          "t.json: metrics.prometheus_textfile: must name a file ending in \".prom\" (node_exporter's "
+          "textfile "
+          "collector reads only those)" },
 };
+
+static void test_metrics_keys(void) {
+        Config *c;
+        _cleanup_free_ char *e = errors_of(
+                "{\"metrics\":{\"measurements\":[\"cpu_usage_active\",\"disk_free\"],"
+                "\"aggregation_dimensions\":[[\"AutoScalingGroupName\"],[\"InstanceType\",\"path\"],[]],"
+                "\"prometheus_textfile\":\"/var/lib/prometheus/node-exporter/ec2agent.prom\"}}",
+                &c);
+        ASSERT_STR(e, "");
+        ASSERT_TRUE(c->metrics_measurements ==
+                    (METRIC_BIT(METRIC_CPU_USAGE_ACTIVE) | METRIC_BIT(METRIC_DISK_FREE)));
+        ASSERT_INT(c->n_metrics_aggregation_dimensions, 3);
+        ASSERT_INT(c->metrics_aggregation_dimensions[0], DIMENSION_ASG_NAME);
+        ASSERT_INT(c->metrics_aggregation_dimensions[1], DIMENSION_INSTANCE_TYPE | DIMENSION_PATH);
+        ASSERT_INT(c->metrics_aggregation_dimensions[2], 0);
+        ASSERT_STR(c->metrics_prometheus_textfile, "/var/lib/prometheus/node-exporter/ec2agent.prom");
+        config_free(c);
+
+        /* "*" is every metric; [] none (Prometheus only); null turns the textfile off again */
+        free(e);
+        e = errors_of("{\"metrics\":{\"measurements\":[\"*\"],\"prometheus_textfile\":null}}", &c);
+        ASSERT_STR(e, "");
+        for (MetricId i = 0; i < _METRIC_MAX; i++)
+                ASSERT_TRUE(c->metrics_measurements & METRIC_BIT(i));
+        ASSERT_TRUE(c->metrics_prometheus_textfile == NULL);
+        config_free(c);
+        free(e);
+        e = errors_of("{\"metrics\":{\"measurements\":[]}}", &c);
+        ASSERT_STR(e, "");
+        ASSERT_TRUE(c->metrics_measurements == 0);
+        config_free(c);
+}
 
 static void test_invalid(void) {
         for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
@@ -349,5 +421,5 @@ static void test_dropins(void) {
         ASSERT_INT(system(cmd), 0);
 }
 
-TAP_MAIN(T(test_defaults), T(test_full_document), T(test_rules), T(test_invalid), T(test_several_errors),
-         T(test_errors_escape_control_characters), T(test_dropins))
+TAP_MAIN(T(test_metrics_keys), T(test_defaults), T(test_full_document), T(test_rules), T(test_invalid),
+         T(test_several_errors), T(test_errors_escape_control_characters), T(test_dropins))
