@@ -448,13 +448,21 @@ static int manager_start_kmsg(Manager *m) {
         return 0;
 }
 
+/* Every EBS and ENA metric goes into the series: status, the report and the Prometheus textfile
+ * have them all; the publisher sends to CloudWatch only those metrics.measurements names. */
+static bool manager_nitro_wants(MetricId id, void *userdata) {
+        return true;
+}
+
 /* EBS volumes and ENA interfaces: health and events always (where the hardware exists), metrics
- * when metrics.measurements names them. EC2AGENT_TEST_NITRO=DIR (tests only, nitro-fake.h) reads
+ * into the sampler's series. EC2AGENT_TEST_NITRO=DIR (tests only, nitro-fake.h) reads
  * DIR/sys as sysfs and answers the ioctls from DIR's files. */
 static int manager_start_nitro(Manager *m) {
         const char *fake = secure_getenv("EC2AGENT_TEST_NITRO");
         _cleanup_free_ char *sysfs = NULL;
-        NitroOptions o = { .interval_s = m->config->metrics_collection_interval_s };
+        NitroOptions o = { .interval_s = m->config->metrics_collection_interval_s,
+                           .series = sampler_series_shared(m->sampler),
+                           .want_metric = manager_nitro_wants };
         int r;
 
         if (fake && *fake) {
@@ -465,8 +473,6 @@ static int manager_start_nitro(Manager *m) {
                 o.ebs_ops = &m->nitro_fake->ebs;
                 o.ethtool_ops = &m->nitro_fake->ethtool;
         }
-        /* The EBS and ENA metrics are opt-in: fed once metrics.measurements (issue 18) selects them,
-         * through o.series (the sampler's store) and o.want_metric. */
         r = nitro_new(m->event, &o, &(EventSink){ collector_emit, m }, &m->nitro);
         if (r == -ENOMEM)
                 return log_oom();
