@@ -58,6 +58,7 @@ enum {
 typedef struct Config {
         char *aws_region;
         char *endpoint_cloudwatch, *endpoint_autoscaling, *endpoint_sns;
+        char *endpoint_ec2;
 
         bool imds_enabled;
         char *imds_endpoint;

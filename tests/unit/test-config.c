@@ -51,7 +51,7 @@ static void test_full_document(void) {
         Config *c;
         _cleanup_free_ char *e = errors_of(
                 "{ \"aws\": { \"region\": \"eu-west-1\", \"endpoints\": { \"cloudwatch\": "
-                "\"http://127.0.0.1:1\" } },"
+                "\"http://127.0.0.1:1\", \"ec2\": \"http://127.0.0.1:7\" } },"
                 "  \"imds\": { \"enabled\": false, \"endpoint\": \"http://127.0.0.1:2\", "
                 "\"poll_interval_s\": 2,"
                 "             \"scheduled_events_interval_s\": 30, \"timeout_ms\": 500 },"
@@ -66,6 +66,7 @@ static void test_full_document(void) {
         ASSERT_STR(e, "");
         ASSERT_STR(c->aws_region, "eu-west-1");
         ASSERT_STR(c->endpoint_cloudwatch, "http://127.0.0.1:1");
+        ASSERT_STR(c->endpoint_ec2, "http://127.0.0.1:7");
         ASSERT_FALSE(c->imds_enabled);
         ASSERT_STR(c->imds_endpoint, "http://127.0.0.1:2");
         ASSERT_INT(c->imds_poll_interval_s, 2);
@@ -164,7 +165,9 @@ static const struct {
         { "{\"imds\":[]}", "t.json: imds: must be an object, not an array" },
         { "{\"aws\":{\"region\":\"EU West\"}}",
           "t.json: aws.region: must be an AWS region name such as \"eu-west-1\"" },
-        { "{\"aws\":{\"endpoints\":{\"ec2\":\"http://x\"}}}", "t.json: aws.endpoints.ec2: unknown key" },
+        { "{\"aws\":{\"endpoints\":{\"dynamodb\":\"http://x\"}}}", "t.json: aws.endpoints.dynamodb: unknown key" },
+        { "{\"aws\":{\"endpoints\":{\"ec2\":\"x\"}}}",
+          "t.json: aws.endpoints.ec2: must be an http:// or https:// URL" },
         { "{\"metrics\":{\"namespace\":\"AWS/EC2\"}}",
           "t.json: metrics.namespace: must not start with \"AWS/\" (reserved for AWS services)" },
         { "{\"metrics\":{\"dimensions\":[\"Host\"]}}", "t.json: metrics.dimensions[0]: unknown dimension "
