@@ -134,6 +134,7 @@ class FakeAws:
         self.delay = 0.0
         self.ec2_events = {}    # event id -> ec2_event(...)
         self.on_modify = None   # callback(event_id, new NotBefore as epoch seconds)
+        self.ec2_refuse = None  # (status, code, message): how every ModifyInstanceEventStartTime is refused
         handler = type("Handler", (_Handler,), {"aws": self})
         self.server = QuietServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
@@ -232,6 +233,8 @@ def _ec2(self, action, params):
                                 '<instanceState><code>16</code><name>running</name></instanceState></item>'
                                 '</instanceStatusSet></DescribeInstanceStatusResponse>' % (ns, instance, items))
     eid = params.get("InstanceEventId", "")
+    if aws.ec2_refuse:
+        return self._reply(aws.ec2_refuse[0], ec2_error_xml(aws.ec2_refuse[1], aws.ec2_refuse[2]))
     with aws.lock:
         e = aws.ec2_events.get(eid)
         if not e or e["instance"] != params.get("InstanceId"):
