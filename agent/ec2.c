@@ -155,6 +155,10 @@ static void reschedule_free(Ec2Reschedule *r) {
         free(r);
 }
 
+const char *ec2_reschedule_note(const Ec2Reschedule *r) {
+        return r && r->result == 0 ? r->reason : "";
+}
+
 void ec2_reschedule_cancel(Ec2Reschedule *r) {
         reschedule_free(r);
 }
@@ -188,7 +192,7 @@ static void finish(Ec2Reschedule *r, int result, const char *fmt, ...) {
                 va_end(ap);
         }
         r->timer = sd_event_source_disable_unref(r->timer);
-        if (sd_event_add_time(r->event, &r->timer, CLOCK_MONOTONIC, 0, 0, on_finish, r) < 0)
+        if (sd_event_add_time(r->event, &r->timer, CLOCK_MONOTONIC, 0, 1, on_finish, r) < 0)
                 log_error("ec2: cannot finish a reschedule: out of memory");
 }
 
@@ -198,7 +202,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 static void retry_later(Ec2Reschedule *r) {
         usec_t delay = aws_backoff(++r->attempt, RETRY_BASE_USEC, RETRY_CAP_USEC, random_unit());
         r->timer = sd_event_source_disable_unref(r->timer);
-        if (sd_event_add_time_relative(r->event, &r->timer, CLOCK_MONOTONIC, delay, 0, on_retry, r) < 0)
+        if (sd_event_add_time_relative(r->event, &r->timer, CLOCK_MONOTONIC, delay, 1, on_retry, r) < 0)
                 finish(r, -ENOMEM, "out of memory");
 }
 
@@ -327,7 +331,7 @@ int ec2_reschedule_start(const Ec2RescheduleParams *p, Ec2RescheduleDone done, v
                 return -ENOMEM;
         }
         /* start on the loop, so DONE is never called from inside this function */
-        if (sd_event_add_time(r->event, &r->timer, CLOCK_MONOTONIC, 0, 0, on_retry, r) < 0) {
+        if (sd_event_add_time(r->event, &r->timer, CLOCK_MONOTONIC, 0, 1, on_retry, r) < 0) {
                 reschedule_free(r);
                 return -ENOMEM;
         }

@@ -148,7 +148,7 @@ static void retry_later(NotifyCall *c) {
         usec_t delay = aws_backoff(++c->attempt, RETRY_BASE_USEC, RETRY_CAP_USEC, random_unit());
         if (c->give_up && now_usec(CLOCK_MONOTONIC) + delay > c->give_up)
                 return call_end(c, -ETIMEDOUT, c->note);
-        if (sd_event_add_time_relative(c->notifier->event, &c->timer, CLOCK_MONOTONIC, delay, 0, on_timer,
+        if (sd_event_add_time_relative(c->notifier->event, &c->timer, CLOCK_MONOTONIC, delay, 1, on_timer,
                                        c) < 0)
                 call_end(c, -ENOMEM, "out of memory");
 }
@@ -236,7 +236,7 @@ static int call_new(Notifier *n, const NotifyTarget *t, const AlertFacts *f, uns
                 return r;
         }
         /* the first send from the loop: DONE is never called from inside the caller */
-        if (sd_event_add_time(n->event, &c->timer, CLOCK_MONOTONIC, 0, 0, on_timer, c) < 0) {
+        if (sd_event_add_time(n->event, &c->timer, CLOCK_MONOTONIC, 0, 1, on_timer, c) < 0) {
                 call_free(c);
                 return -ENOMEM;
         }
