@@ -60,5 +60,8 @@ typedef struct Ec2RescheduleParams {
 int ec2_reschedule_start(const Ec2RescheduleParams *p, Ec2RescheduleDone done, void *userdata,
                          Ec2Reschedule **ret);
 
+/* Why R is not done yet ("Throttling: Rate exceeded (retrying)"), "" when nothing. Takes NULL. */
+const char *ec2_reschedule_note(const Ec2Reschedule *r);
+
 /* Stops R without calling its DONE and frees it. Takes NULL. */
 void ec2_reschedule_cancel(Ec2Reschedule *r);
