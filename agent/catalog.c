@@ -9,8 +9,10 @@
 #include "ec2agent/util.h"
 
 /* T(id, name, MESSAGE_ID, severity, may trigger rules, is a kernel problem) */
-#define T(id, name, mid, sev, trigger, kernel) [id] = { name, mid, sev, trigger, kernel, false }
-#define PLANNED_T(id, name, sev)               [id] = { name, NULL, sev, true, false, true }
+#define T(id, name, mid, sev, trigger, kernel) [id] = { name, mid, sev, trigger, kernel, false, false }
+#define PLANNED_T(id, name, sev)               [id] = { name, NULL, sev, true, false, true, false }
+/* a kernel problem that SPEC §5 names: one in the last hour makes health a warning */
+#define HEALTH_T(id, name, mid, sev) [id] = { name, mid, sev, true, true, false, true }
 
 static const EventTypeInfo event_types[_EVENT_TYPE_MAX] = {
         T(EVENT_TYPE_SPOT_INTERRUPTION, "spot-interruption", MID_SPOT_INTERRUPTION, SEVERITY_CRITICAL, true,
@@ -21,13 +23,13 @@ static const EventTypeInfo event_types[_EVENT_TYPE_MAX] = {
         T(EVENT_TYPE_ASG_WARM_POOL, "asg-warm-pool", MID_ASG_WARM_POOL, SEVERITY_WARNING, true, false),
         T(EVENT_TYPE_MAINTENANCE, "maintenance", MID_MAINTENANCE, SEVERITY_WARNING, true, false),
         T(EVENT_TYPE_OOM_KILL, "oom-kill", MID_OOM_KILL, SEVERITY_WARNING, true, false), /* its own metric */
-        T(EVENT_TYPE_FS_ERROR, "fs-error", MID_FS_ERROR, SEVERITY_WARNING, true, true),
+        HEALTH_T(EVENT_TYPE_FS_ERROR, "fs-error", MID_FS_ERROR, SEVERITY_WARNING),
         T(EVENT_TYPE_FS_READONLY, "fs-readonly", MID_FS_READONLY, SEVERITY_CRITICAL, true, true),
-        T(EVENT_TYPE_IO_ERROR, "io-error", MID_IO_ERROR, SEVERITY_WARNING, true, true),
-        T(EVENT_TYPE_HUNG_TASK, "hung-task", MID_HUNG_TASK, SEVERITY_WARNING, true, true),
-        T(EVENT_TYPE_SOFT_LOCKUP, "soft-lockup", MID_SOFT_LOCKUP, SEVERITY_WARNING, true, true),
-        T(EVENT_TYPE_RCU_STALL, "rcu-stall", MID_RCU_STALL, SEVERITY_WARNING, true, true),
-        T(EVENT_TYPE_KERNEL_OOPS, "kernel-oops", MID_KERNEL_OOPS, SEVERITY_CRITICAL, true, true),
+        HEALTH_T(EVENT_TYPE_IO_ERROR, "io-error", MID_IO_ERROR, SEVERITY_WARNING),
+        HEALTH_T(EVENT_TYPE_HUNG_TASK, "hung-task", MID_HUNG_TASK, SEVERITY_WARNING),
+        HEALTH_T(EVENT_TYPE_SOFT_LOCKUP, "soft-lockup", MID_SOFT_LOCKUP, SEVERITY_WARNING),
+        HEALTH_T(EVENT_TYPE_RCU_STALL, "rcu-stall", MID_RCU_STALL, SEVERITY_WARNING),
+        HEALTH_T(EVENT_TYPE_KERNEL_OOPS, "kernel-oops", MID_KERNEL_OOPS, SEVERITY_CRITICAL),
         T(EVENT_TYPE_KERNEL_WARNING, "kernel-warning", MID_KERNEL_WARNING, SEVERITY_WARNING, true, true),
         T(EVENT_TYPE_SEGFAULT, "segfault", MID_SEGFAULT, SEVERITY_INFO, true, true),
         T(EVENT_TYPE_NET_ERROR, "net-error", MID_NET_ERROR, SEVERITY_WARNING, true, true),
@@ -44,6 +46,7 @@ static const EventTypeInfo event_types[_EVENT_TYPE_MAX] = {
 
 #undef T
 #undef PLANNED_T
+#undef HEALTH_T
 
 const char *const maintenance_codes[] = {
         "instance-reboot",     "system-reboot", "system-maintenance",

@@ -240,26 +240,6 @@ static void flush_engine(void *userdata) {
         engine_flush(m->engine);
 }
 
-/* The kernel log's newest events: the cursor may lag them by one crash (see kmsg.c). */
-#define KMSG_JOURNAL_TAIL (256U * 1024U)
-
-typedef struct KmsgSeq {
-        const char *boot_id;
-        uint64_t seq;
-        bool known;
-} KmsgSeq;
-
-static int visit_kmsg_seq(const cJSON *event, void *userdata) {
-        KmsgSeq *k = userdata;
-        uint64_t seq;
-
-        if (kmsg_event_seq(event, k->boot_id, &seq) && (!k->known || seq > k->seq)) {
-                k->seq = seq;
-                k->known = true;
-        }
-        return 0;
-}
-
 /* pstore: one previous-boot-crash per crash record not seen before. */
 static void scan_pstore(Manager *m) {
         const char *dir = m->config->kernel_pstore_path;
@@ -426,10 +406,6 @@ static int manager_start_kmsg(Manager *m) {
                           .boot_id = m->boot_id,
                           .before_cursor_save = flush_engine,
                           .before_cursor_save_userdata = m };
-        KmsgSeq last = { .boot_id = m->boot_id };
-        (void) journal_read_tail(m->state_dir, KMSG_JOURNAL_TAIL, visit_kmsg_seq, &last);
-        o.journal_seq = last.seq;
-        o.journal_seq_known = last.known;
         int r = kmsg_new(m->event, &o, &(EventSink){ collector_emit, m }, &m->kmsg);
         if (r == -ENOMEM)
                 return log_oom();

@@ -1,17 +1,18 @@
-"""The package as operators use it: installed with apt into a Debian 12 rootfs standing in for an
-AMI, booted with real systemd. The unit is active at boot and sandboxed, `ec2agent status` answers
-inside, it reads the kernel log and reaches AWS (signed calls to the fake endpoint, by host name)
-from its sandbox, a spot notice from the fake IMDS on the host stops a real service through D-Bus
-and runs an exec step as a transient unit, an Auto Scaling termination completes the lifecycle
-action, and a poweroff stops the drained units before the agent and leaves the clean-shutdown
-mark the next boot reports."""
+"""The package as operators use it: installed with apt into a Debian rootfs standing in for an
+AMI, booted with real systemd, once per release in $EC2AGENT_SYSTEM_RELEASES (Debian 12 bookworm
+and 13 trixie; the one .deb, built on bookworm, in both: apt resolves its Depends in trixie too).
+The unit is active at boot and sandboxed, `ec2agent status` answers inside, it reads the kernel
+log and reaches AWS (signed calls to the fake endpoint, by host name) from its sandbox, a spot
+notice from the fake IMDS on the host stops a real service through D-Bus and runs an exec step as
+a transient unit, an Auto Scaling termination completes the lifecycle action, and a poweroff stops
+the drained units before the agent and leaves the clean-shutdown mark the next boot reports."""
 import json
 import shutil
 import sys
 
 import pytest
 
-from machine import Machine, build_deb, log, wait_for, SOURCE
+from machine import RELEASES, Machine, build_deb, log, wait_for, SOURCE
 
 sys.path.insert(0, str(SOURCE / "tests"))
 from fakes.aws import FakeAws  # noqa: E402
@@ -70,8 +71,20 @@ def config(imds_url, aws_port):
     }
 
 
+@pytest.fixture(scope="module", params=RELEASES)
+def release(request):
+    """Every test runs once per release; the fakes below depend on it, so each boot has fresh ones."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def deb(tmp_path_factory):
+    """The package, built once for every release."""
+    return build_deb(tmp_path_factory.mktemp("deb"))
+
+
 @pytest.fixture(scope="module")
-def imds():
+def imds(release):
     f = FakeImds().start()
     f.set("tags/instance/aws:autoscaling:groupName", "web-asg")
     f.set("autoscaling/target-lifecycle-state", "InService")
@@ -80,19 +93,21 @@ def imds():
 
 
 @pytest.fixture(scope="module")
-def aws():
+def aws(release):
     f = FakeAws().start()
     yield f
     f.stop()
 
 
 @pytest.fixture(scope="module")
-def machine(tmp_path_factory, imds, aws):
-    tmp = tmp_path_factory.mktemp("ami")
-    deb = build_deb(tmp / "deb")
-    log("image: base rootfs + %s" % deb.name)
-    m = Machine.from_base(tmp / "rootfs")
-    m.install_deb(deb)
+def machine(tmp_path_factory, release, deb, imds, aws):
+    tmp = tmp_path_factory.mktemp("ami-" + release)
+    log("image: %s base rootfs + %s" % (release, deb.name))
+    m = Machine.from_base(tmp / "rootfs", release)
+    r = m.install_deb(deb)
+    # what apt resolved the package's Depends to in this release (trixie: the t64 names)
+    log("%s: apt installed %s" % (release, " ".join(
+        l.split()[1] for l in r.stdout.splitlines() if l.startswith("Unpacking "))))
     m.write("/etc/systemd/system/app.service", APP)
     m.write("/etc/systemd/system/worker.service", SLOW)
     m.write("/usr/local/bin/drain-hook", HOOK, 0o755)
@@ -103,15 +118,17 @@ def machine(tmp_path_factory, imds, aws):
     assert r.returncode == 0, r.stderr
     r = m.chroot("ec2agent", "check-config")
     assert r.returncode == 0, r.stdout + r.stderr
-    log("image ready")
+    log("image ready (%s)" % release)
     state = m.boot()
-    log("booted: %s" % state)
+    log("booted %s: %s" % (release, state))
     yield m
     m.halt()
     shutil.rmtree(m.root, ignore_errors=True)
 
 
 def test_unit_active_at_boot_and_sandboxed(machine):
+    os_release = dict(l.split("=", 1) for l in machine.run("cat", "/etc/os-release").stdout.splitlines() if "=" in l)
+    assert os_release["VERSION_CODENAME"] == machine.release  # the release this parameter names booted
     show = machine.show("ec2agent.service", "ActiveState", "SubState", "Type", "NRestarts", "Before",
                         "UnitFileState")
     assert show["ActiveState"] == "active" and show["SubState"] == "running", show
@@ -245,5 +262,5 @@ def test_poweroff_stops_drained_units_first_and_leaves_a_clean_mark(machine, imd
     assert r.returncode == 0 and r.stdout.strip() == ""
     show = machine.show("ec2agent.service", "ActiveEnterTimestampMonotonic")
     init = machine.show("init.scope", "ActiveEnterTimestampMonotonic")
-    log("boot -> READY=1: %.0f ms" % ((int(show["ActiveEnterTimestampMonotonic"]) -
-                                        int(init["ActiveEnterTimestampMonotonic"])) / 1000))
+    log("%s: boot -> READY=1: %.0f ms" % (machine.release, (int(show["ActiveEnterTimestampMonotonic"]) -
+                                                           int(init["ActiveEnterTimestampMonotonic"])) / 1000))
