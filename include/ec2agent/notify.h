@@ -44,9 +44,9 @@ void notify_target_text(const NotifyTarget *t, char *ret, size_t max);
 /* Posts the alert with facts F to T: retried with backoff on network errors, 429 and 5xx until it
  * is cancelled (the step's timeout); a 4xx ends it with the service's words. A PagerDuty trigger
  * accepted is remembered as an open incident of F->rule, its notify step STEP and the event
- * instance INSTANCE (engine_instance_key; NULL for a metric rule). DONE is called from the loop.
- * Returns 0 and *RET (cancel it with notify_call_cancel until DONE ran) or a negative errno (DONE
- * never called). */
+ * instance INSTANCE (engine_instance_key of a scheduled event, else the event type: "metric"). DONE is
+ * called from the loop. Returns 0 and *RET (cancel it with notify_call_cancel until DONE ran) or a negative
+ * errno (DONE never called). */
 int notifier_post(Notifier *n, const NotifyTarget *t, const AlertFacts *f, unsigned step,
                   const char *instance, NotifyDone done, void *userdata, NotifyCall **ret);
 
