@@ -269,6 +269,44 @@ static void render_resources(Out *o, const cJSON *doc) {
         }
 }
 
+/* status.volumes / status.network (nitro.c): one line a device, its last 5 minutes. */
+static void render_nitro(Out *o, const cJSON *doc) {
+        static const char *const vol_keys[] = { "volume_iops", "volume_throughput", "instance_iops",
+                                                "instance_throughput" };
+        static const char *const net_keys[] = { "bw_in", "bw_out", "pps", "conntrack", "linklocal" };
+        const char *label = "Volumes";
+        const cJSON *x;
+
+        cJSON_ArrayForEach (x, cli_get(doc, "volumes")) {
+                const cJSON *e = cli_get(x, "exceeded_5m");
+                double us = 0;
+                for (size_t i = 0; i < ELEMENTSOF(vol_keys); i++)
+                        us += json_get_number(e, vol_keys[i], 0);
+                if (json_get_string(x, "error"))
+                        line(o, label, "%s %s: %s", str_or(x, "volume_id", "?"), str_or(x, "device", "?"),
+                             json_get_string(x, "error"));
+                else
+                        line(o, label, "%s %s: %s%.1f s over its limits in 5 min, queue %.0f",
+                             str_or(x, "volume_id", "?"), str_or(x, "device", "?"), us > 0 ? "" : "ok, ",
+                             us / 1e6, json_get_number(x, "queue_length", 0));
+                label = "";
+        }
+        label = "Network";
+        cJSON_ArrayForEach (x, cli_get(doc, "network")) {
+                const cJSON *e = cli_get(x, "exceeded_5m");
+                double n = 0;
+                for (size_t i = 0; i < ELEMENTSOF(net_keys); i++)
+                        n += json_get_number(e, net_keys[i], 0);
+                if (json_get_string(x, "error"))
+                        line(o, label, "%s (ena): %s", str_or(x, "interface", "?"),
+                             json_get_string(x, "error"));
+                else
+                        line(o, label, "%s (ena): %s%.0f packets over allowances in 5 min",
+                             str_or(x, "interface", "?"), n > 0 ? "" : "ok, ", n);
+                label = "";
+        }
+}
+
 static void render_kernel(Out *o, const cJSON *doc) {
         const cJSON *k = cli_get(doc, "kernel"), *prev = cli_get(k, "previous_boot"),
                     *oom = cli_get(k, "last_oom");
@@ -336,6 +374,7 @@ void cli_render_status(FILE *f, const cJSON *doc, bool color, unsigned width, us
         render_header(&o, doc);
         render_notices(&o, doc);
         render_resources(&o, doc);
+        render_nitro(&o, doc);
         render_kernel(&o, doc);
         render_instance(&o, doc);
         render_agent(&o, doc);

@@ -6,7 +6,9 @@
  *           kill, a filesystem or I/O error, a hung task, a lockup or an oops (the catalog's
  *           health_warning rows); a filesystem or
  *           memory at 85 % or more; a watched filesystem that does not answer statvfs(); CloudWatch
- * publishing failing for over 5 minutes; an unclean end of the previous boot. */
+ * publishing failing for over 5 minutes; an unclean end of the previous boot; an EBS volume
+ *           over its (or the instance's) IOPS or throughput limit, or an ENA allowance exceeded,
+ *           in the last 5 minutes: one reason per volume or interface and limit, with what to do. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -132,6 +134,76 @@ static void judge_cloudwatch(Judge *j, const cJSON *cw, usec_t now) {
                      json_get_string(cw, "last_error") ?: "?");
 }
 
+/* 1234567 → "1 234 567" */
+static const char *grouped(uint64_t v, char buf[static 32]) {
+        char digits[24];
+        int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long) v), o = 0;
+        for (int i = 0; i < n; i++) {
+                if (i > 0 && (n - i) % 3 == 0)
+                        buf[o++] = ' ';
+                buf[o++] = digits[i];
+        }
+        buf[o] = 0;
+        return buf;
+}
+
+/* status.volumes[].exceeded_5m: microseconds over each limit (nitro.c). */
+static void judge_volumes(Judge *j, const cJSON *volumes) {
+        static const struct {
+                const char *key, *what, *todo;
+        } limits[] = {
+                { "volume_iops", "its provisioned IOPS", "raise its IOPS or spread the load" },
+                { "volume_throughput", "its provisioned throughput",
+                  "raise its throughput or spread the load" },
+                { "instance_iops", "the instance's EBS IOPS limit", "a larger instance size" },
+                { "instance_throughput", "the instance's EBS throughput limit", "a larger instance size" },
+        };
+        const cJSON *v;
+
+        cJSON_ArrayForEach (v, volumes) {
+                const cJSON *x = health_get(v, "exceeded_5m");
+                for (size_t i = 0; cJSON_IsObject(x) && i < ELEMENTSOF(limits); i++) {
+                        double us = json_get_number(x, limits[i].key, 0);
+                        if (!(us > 0))
+                                continue;
+                        double s = us / 1e6;
+                        flag(j, HEALTH_WARNING, "%s exceeded %s for %.*f s of the last 5 min: %s",
+                             json_get_string(v, "volume_id") ?: "?", limits[i].what, s < 10 ? 1 : 0, s,
+                             limits[i].todo);
+                }
+        }
+}
+
+/* status.network[].exceeded_5m: packets queued or dropped over each allowance (nitro.c). */
+static void judge_network(Judge *j, const cJSON *network) {
+        static const struct {
+                const char *key, *what, *todo;
+        } limits[] = {
+                { "bw_in", "its inbound bandwidth allowance", "a larger instance size" },
+                { "bw_out", "its outbound bandwidth allowance", "a larger instance size" },
+                { "pps", "its PPS allowance", "a larger instance size" },
+                { "conntrack", "its connection-tracking allowance",
+                  "fewer tracked connections (untracked security group rules, shorter idle timeouts) or a "
+                  "larger instance size" },
+                { "linklocal", "the link-local allowance (IMDS, DNS, time sync)",
+                  "cache IMDS and DNS answers" },
+        };
+        const cJSON *n;
+        char num[32];
+
+        cJSON_ArrayForEach (n, network) {
+                const cJSON *x = health_get(n, "exceeded_5m");
+                for (size_t i = 0; cJSON_IsObject(x) && i < ELEMENTSOF(limits); i++) {
+                        uint64_t c = json_get_u64(x, limits[i].key, 0);
+                        if (c == 0)
+                                continue;
+                        flag(j, HEALTH_WARNING, "%s dropped %s packets over %s in the last 5 min: %s",
+                             json_get_string(n, "interface") ?: "?", grouped(c, num), limits[i].what,
+                             limits[i].todo);
+                }
+        }
+}
+
 Health health_evaluate(const cJSON *status, usec_t now, cJSON *reasons) {
         Judge j = { .critical = cJSON_CreateArray(), .warning = cJSON_CreateArray() };
         cJSON *r;
@@ -141,6 +213,8 @@ Health health_evaluate(const cJSON *status, usec_t now, cJSON *reasons) {
                 judge_resources(&j, status);
                 judge_kernel(&j, health_get(status, "kernel"), now);
                 judge_cloudwatch(&j, health_get(status, "cloudwatch"), now);
+                judge_volumes(&j, health_get(status, "volumes"));
+                judge_network(&j, health_get(status, "network"));
         } else
                 j.level = HEALTH_WARNING; /* cannot judge: never claim "ok" */
 

@@ -124,7 +124,9 @@ static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims,
                         const char *name, *value;
                 } pairs[] = { { "path", dims->path },
                               { "device", dims->device },
-                              { "fstype", dims->fstype } };
+                              { "fstype", dims->fstype },
+                              { "VolumeId", dims->volume_id },
+                              { "interface", dims->interface } };
                 for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
                         if (pairs[i].value[0] && !add_pair(d, pairs[i].name, pairs[i].value))
                                 return -ENOMEM;

@@ -41,6 +41,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "ec2agent/json.h"
 #include "ec2agent/kmsg.h"
@@ -514,9 +516,33 @@ static void handle_stream(Kmsg *k, const char *data, size_t len) {
         }
 }
 
+/* /dev/kmsg as the unit hands it over: systemd opens it as root (StandardInput=file:/dev/kmsg)
+ * before it starts the agent as its own user without capabilities, and reading an open
+ * /dev/kmsg needs none (opening it does, under kernel.dmesg_restrict=1). A copy of standard input
+ * when that is the device (1:11), non-blocking; -EBADF otherwise. */
+static int kmsg_inherited(void) {
+        struct stat st;
+        int fd, flags;
+
+        if (fstat(STDIN_FILENO, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 11))
+                return -EBADF;
+        fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                int r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
 static int kmsg_open(Kmsg *k) {
         struct stat st;
-        k->fd = open(k->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        k->fd = strcmp(k->path, "/dev/kmsg") == 0 ? kmsg_inherited() : -EBADF;
+        if (k->fd < 0)
+                k->fd = open(k->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (k->fd < 0)
                 return negative_errno();
         if (fstat(k->fd, &st) < 0)

@@ -93,6 +93,7 @@ typedef struct MetricInfo {
         const char *name; /* "mem_used_percent" */
         const char *unit; /* the CloudWatch unit it is published with: "Percent", "Bytes", "Count", … */
         bool planned;     /* named by the SPEC, collected by nothing yet: lookups do not find it */
+        bool default_set; /* published without metrics.measurements naming it (the Nitro ones are not) */
 } MetricInfo;
 
 /* The scheduled-event codes of IMDS events/maintenance/scheduled. */

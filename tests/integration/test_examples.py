@@ -187,7 +187,6 @@ PLANNED = {
     "measurements": "#18 metrics.measurements", "aggregation_dimensions": "#18 aggregation_dimensions",
     "prometheus_textfile": "#18 prometheus_textfile", "forward": "#19 forward",
     "cloudwatch_logs": "#19 forward.cloudwatch_logs", "eventbridge": "#19 forward.eventbridge",
-    "endpoint_mode": "#22 imds.endpoint_mode",
 }
 
 

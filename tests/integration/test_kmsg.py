@@ -471,3 +471,28 @@ def test_overrun_of_dev_kmsg_is_counted_and_reading_goes_on(agent_factory):
     finally:
         open(knob, "w").write(saved + "\n")
         os.close(kmsg)
+
+
+def test_dev_kmsg_handed_over_on_stdin_needs_no_capability(agent_factory):
+    """The unit has systemd open /dev/kmsg as root (StandardInput=file:/dev/kmsg) and runs the agent
+    as its own user without any capability. Under kernel.dmesg_restrict=1 opening /dev/kmsg takes
+    CAP_SYSLOG, reading an open one does not: without CAP_SYSLOG the agent reads the descriptor it
+    was handed, and cannot open the device itself (the control)."""
+    if open("/proc/sys/kernel/dmesg_restrict").read().strip() != "1" or os.geteuid() != 0:
+        pytest.skip("needs root and kernel.dmesg_restrict=1")
+    from conftest import Agent
+    no_syslog = ["setpriv", "--bounding-set=-syslog", "--inh-caps=-syslog", "--"]
+    docs = {}
+    for handed in (True, False):
+        a = agent_factory(config={"imds": {"enabled": False}, "metrics": {"enabled": False},
+                                  "kmsg": {"path": "/dev/kmsg"}})
+        argv = no_syslog + Agent.run_argv(a, ())
+        # the shell opens the device while it still has CAP_SYSLOG, then execs the capless agent
+        a.run_argv = (lambda argv: lambda args: ["sh", "-c", 'exec "$@" </dev/kmsg', "sh"] + argv)(argv) \
+            if handed else (lambda argv: lambda args: argv)(argv)
+        a.start()
+        docs[handed] = wait_for(lambda: (lambda k: k if "error" in k or k.get("records") else None)(
+            a.status()[1]["kernel"]["kmsg"]), 10, what="the kernel log read or refused")
+        a.stop()
+    assert docs[True]["path"] == "/dev/kmsg" and docs[True]["records"] > 0 and "error" not in docs[True], docs
+    assert docs[False]["error"] == "Operation not permitted", docs

@@ -160,7 +160,46 @@ static void test_every_spec_event_type(void) {
                 if (!event_type_info(i)->planned)
                         ASSERT_INT(event_type_from_string(event_type_info(i)->name), (int) i);
         ASSERT_TRUE(event_type_info(_EVENT_TYPE_MAX) == NULL);
-        ASSERT_INT(event_type_from_string("ebs-performance-exceeded"), -ENOENT);
+        /* the Nitro events are made now (nitro.c), and rules may wait on them */
+        ASSERT_INT(event_type_from_string("ebs-performance-exceeded"), EVENT_TYPE_EBS_PERFORMANCE_EXCEEDED);
+        ASSERT_INT(event_type_from_string("network-allowance-exceeded"),
+                   EVENT_TYPE_NETWORK_ALLOWANCE_EXCEEDED);
+        ASSERT_TRUE(event_pattern_is_valid("ebs-performance-exceeded"));
+        ASSERT_TRUE(event_pattern_is_valid("network-allowance-exceeded"));
+}
+
+/* SPEC §7's EBS and ENA names exactly (CloudWatch publishes them as they are, the Prometheus textfile
+ * as ec2agent_NAME): collected, and not in the default set (metrics.measurements selects them). */
+static void test_nitro_metrics_are_opt_in(void) {
+        static const char *const nitro[] = {
+                "diskio_ebs_total_read_ops",
+                "diskio_ebs_total_write_ops",
+                "diskio_ebs_total_read_bytes",
+                "diskio_ebs_total_write_bytes",
+                "diskio_ebs_total_read_time",
+                "diskio_ebs_total_write_time",
+                "diskio_ebs_volume_performance_exceeded_iops",
+                "diskio_ebs_volume_performance_exceeded_tp",
+                "diskio_ebs_ec2_instance_performance_exceeded_iops",
+                "diskio_ebs_ec2_instance_performance_exceeded_tp",
+                "diskio_ebs_volume_queue_length",
+                "ethtool_bw_in_allowance_exceeded",
+                "ethtool_bw_out_allowance_exceeded",
+                "ethtool_pps_allowance_exceeded",
+                "ethtool_conntrack_allowance_exceeded",
+                "ethtool_linklocal_allowance_exceeded",
+                "ethtool_conntrack_allowance_available",
+        };
+        for (size_t i = 0; i < sizeof nitro / sizeof nitro[0]; i++) {
+                const MetricInfo *m = metric_lookup(nitro[i]);
+                if (!m)
+                        TAP_FAIL("%s is not collected", nitro[i]);
+                ASSERT_FALSE(m->default_set);
+        }
+        ASSERT_STR(metric_name(METRIC_DISKIO_EBS_TOTAL_READ_OPS), "diskio_ebs_total_read_ops");
+        ASSERT_STR(metric_name(METRIC_ETHTOOL_CONNTRACK_ALLOWANCE_AVAILABLE),
+                   "ethtool_conntrack_allowance_available");
+        ASSERT_TRUE(metric_lookup("mem_used_percent")->default_set);
 }
 
 /* Every type made today has a MESSAGE_ID that units/ec2agent.catalog explains (journalctl -x). */
@@ -330,4 +369,5 @@ static void test_spec_file(void) {
 
 TAP_MAIN(T(test_lookup), T(test_patterns), T(test_metrics_and_severity), T(test_every_spec_metric),
          T(test_every_spec_event_type), T(test_message_ids_in_journal_catalog),
-         T(test_kmsg_classes_are_catalog_types), T(test_health_warning_types), T(test_spec_file))
+         T(test_kmsg_classes_are_catalog_types), T(test_health_warning_types), T(test_spec_file),
+         T(test_nitro_metrics_are_opt_in))
