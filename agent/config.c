@@ -215,6 +215,7 @@ static const Field endpoint_fields[] = {
         F_STRING_OR_NULL("cloudwatch", Config, endpoint_cloudwatch, config_check_url),
         F_STRING_OR_NULL("autoscaling", Config, endpoint_autoscaling, config_check_url),
         F_STRING_OR_NULL("sns", Config, endpoint_sns, config_check_url),
+        F_STRING_OR_NULL("ec2", Config, endpoint_ec2, config_check_url),
         F_END,
 };
 
@@ -276,6 +277,7 @@ Config *config_free(Config *c) {
         free(c->endpoint_cloudwatch);
         free(c->endpoint_autoscaling);
         free(c->endpoint_sns);
+        free(c->endpoint_ec2);
         free(c->imds_endpoint);
         free(c->metrics_namespace);
         free(c->metrics_prometheus_textfile);

@@ -53,6 +53,7 @@ Manager *manager_free(Manager *m) {
         imds_free(m->imds);
         kmsg_free(m->kmsg); /* first: saving its cursor flushes the engine's firings */
         engine_free(m->engine);
+        notifier_free(m->notifier);   /* after the engine: its runs held the notifier's calls */
         publisher_free(m->publisher); /* spools what is still queued */
         prometheus_free(m->prometheus);
         nitro_free(m->nitro);
@@ -288,6 +289,26 @@ static const SeriesStore *env_series(void *userdata) {
         return m->sampler ? sampler_series(m->sampler) : &empty;
 }
 
+/* The status reasons, for an alert's text. */
+static char **env_reasons(void *userdata) {
+        _cleanup_json_ cJSON *doc = manager_status(userdata);
+        char **v = NULL;
+        const cJSON *r;
+
+        cJSON_ArrayForEach (r, cJSON_GetObjectItemCaseSensitive(doc, "reasons"))
+                if (cJSON_IsString(r) && strv_extend(&v, r->valuestring) < 0)
+                        break;
+        return v;
+}
+
+/* Alerts to Slack, Teams and PagerDuty, with PagerDuty's open incidents from the state directory. */
+static int manager_start_notifier(Manager *m) {
+        int r = notifier_new(m->event, m->http, m->state_dir, &m->notifier);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the notifier: %m");
+        return 0;
+}
+
 /* The rules: on the system bus when systemd runs (stop, restart, reboot), without it otherwise. */
 static int manager_start_engine(Manager *m) {
         sigset_t ss;
@@ -313,6 +334,8 @@ static int manager_start_engine(Manager *m) {
                 .sink = { collector_emit, m },
                 .aws = manager_aws_env(m),
                 .series = env_series,
+                .notifier = m->notifier,
+                .reasons = env_reasons,
                 .userdata = m,
         };
         r = engine_new(m->event, m->bus, m->http, m->config, m->state_dir, &env, &m->engine);
@@ -505,7 +528,7 @@ int manager_start(Manager *m) {
         if ((r = manager_start_loop(m)) < 0)
                 return r;
         /* The rules first: the events of this very start (a crashed previous boot) may trigger them. */
-        if ((r = manager_start_engine(m)) < 0)
+        if ((r = manager_start_notifier(m)) < 0 || (r = manager_start_engine(m)) < 0)
                 return r;
         judge_previous_boot(m);
         if ((r = manager_start_imds(m)) < 0 || (r = manager_start_sampler(m)) < 0 ||

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "catalog.h"
+#include "mwindow.h"
 #include "util.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/ec2agent/config.json"
@@ -17,6 +18,7 @@ typedef enum StepKind {
         STEP_LIFECYCLE,
         STEP_NOTIFY,
         STEP_REBOOT,
+        STEP_RESCHEDULE,
         _STEP_KIND_MAX,
 } StepKind;
 
@@ -27,9 +29,13 @@ typedef struct Step {
         char *group;  /* NULL: the instance's aws:autoscaling:groupName tag */
         char *result; /* "CONTINUE" or "ABANDON" */
         unsigned heartbeat_s;
-        char *sns_topic_arn; /* notify: one of these two */
+        char *sns_topic_arn; /* notify: one of these five */
         char *webhook;
-        unsigned max_per_day; /* reboot */
+        char *slack, *teams;         /* incoming-webhook URLs (secrets) */
+        char *pagerduty_routing_key; /* a secret; set for a pagerduty notify */
+        char *pagerduty_url;         /* NULL: https://events.pagerduty.com/v2/enqueue */
+        MWindow window;              /* reschedule */
+        unsigned max_per_day;        /* reboot */
         unsigned timeout_s;
         bool abort_on_failure;
 } Step;
@@ -55,6 +61,7 @@ typedef struct Rule {
 typedef struct Config {
         char *aws_region;
         char *endpoint_cloudwatch, *endpoint_autoscaling, *endpoint_sns;
+        char *endpoint_ec2;
 
         bool imds_enabled;
         char *imds_endpoint;

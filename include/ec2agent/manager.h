@@ -41,6 +41,7 @@ typedef struct Manager {
         NitroFake *nitro_fake;  /* EC2AGENT_TEST_NITRO's fake devices: tests only */
         sd_bus *bus;            /* the system bus, NULL without systemd */
         Engine *engine;
+        Notifier *notifier; /* notify to Slack, Teams, PagerDuty; its open incidents */
         bool env_credentials;
         AwsCredentials credentials_from_env;
         Journal *journal;
