@@ -5,7 +5,7 @@
  * warning:  a pending scheduled event; a rebalance recommendation; within the last hour an OOM
  *           kill, a filesystem or I/O error, a hung task, a lockup or an oops; a filesystem or
  *           memory at 85 % or more; a watched filesystem that does not answer statvfs(); CloudWatch
- * publishing failing for over 5 minutes; an unclean end of the previous boot. */
+ * publishing or event forwarding failing for over 5 minutes; an unclean end of the previous boot. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,6 +134,26 @@ static void judge_cloudwatch(Judge *j, const cJSON *cw, usec_t now) {
                      json_get_string(cw, "last_error") ?: "?");
 }
 
+/* status.forward: each target that has failed for over 5 minutes (health.h) is a warning. */
+static void judge_forward(Judge *j, const cJSON *fw, usec_t now) {
+        static const struct {
+                const char *key, *title;
+        } targets[] = { { "cloudwatch_logs", "CloudWatch Logs" }, { "eventbridge", "EventBridge" } };
+
+        for (size_t i = 0; i < ELEMENTSOF(targets); i++) {
+                const cJSON *t = get(fw, targets[i].key);
+                const char *since = json_get_string(t, "failing_since");
+                usec_t at;
+                if (!cJSON_IsTrue(get(t, "enabled")) || !since || parse_rfc3339(since, &at) < 0)
+                        continue;
+                if (now > at && now - at > HEALTH_PUBLISH_FAILING_USEC)
+                        flag(j, HEALTH_WARNING,
+                             "forwarding to %s failing since %s (%.0f events wait): %.100s",
+                             targets[i].title, since, json_get_number(t, "queued", 0),
+                             json_get_string(t, "last_error") ?: "?");
+        }
+}
+
 Health health_evaluate(const cJSON *status, usec_t now, cJSON *reasons) {
         Judge j = { .critical = cJSON_CreateArray(), .warning = cJSON_CreateArray() };
         cJSON *r;
@@ -143,6 +163,7 @@ Health health_evaluate(const cJSON *status, usec_t now, cJSON *reasons) {
                 judge_resources(&j, status);
                 judge_kernel(&j, get(status, "kernel"), now);
                 judge_cloudwatch(&j, get(status, "cloudwatch"), now);
+                judge_forward(&j, get(status, "forward"), now);
         } else
                 j.level = HEALTH_WARNING; /* cannot judge: never claim "ok" */
 

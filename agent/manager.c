@@ -54,6 +54,7 @@ Manager *manager_free(Manager *m) {
         kmsg_free(m->kmsg); /* first: saving its cursor flushes the engine's firings */
         engine_free(m->engine);
         publisher_free(m->publisher); /* spools what is still queued */
+        forwarder_free(m->forwarder); /* its events are in its spool already */
         sampler_free(m->sampler);
         http_free(m->http);
         explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
@@ -95,6 +96,7 @@ void manager_emit(Manager *m, Event *e) {
         }
 
         line = event_to_json_line(ev, m->boot_id);
+        forwarder_on_event(m->forwarder, ev->type, line); /* a write to its spool: no wait */
         if (asprintf(&f_type, "EC2AGENT_EVENT_TYPE=%s", ev->type) < 0)
                 f_type = NULL;
         if (asprintf(&f_sev, "EC2AGENT_SEVERITY=%s", severity_to_string(ev->severity)) < 0)
@@ -417,6 +419,15 @@ static int manager_start_publisher(Manager *m) {
         return 0;
 }
 
+/* CloudWatch Logs and EventBridge, when forward names them. */
+static int manager_start_forwarder(Manager *m) {
+        AwsEnv env = manager_aws_env(m);
+        int r = forwarder_new(m->event, m->http, m->config, m->state_dir, &env, &m->forwarder);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start forwarding events: %m");
+        return 0;
+}
+
 /* The kernel log, when on; an unreadable one is said in status and the agent goes on. */
 static int manager_start_kmsg(Manager *m) {
         if (!m->config->kmsg_enabled)
@@ -470,8 +481,8 @@ int manager_start(Manager *m) {
                 return r;
         judge_previous_boot(m);
         if ((r = manager_start_imds(m)) < 0 || (r = manager_start_sampler(m)) < 0 ||
-            (r = manager_start_publisher(m)) < 0 || (r = manager_start_kmsg(m)) < 0 ||
-            (r = manager_start_status(m)) < 0)
+            (r = manager_start_publisher(m)) < 0 || (r = manager_start_forwarder(m)) < 0 ||
+            (r = manager_start_kmsg(m)) < 0 || (r = manager_start_status(m)) < 0)
                 return r;
         return 0;
 }

@@ -7,6 +7,7 @@
 #include "boot.h"
 #include "config.h"
 #include "engine.h"
+#include "forward.h"
 #include "http.h"
 #include "imds.h"
 #include "journal.h"
@@ -33,6 +34,7 @@ typedef struct Manager {
         int kmsg_error; /* why it is unreadable (a negative errno), 0 otherwise */
         Sampler *sampler;
         Publisher *publisher; /* NULL when metrics are off */
+        Forwarder *forwarder; /* NULL when forward is off */
         sd_bus *bus;          /* the system bus, NULL without systemd */
         Engine *engine;
         bool env_credentials;
