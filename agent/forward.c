@@ -306,7 +306,7 @@ static void spool_open(Target *t) {
                         (void) unlink(path);
                         continue;
                 }
-                if (read_file_bounded(path, 4 * FORWARD_SPOOL_FILE_BYTES, &text, &len) < 0)
+                if (read_file_bounded(path, 2 * FORWARD_SPOOL_MAX_BYTES, &text, &len) < 0)
                         continue;
                 t->spooled_bytes += len;
                 t->queued += count_lines(text, len, seqs[i] == t->cursor_seq ? MIN(t->cursor_off, len) : 0);
@@ -332,7 +332,7 @@ static void spool_bound(Target *t) {
                 if (seqs[i] == t->append_seq || (t->batch_ready && seqs[i] <= t->end_seq))
                         continue;
                 spool_path(t, seqs[i], path, sizeof path);
-                if (read_file_bounded(path, 4 * FORWARD_SPOOL_FILE_BYTES, &text, &len) < 0)
+                if (read_file_bounded(path, 2 * FORWARD_SPOOL_MAX_BYTES, &text, &len) < 0)
                         continue;
                 lines = count_lines(text, len, seqs[i] == t->cursor_seq ? MIN(t->cursor_off, len) : 0);
                 if (unlink(path) < 0)
@@ -393,30 +393,68 @@ static void batch_free(Target *t) {
         t->batch_ready = false;
 }
 
-/* Reads the undelivered lines from the cursor on, as many as one request takes. Lines that are no
- * event (torn by a crash) are passed over and counted as dropped. Returns the number of lines. */
+/* Reads at most MAX bytes of PATH from OFF into *RET (NUL-terminated, the caller frees); *RET_SIZE is
+ * the file's size. Returns 0 or a negative errno. */
+static int read_at(const char *path, uint64_t off, size_t max, char **ret, size_t *ret_len,
+                   uint64_t *ret_size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_free_ char *data = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        size_t want =
+                off < (uint64_t) st.st_size ? (size_t) MIN((uint64_t) max, (uint64_t) st.st_size - off) : 0;
+        if (!(data = malloc(want + 1)))
+                return -ENOMEM;
+        while (len < want) {
+                ssize_t k = pread(fd, data + len, want - len, (off_t) (off + len));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        data[len] = 0;
+        *ret = TAKE_PTR(data);
+        *ret_len = len;
+        *ret_size = (uint64_t) st.st_size;
+        return 0;
+}
+
+typedef struct Found {
+        size_t at, len; /* in the batch's text */
+        usec_t t;
+        uint64_t end_seq, end_off; /* where the spool continues after this line */
+        size_t bad_before;         /* unreadable lines passed over before it */
+} Found;
+
+/* Reads the undelivered lines from the cursor on, as many as one request takes (for CloudWatch Logs
+ * within forward_logs_take()'s limits). Lines that are no event (torn by a crash) are passed over and
+ * counted as dropped. Returns the number of lines. */
 static int batch_fill(Target *t) {
         _cleanup_free_ uint64_t *seqs = NULL;
         size_t n = spool_list(t, &seqs),
                cap = t->kind == TARGET_LOGS ? FORWARD_LOGS_MAX_EVENTS : FORWARD_EVENTS_MAX;
         size_t max_bytes = t->kind == TARGET_LOGS ? FORWARD_LOGS_MAX_BYTES : FORWARD_EVENTS_MAX_BYTES - 4096;
         uint64_t seq = t->cursor_seq, off = t->cursor_off;
-        Buf text;
-        struct {
-                size_t at, len;
-                usec_t t;
-        } *found = calloc(cap, sizeof *found);
+        _cleanup_free_ Found *found = calloc(cap, sizeof *found);
         size_t n_found = 0, bytes = 0, bad = 0;
         bool full = false;
+        Buf text;
         int r = 0;
 
         if (!found)
                 return -ENOMEM;
-        buf_init(&text, 2 * FORWARD_LOGS_MAX_BYTES + LINE_MAX_BYTES);
-        for (size_t i = 0; i < n && !full; i++) {
+        buf_init(&text, max_bytes + LINE_MAX_BYTES + 1);
+        for (size_t i = 0; i < n && !full && r >= 0; i++) {
                 char path[512];
                 _cleanup_free_ char *data = NULL;
-                size_t len = 0, p;
+                size_t len = 0, p = 0;
+                uint64_t size = 0;
                 if (seqs[i] < seq)
                         continue;
                 if (seqs[i] > seq) {
@@ -424,14 +462,15 @@ static int batch_fill(Target *t) {
                         off = 0;
                 }
                 spool_path(t, seq, path, sizeof path);
-                if (read_file_bounded(path, 4 * FORWARD_SPOOL_FILE_BYTES, &data, &len) < 0)
+                if (read_at(path, off, max_bytes - MIN(bytes, max_bytes) + LINE_MAX_BYTES + 1, &data, &len,
+                            &size) < 0)
                         continue;
-                for (p = MIN(off, len); p < len;) {
+                while (p < len) {
                         const char *nl = memchr(data + p, '\n', len - p);
                         size_t l;
                         usec_t at;
                         if (!nl)
-                                break; /* being written, or torn: not a line yet */
+                                break; /* being written, torn, or past what was read */
                         l = (size_t) (nl - (data + p));
                         if (n_found == cap ||
                             (n_found > 0 && bytes + l + FORWARD_LOGS_EVENT_BYTES > max_bytes)) {
@@ -441,9 +480,12 @@ static int batch_fill(Target *t) {
                         if (forward_parse_line(data + p, l, &at, NULL) < 0) {
                                 bad++;
                         } else {
-                                found[n_found].at = text.len;
-                                found[n_found].len = l;
-                                found[n_found].t = at;
+                                found[n_found] = (Found){ .at = text.len,
+                                                          .len = l,
+                                                          .t = at,
+                                                          .end_seq = seq,
+                                                          .end_off = off + p + l + 1,
+                                                          .bad_before = bad };
                                 if ((r = buf_append(&text, data + p, l)) < 0 ||
                                     (r = buf_append(&text, "", 1)) < 0)
                                         break;
@@ -452,29 +494,42 @@ static int batch_fill(Target *t) {
                         }
                         p += l + 1;
                 }
-                off = p;
-                if (r < 0)
-                        break;
-                /* a file no longer appended to ends in a torn line: passed over */
-                if (!full && seq != t->append_seq && p < len) {
+                off += p;
+                /* a file no longer appended to that ends in a torn line: the line is passed over */
+                if (r >= 0 && !full && seq != t->append_seq && off + len - p == size && p < len) {
                         bad++;
-                        off = len;
+                        off = size;
                 }
         }
+        size_t take = n_found;
         if (r >= 0 && n_found > 0) {
-                t->text = TAKE_PTR(text.data);
-                t->lines = calloc(n_found, sizeof *t->lines);
-                t->pending = calloc(n_found, sizeof *t->pending);
-                if (!t->lines || !t->pending)
+                _cleanup_free_ ForwardLine *lines = calloc(n_found, sizeof *lines);
+                bool *pending = calloc(n_found, sizeof *pending);
+                if (!lines || !pending) {
+                        free(pending);
                         r = -ENOMEM;
-                for (size_t i = 0; r >= 0 && i < n_found; i++) {
-                        t->lines[i] = (ForwardLine){ t->text + found[i].at, found[i].len, found[i].t };
-                        t->pending[i] = true;
+                } else {
+                        for (size_t i = 0; i < n_found; i++) {
+                                lines[i] =
+                                        (ForwardLine){ text.data + found[i].at, found[i].len, found[i].t };
+                                pending[i] = true;
+                        }
+                        if (t->kind == TARGET_LOGS)
+                                take = forward_logs_take(lines, n_found);
+                        if (take < n_found) {
+                                /* what follows waits for the next batch: the spool continues after line TAKE
+                                 */
+                                seq = found[take - 1].end_seq;
+                                off = found[take - 1].end_off;
+                                bad = found[take].bad_before;
+                        }
+                        t->text = TAKE_PTR(text.data);
+                        t->lines = TAKE_PTR(lines);
+                        t->pending = pending;
+                        t->n_lines = t->n_pending = take;
                 }
-                t->n_lines = t->n_pending = n_found;
         }
         buf_done(&text);
-        free(found);
         if (r < 0) {
                 batch_free(t);
                 return r;
@@ -487,14 +542,14 @@ static int batch_fill(Target *t) {
         }
         t->end_seq = seq;
         t->end_off = off;
-        t->batch_ready = n_found > 0;
-        if (n_found == 0 && (seq != t->cursor_seq || off != t->cursor_off)) {
+        t->batch_ready = take > 0;
+        if (take == 0 && (seq != t->cursor_seq || off != t->cursor_off)) {
                 /* only torn lines: move on past them */
                 t->cursor_seq = seq;
                 t->cursor_off = off;
                 (void) save_cursor(t);
         }
-        return (int) n_found;
+        return (int) take;
 }
 
 /* The batch left for good (delivered or rejected): the cursor moves past it, delivered files go. */
@@ -507,6 +562,15 @@ static void batch_done(Target *t) {
         t->cursor_seq = t->end_seq;
         t->cursor_off = t->end_off;
         batch_free(t);
+        /* at the end of a file no longer appended to: on to the next one, and this one goes */
+        char path[512];
+        struct stat cst;
+        spool_path(t, t->cursor_seq, path, sizeof path);
+        if (t->cursor_seq < t->append_seq &&
+            (stat(path, &cst) < 0 || (uint64_t) cst.st_size <= t->cursor_off)) {
+                t->cursor_seq++;
+                t->cursor_off = 0;
+        }
         r = save_cursor(t);
         if (r < 0)
                 log_warning_errno(
@@ -514,7 +578,6 @@ static void batch_done(Target *t) {
                         target_titles[t->kind], t->dir);
         n = spool_list(t, &seqs);
         for (size_t i = 0; i < n && seqs[i] < t->cursor_seq; i++) {
-                char path[512];
                 struct stat st;
                 spool_path(t, seqs[i], path, sizeof path);
                 if (stat(path, &st) == 0 && unlink(path) == 0)
@@ -524,15 +587,17 @@ static void batch_done(Target *t) {
 
 /* ---- requests ---- */
 
-_printf_(2, 3) static void failed(Target *t, const char *fmt, ...) {
+/* Records why sending fails; the first failure of a run of them is logged (as a warning) when LOG. */
+_printf_(3, 4) static void failed(Target *t, bool log, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         (void) vsnprintf(t->last_error, sizeof t->last_error, fmt, ap);
         va_end(ap);
         if (!t->failing_since) {
                 t->failing_since = now_usec(CLOCK_REALTIME);
-                log_warning("Forwarding to %s fails, keeping the events: %s", target_titles[t->kind],
-                            t->last_error);
+                if (log)
+                        log_warning("Forwarding to %s fails, keeping the events: %s", target_titles[t->kind],
+                                    t->last_error);
         }
 }
 
@@ -569,13 +634,15 @@ static bool rejects_content(const char *code) {
 /* A failed call: retried soon when AWS says so, the batch passed over when AWS will never take it,
  * kept and retried at the cap otherwise (an operator must act: logged once with AWS's code). */
 static void on_failure(Target *t, const HttpResponse *resp, const char *code, const char *message) {
+        /* retryable failures are logged at the first of a run; the rest once per code, below */
+        bool retry = resp->error < 0 || aws_retryable(resp->status, code);
         if (resp->error < 0)
-                failed(t, "%s", resp->error_message ?: strerror(-resp->error));
+                failed(t, retry, "%s", resp->error_message ?: strerror(-resp->error));
         else if (code[0])
-                failed(t, "%s: %s (HTTP %ld)", code, message, resp->status);
+                failed(t, retry, "%s: %s (HTTP %ld)", code, message, resp->status);
         else
-                failed(t, "HTTP %ld", resp->status);
-        if (resp->error < 0 || aws_retryable(resp->status, code))
+                failed(t, retry, "HTTP %ld", resp->status);
+        if (retry)
                 return retry_later(t);
         if (code[0] && rejects_content(code)) {
                 log_error("%s rejected %zu events: %s", target_titles[t->kind], t->n_pending, t->last_error);
@@ -596,6 +663,13 @@ static bool is_stream_missing(const char *code, const char *message) {
         return strcmp(code, "ResourceNotFoundException") == 0 && !strstr(message, "log group");
 }
 
+/* AWS's words for a missing group name no group: say which one the operator must create. */
+static void name_missing_group(Target *t, const char *code, char message[static 256]) {
+        if (strcmp(code, "ResourceNotFoundException") == 0)
+                snprintf(message, 256, "the log group %s does not exist (events are kept until it does)",
+                         t->f->config->forward_logs_group);
+}
+
 static void on_logs_response(const HttpResponse *resp, void *userdata) {
         Target *t = userdata;
         char code[64] = "", message[256] = "";
@@ -612,9 +686,7 @@ static void on_logs_response(const HttpResponse *resp, void *userdata) {
                         t->create_stream = false;
                         return schedule_send(t, 0);
                 }
-                if (strcmp(code, "ResourceNotFoundException") == 0)
-                        snprintf(message, sizeof message, "the log group %s does not exist",
-                                 t->f->config->forward_logs_group);
+                name_missing_group(t, code, message);
                 return on_failure(t, resp, code, message);
         }
         if (resp->error == 0 && resp->status == 200) {
@@ -627,6 +699,8 @@ static void on_logs_response(const HttpResponse *resp, void *userdata) {
                 t->create_stream = true;
                 return schedule_send(t, 0);
         }
+        if (strstr(message, "log group"))
+                name_missing_group(t, code, message);
         on_failure(t, resp, code, message);
 }
 
@@ -648,7 +722,7 @@ static void on_events_response(const HttpResponse *resp, void *userdata) {
                         idx[n++] = i;
         nf = forward_events_parse_reply(resp->body, resp->body_len, n, results);
         if (nf < 0) {
-                failed(t, "PutEvents answered something that is no PutEvents reply");
+                failed(t, true, "PutEvents answered something that is no PutEvents reply");
                 return retry_later(t);
         }
         const char *retry_code = NULL;
@@ -673,7 +747,7 @@ static void on_events_response(const HttpResponse *resp, void *userdata) {
                 batch_done(t);
                 return schedule_send(t, 0);
         }
-        failed(t, "%d of %zu entries failed: %s", nf, n, retry_code ?: "?");
+        failed(t, true, "%d of %zu entries failed: %s", nf, n, retry_code ?: "?");
         retry_later(t); /* only the failed entries go again */
 }
 
@@ -708,13 +782,13 @@ static void send_batch(Target *t) {
         if (f->env.identity_pending(f->env.userdata))
                 return schedule_send(t, WAIT_USEC); /* the stream name and the ARN wait for the id */
         if (!c) {
-                failed(t, "no AWS credentials (environment or instance profile) yet");
+                failed(t, true, "no AWS credentials (environment or instance profile) yet");
                 return schedule_send(t, WAIT_USEC);
         }
         if (!region ||
             !(endpoint = aws_endpoint(
                       f->config, t->kind == TARGET_LOGS ? AWS_SERVICE_LOGS : AWS_SERVICE_EVENTS, region))) {
-                failed(t, "no AWS region yet");
+                failed(t, true, "no AWS region yet");
                 return schedule_send(t, WAIT_USEC);
         }
         buf_init(&body, 4 * FORWARD_LOGS_MAX_BYTES);
@@ -777,7 +851,7 @@ static void send_batch(Target *t) {
         buf_done(&body);
         if (r < 0) {
                 t->creating = false;
-                failed(t, "cannot send: %s", strerror(-r));
+                failed(t, true, "cannot send: %s", strerror(-r));
                 retry_later(t);
         }
 }

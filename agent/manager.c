@@ -82,6 +82,10 @@ void manager_emit(Manager *m, Event *e) {
                                    : 1;
                 publisher_note_event(m->publisher, ev->type, n);
         }
+        /* Forward's spool before events.jsonl: a SIGKILL between the two lets the kernel log replay
+         * the event (the journal lacks it), so it is forwarded at least once, never lost. */
+        line = event_to_json_line(ev, m->boot_id);
+        forwarder_on_event(m->forwarder, ev->type, line); /* a write to its spool: no wait */
         r = journal_append(m->journal, ev, m->boot_id);
         if (r < 0) {
                 if (m->journal_error != r)
@@ -95,8 +99,6 @@ void manager_emit(Manager *m, Event *e) {
                 m->journal_error = 0;
         }
 
-        line = event_to_json_line(ev, m->boot_id);
-        forwarder_on_event(m->forwarder, ev->type, line); /* a write to its spool: no wait */
         if (asprintf(&f_type, "EC2AGENT_EVENT_TYPE=%s", ev->type) < 0)
                 f_type = NULL;
         if (asprintf(&f_sev, "EC2AGENT_SEVERITY=%s", severity_to_string(ev->severity)) < 0)
