@@ -179,8 +179,7 @@ EXAMPLES = all_examples()
 # one is expected to fail (strictly: it must fail, so the mark is removed the day it is built).
 PLANNED = {
     "measurements": "#18 metrics.measurements", "aggregation_dimensions": "#18 aggregation_dimensions",
-    "prometheus_textfile": "#18 prometheus_textfile", "forward": "#19 forward",
-    "cloudwatch_logs": "#19 forward.cloudwatch_logs", "eventbridge": "#19 forward.eventbridge",
+    "prometheus_textfile": "#18 prometheus_textfile",
     "pagerduty": "#20 notify pagerduty", "slack": "#20 notify slack", "teams": "#20 notify teams",
     "reschedule": "#20 reschedule", "endpoint_mode": "#22 imds.endpoint_mode",
 }
