@@ -74,8 +74,7 @@ static void parse_filesystems(Ctx *c, const char *path, const cJSON *v, void *ba
 
 /* forward.cloudwatch_logs.log_group: CloudWatch Logs' pattern [.\-_/#A-Za-z0-9]+, 1 to 512. */
 static const char *check_log_group(const char *s) {
-        if (!*s || strlen(s) > 512 ||
-            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/#") != strlen(s))
+        if (!config_is_name(s, 512, CONFIG_ALNUM "._-/#"))
                 return "must be a log group name: 1 to 512 of A-Z a-z 0-9 . _ - / #";
         return NULL;
 }
@@ -92,8 +91,7 @@ static const char *check_log_stream(const char *s) {
 
 /* forward.eventbridge.event_bus: a bus name or ARN, 1 to 1600 of [/.\-_A-Za-z0-9:]. */
 static const char *check_event_bus(const char *s) {
-        if (!*s || strlen(s) > 1600 ||
-            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:") != strlen(s))
+        if (!config_is_name(s, 1600, CONFIG_ALNUM "._-/:"))
                 return "must be an event bus name or ARN";
         return NULL;
 }
