@@ -197,7 +197,9 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
                         return -1;
                 return 0;
         }
-        if (sd_event_add_time(h->event, &h->timer, CLOCK_MONOTONIC, when, 0, http_on_timer, h) < 0)
+        /* accuracy 1 µs: 0 would be sd-event's default, 250 ms, and curl's "now" (a new transfer's
+         * timeout 0) would wait up to that long */
+        if (sd_event_add_time(h->event, &h->timer, CLOCK_MONOTONIC, when, 1, http_on_timer, h) < 0)
                 return -1;
         (void) sd_event_source_set_description(h->timer, "http-timer");
         return 0;
