@@ -28,7 +28,6 @@
 #define FORWARD_DIR        "forward"
 #define CURSOR_FILE        "cursor"
 #define LINE_MAX_BYTES     (200U * 1024U) /* an event line longer than this is no event of ours */
-#define MAX_AGE_USEC       (14 * USEC_PER_DAY - USEC_PER_HOUR) /* CloudWatch Logs takes 14 days back */
 #define RETRY_BASE_USEC    (1 * USEC_PER_SEC)
 #define RETRY_CAP_USEC     (20 * USEC_PER_SEC)
 #define WAIT_USEC          (1 * USEC_PER_SEC) /* for credentials, a region or the identity */
@@ -193,6 +192,26 @@ int forward_events_body(Buf *b, const char *bus, const char *arn, const ForwardL
                         return -ENOMEM;
         }
         return print_into(b, j);
+}
+
+size_t forward_logs_parse_rejected(const char *body, size_t len, size_t n) {
+        _cleanup_json_ cJSON *j = cJSON_ParseWithLength(body, len);
+        const cJSON *info = cJSON_GetObjectItemCaseSensitive(j, "rejectedLogEventsInfo");
+        uint64_t old = 0, new_from = n;
+
+        if (!cJSON_IsObject(info))
+                return 0;
+        /* the indexes are of the sorted batch: [0, old) too old or expired, [new_from, n) too new */
+        for (size_t i = 0; i < 2; i++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(info, i == 0 ? "tooOldLogEventEndIndex"
+                                                                               : "expiredLogEventEndIndex");
+                if (cJSON_IsNumber(v))
+                        old = MAX(old, MIN(json_u64(v, 0) + 1, (uint64_t) n));
+        }
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(info, "tooNewLogEventStartIndex");
+        if (cJSON_IsNumber(v))
+                new_from = (size_t) MIN(json_u64(v, n), (uint64_t) n);
+        return (size_t) old + (n - MAX((size_t) old, new_from));
 }
 
 int forward_events_parse_reply(const char *body, size_t len, size_t n, char (*ret_failed)[64]) {
@@ -704,7 +723,14 @@ static void on_logs_response(const HttpResponse *resp, void *userdata) {
                 return on_failure(t, resp, code, message);
         }
         if (resp->error == 0 && resp->status == 200) {
-                t->sent += t->n_lines;
+                size_t refused = forward_logs_parse_rejected(resp->body, resp->body_len, t->n_lines);
+                if (refused > 0) {
+                        log_warning("CloudWatch Logs refused %zu events older than 14 days or more than 2 h "
+                                    "ahead (the clock?).",
+                                    refused);
+                        t->rejected += refused;
+                }
+                t->sent += t->n_lines - refused;
                 succeeded(t);
                 batch_done(t);
                 return schedule_send(t, 0);

@@ -39,6 +39,10 @@ size_t forward_logs_take(const ForwardLine *lines, size_t n);
  * order). Returns 0 or a negative errno. */
 int forward_logs_body(Buf *b, const char *group, const char *stream, const ForwardLine *lines, size_t n);
 
+/* How many of the N events of a PutLogEvents batch its 200 reply BODY says were refused
+ * (rejectedLogEventsInfo: too old, expired, too new). 0 for anything else. Pure. */
+size_t forward_logs_parse_rejected(const char *body, size_t len, size_t n);
+
 /* The PutEvents body for the N (≤ 10) lines into B: Source "ec2agent", DetailType the type, Detail
  * the line, EventBusName BUS, Resources [ARN] (none when ARN is NULL), Time the event's second.
  * Returns 0 or a negative errno (-EBADMSG for a line that is no event). */

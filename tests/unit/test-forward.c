@@ -77,6 +77,17 @@ static void test_logs_body(void) {
         ASSERT_STR(json_get_string(cJSON_GetArrayItem(ev, 2), "message"), l2);
         ASSERT_INT(json_get_u64(cJSON_GetArrayItem(ev, 0), "timestamp", 0), 1795428001000ULL);
         buf_done(&b);
+
+        const char *ok = "{\"nextSequenceToken\":\"1\"}",
+                   *rej = "{\"rejectedLogEventsInfo\":{\"tooOldLogEventEndIndex\":1,"
+                          "\"tooNewLogEventStartIndex\":9}}",
+                   *exp = "{\"rejectedLogEventsInfo\":{\"expiredLogEventEndIndex\":3,"
+                          "\"tooOldLogEventEndIndex\":0}}";
+        ASSERT_INT(forward_logs_parse_rejected(ok, strlen(ok), 10), 0);
+        ASSERT_INT(forward_logs_parse_rejected(rej, strlen(rej), 10), 3); /* 0, 1 and 9 */
+        ASSERT_INT(forward_logs_parse_rejected(exp, strlen(exp), 10), 4);
+        ASSERT_INT(forward_logs_parse_rejected(rej, strlen(rej), 1), 1); /* never more than the batch */
+        ASSERT_INT(forward_logs_parse_rejected("", 0, 10), 0);
 }
 
 static void test_events_body_and_reply(void) {
