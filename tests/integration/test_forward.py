@@ -259,3 +259,24 @@ def test_outage_with_sigkills_loses_and_reorders_nothing(agent_factory, tmp_path
     wait_for(lambda: fwd(a, "cloudwatch_logs")["queued"] == 0 and fwd(a, "eventbridge")["queued"] == 0, 30,
              what="both queues empty")
     assert aws.rejected == []
+
+
+def test_forwarding_never_delays_an_action(agent_factory, tmp_path, imds, aws):
+    """AWS holds every forward request for 20 s: the rule's step on the same event runs and is
+    recorded meanwhile (nothing forwarded has been answered yet), and the events go out after."""
+    aws.streams[("/ec2agent/events", INSTANCE)] = []
+    aws.delay = 20
+    k = KernelFile(tmp_path / "kmsg-slow")
+    a = agent_factory(config={"kmsg": {"path": str(k.path)}, "metrics": {"enabled": False},
+                              "forward": {"cloudwatch_logs": {}, "eventbridge": {}},
+                              "rules": [{"name": "on-oom", "on": ["oom-kill"], "do": [{"exec": ["/bin/true"]}]}]},
+                      env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url, "AWS_ENDPOINT_URL": aws.url})
+    a.start()
+    k.oom(1)
+    wait_for(lambda: [e for e in a.events() if e["type"] == "action-done"], 15, what="the step done")
+    assert aws.accepted() == []                     # every forward request still held by AWS
+    st = a.status()[1]["forward"]
+    assert st["cloudwatch_logs"]["queued"] >= 1 and st["eventbridge"]["queued"] >= 1
+    aws.delay = 0
+    want = journal_lines(a)
+    wait_for(lambda: set(want) <= set(aws.log_events()), 60, what="the events forwarded after")
