@@ -66,8 +66,27 @@ char *aws_endpoint(const Config *c, AwsService service, const char *region) {
         return url;
 }
 
-const char *aws_imds_endpoint(const Config *c) {
-        return env("AWS_EC2_METADATA_SERVICE_ENDPOINT") ?: c->imds_endpoint ?: IMDS_DEFAULT_ENDPOINT;
+int aws_imds_endpoint_mode_ipv6(const char *mode) {
+        if (strcasecmp(mode, "IPv4") == 0)
+                return 0;
+        if (strcasecmp(mode, "IPv6") == 0)
+                return 1;
+        return -EINVAL;
+}
+
+int aws_imds_endpoint(const Config *c, const char **ret) {
+        const char *e = env("AWS_EC2_METADATA_SERVICE_ENDPOINT") ?: c->imds_endpoint;
+        const char *mode = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"); /* set but empty: invalid */
+        bool ipv6 = c->imds_endpoint_ipv6;
+
+        if (mode) {
+                int k = aws_imds_endpoint_mode_ipv6(mode);
+                if (k < 0)
+                        return k;
+                ipv6 = k;
+        }
+        *ret = e ?: ipv6 ? IMDS_DEFAULT_ENDPOINT_IPV6 : IMDS_DEFAULT_ENDPOINT;
+        return 0;
 }
 
 bool aws_imds_enabled(const Config *c) {

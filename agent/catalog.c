@@ -9,8 +9,10 @@
 #include "ec2agent/util.h"
 
 /* T(id, name, MESSAGE_ID, severity, may trigger rules, is a kernel problem) */
-#define T(id, name, mid, sev, trigger, kernel) [id] = { name, mid, sev, trigger, kernel, false }
-#define PLANNED_T(id, name, sev)               [id] = { name, NULL, sev, true, false, true }
+#define T(id, name, mid, sev, trigger, kernel) [id] = { name, mid, sev, trigger, kernel, false, false }
+#define PLANNED_T(id, name, sev)               [id] = { name, NULL, sev, true, false, true, false }
+/* a kernel problem that SPEC §5 names: one in the last hour makes health a warning */
+#define HEALTH_T(id, name, mid, sev) [id] = { name, mid, sev, true, true, false, true }
 
 static const EventTypeInfo event_types[_EVENT_TYPE_MAX] = {
         T(EVENT_TYPE_SPOT_INTERRUPTION, "spot-interruption", MID_SPOT_INTERRUPTION, SEVERITY_CRITICAL, true,
@@ -21,21 +23,23 @@ static const EventTypeInfo event_types[_EVENT_TYPE_MAX] = {
         T(EVENT_TYPE_ASG_WARM_POOL, "asg-warm-pool", MID_ASG_WARM_POOL, SEVERITY_WARNING, true, false),
         T(EVENT_TYPE_MAINTENANCE, "maintenance", MID_MAINTENANCE, SEVERITY_WARNING, true, false),
         T(EVENT_TYPE_OOM_KILL, "oom-kill", MID_OOM_KILL, SEVERITY_WARNING, true, false), /* its own metric */
-        T(EVENT_TYPE_FS_ERROR, "fs-error", MID_FS_ERROR, SEVERITY_WARNING, true, true),
+        HEALTH_T(EVENT_TYPE_FS_ERROR, "fs-error", MID_FS_ERROR, SEVERITY_WARNING),
         T(EVENT_TYPE_FS_READONLY, "fs-readonly", MID_FS_READONLY, SEVERITY_CRITICAL, true, true),
-        T(EVENT_TYPE_IO_ERROR, "io-error", MID_IO_ERROR, SEVERITY_WARNING, true, true),
-        T(EVENT_TYPE_HUNG_TASK, "hung-task", MID_HUNG_TASK, SEVERITY_WARNING, true, true),
-        T(EVENT_TYPE_SOFT_LOCKUP, "soft-lockup", MID_SOFT_LOCKUP, SEVERITY_WARNING, true, true),
-        T(EVENT_TYPE_RCU_STALL, "rcu-stall", MID_RCU_STALL, SEVERITY_WARNING, true, true),
-        T(EVENT_TYPE_KERNEL_OOPS, "kernel-oops", MID_KERNEL_OOPS, SEVERITY_CRITICAL, true, true),
+        HEALTH_T(EVENT_TYPE_IO_ERROR, "io-error", MID_IO_ERROR, SEVERITY_WARNING),
+        HEALTH_T(EVENT_TYPE_HUNG_TASK, "hung-task", MID_HUNG_TASK, SEVERITY_WARNING),
+        HEALTH_T(EVENT_TYPE_SOFT_LOCKUP, "soft-lockup", MID_SOFT_LOCKUP, SEVERITY_WARNING),
+        HEALTH_T(EVENT_TYPE_RCU_STALL, "rcu-stall", MID_RCU_STALL, SEVERITY_WARNING),
+        HEALTH_T(EVENT_TYPE_KERNEL_OOPS, "kernel-oops", MID_KERNEL_OOPS, SEVERITY_CRITICAL),
         T(EVENT_TYPE_KERNEL_WARNING, "kernel-warning", MID_KERNEL_WARNING, SEVERITY_WARNING, true, true),
         T(EVENT_TYPE_SEGFAULT, "segfault", MID_SEGFAULT, SEVERITY_INFO, true, true),
         T(EVENT_TYPE_NET_ERROR, "net-error", MID_NET_ERROR, SEVERITY_WARNING, true, true),
         T(EVENT_TYPE_PREVIOUS_BOOT_CRASH, "previous-boot-crash", MID_PREVIOUS_BOOT_CRASH, SEVERITY_WARNING,
           true, false),
-        /* SPEC §6 names them; the EBS NVMe and ENA collectors that make them are still to come */
-        PLANNED_T(EVENT_TYPE_EBS_PERFORMANCE_EXCEEDED, "ebs-performance-exceeded", SEVERITY_WARNING),
-        PLANNED_T(EVENT_TYPE_NETWORK_ALLOWANCE_EXCEEDED, "network-allowance-exceeded", SEVERITY_WARNING),
+        /* Nitro (nitro.c): the EBS NVMe log page and the ENA driver's allowance counters */
+        T(EVENT_TYPE_EBS_PERFORMANCE_EXCEEDED, "ebs-performance-exceeded", MID_EBS_PERFORMANCE_EXCEEDED,
+          SEVERITY_WARNING, true, false),
+        T(EVENT_TYPE_NETWORK_ALLOWANCE_EXCEEDED, "network-allowance-exceeded",
+          MID_NETWORK_ALLOWANCE_EXCEEDED, SEVERITY_WARNING, true, false),
         /* The engine's own events never trigger rules: a rule on them could feed itself. */
         T(EVENT_TYPE_RULE_FIRED, "rule-fired", MID_RULE_FIRED, SEVERITY_INFO, false, false),
         T(EVENT_TYPE_ACTION_DONE, "action-done", MID_ACTION_DONE, SEVERITY_INFO, false, false),
@@ -44,14 +48,16 @@ static const EventTypeInfo event_types[_EVENT_TYPE_MAX] = {
 
 #undef T
 #undef PLANNED_T
+#undef HEALTH_T
 
 const char *const maintenance_codes[] = {
         "instance-reboot",     "system-reboot", "system-maintenance",
         "instance-retirement", "instance-stop", NULL,
 };
 
-#define M(id, name, unit)         [id] = { name, unit, false }
-#define PLANNED_M(id, name, unit) [id] = { name, unit, true }
+#define M(id, name, unit)         [id] = { name, unit, false, true }
+#define PLANNED_M(id, name, unit) [id] = { name, unit, true, false }
+#define OPT_IN_M(id, name, unit)  [id] = { name, unit, false, false }
 
 static const MetricInfo metrics[_METRIC_MAX] = {
         /* as aws/amazon-cloudwatch-agent's mem, swap, disk and cpu plugins publish them */
@@ -78,36 +84,38 @@ static const MetricInfo metrics[_METRIC_MAX] = {
         M(METRIC_OOM_KILLS, "oom_kills", "Count"),
         M(METRIC_KERNEL_PROBLEMS, "kernel_problems", "Count"),
         M(METRIC_MEM_PRESSURE_SOME_AVG10, "mem_pressure_some_avg10", "Percent"),
-        /* SPEC §7, Nitro: the EBS NVMe log page and the ENA driver's ethtool statistics, still to
-         * come. Units as SPEC §7 describes them (times in microseconds, packets counted). */
-        PLANNED_M(METRIC_DISKIO_EBS_TOTAL_READ_OPS, "diskio_ebs_total_read_ops", "Count"),
-        PLANNED_M(METRIC_DISKIO_EBS_TOTAL_WRITE_OPS, "diskio_ebs_total_write_ops", "Count"),
-        PLANNED_M(METRIC_DISKIO_EBS_TOTAL_READ_BYTES, "diskio_ebs_total_read_bytes", "Bytes"),
-        PLANNED_M(METRIC_DISKIO_EBS_TOTAL_WRITE_BYTES, "diskio_ebs_total_write_bytes", "Bytes"),
-        PLANNED_M(METRIC_DISKIO_EBS_TOTAL_READ_TIME, "diskio_ebs_total_read_time", "Microseconds"),
-        PLANNED_M(METRIC_DISKIO_EBS_TOTAL_WRITE_TIME, "diskio_ebs_total_write_time", "Microseconds"),
-        PLANNED_M(METRIC_DISKIO_EBS_VOLUME_PERFORMANCE_EXCEEDED_IOPS,
-                  "diskio_ebs_volume_performance_exceeded_iops", "Microseconds"),
-        PLANNED_M(METRIC_DISKIO_EBS_VOLUME_PERFORMANCE_EXCEEDED_TP,
-                  "diskio_ebs_volume_performance_exceeded_tp", "Microseconds"),
-        PLANNED_M(METRIC_DISKIO_EBS_EC2_INSTANCE_PERFORMANCE_EXCEEDED_IOPS,
-                  "diskio_ebs_ec2_instance_performance_exceeded_iops", "Microseconds"),
-        PLANNED_M(METRIC_DISKIO_EBS_EC2_INSTANCE_PERFORMANCE_EXCEEDED_TP,
-                  "diskio_ebs_ec2_instance_performance_exceeded_tp", "Microseconds"),
-        PLANNED_M(METRIC_DISKIO_EBS_VOLUME_QUEUE_LENGTH, "diskio_ebs_volume_queue_length", "Count"),
-        PLANNED_M(METRIC_ETHTOOL_BW_IN_ALLOWANCE_EXCEEDED, "ethtool_bw_in_allowance_exceeded", "Count"),
-        PLANNED_M(METRIC_ETHTOOL_BW_OUT_ALLOWANCE_EXCEEDED, "ethtool_bw_out_allowance_exceeded", "Count"),
-        PLANNED_M(METRIC_ETHTOOL_PPS_ALLOWANCE_EXCEEDED, "ethtool_pps_allowance_exceeded", "Count"),
-        PLANNED_M(METRIC_ETHTOOL_CONNTRACK_ALLOWANCE_EXCEEDED, "ethtool_conntrack_allowance_exceeded",
-                  "Count"),
-        PLANNED_M(METRIC_ETHTOOL_LINKLOCAL_ALLOWANCE_EXCEEDED, "ethtool_linklocal_allowance_exceeded",
-                  "Count"),
-        PLANNED_M(METRIC_ETHTOOL_CONNTRACK_ALLOWANCE_AVAILABLE, "ethtool_conntrack_allowance_available",
-                  "Count"),
+        /* SPEC §7, Nitro (nitro.c): the EBS NVMe log page and the ENA driver's ethtool statistics,
+         * not in the default set (metrics.measurements selects them). Units as SPEC §7 describes
+         * them (times in microseconds, packets counted), the CloudWatch agent's names. */
+        OPT_IN_M(METRIC_DISKIO_EBS_TOTAL_READ_OPS, "diskio_ebs_total_read_ops", "Count"),
+        OPT_IN_M(METRIC_DISKIO_EBS_TOTAL_WRITE_OPS, "diskio_ebs_total_write_ops", "Count"),
+        OPT_IN_M(METRIC_DISKIO_EBS_TOTAL_READ_BYTES, "diskio_ebs_total_read_bytes", "Bytes"),
+        OPT_IN_M(METRIC_DISKIO_EBS_TOTAL_WRITE_BYTES, "diskio_ebs_total_write_bytes", "Bytes"),
+        OPT_IN_M(METRIC_DISKIO_EBS_TOTAL_READ_TIME, "diskio_ebs_total_read_time", "Microseconds"),
+        OPT_IN_M(METRIC_DISKIO_EBS_TOTAL_WRITE_TIME, "diskio_ebs_total_write_time", "Microseconds"),
+        OPT_IN_M(METRIC_DISKIO_EBS_VOLUME_PERFORMANCE_EXCEEDED_IOPS,
+                 "diskio_ebs_volume_performance_exceeded_iops", "Microseconds"),
+        OPT_IN_M(METRIC_DISKIO_EBS_VOLUME_PERFORMANCE_EXCEEDED_TP,
+                 "diskio_ebs_volume_performance_exceeded_tp", "Microseconds"),
+        OPT_IN_M(METRIC_DISKIO_EBS_EC2_INSTANCE_PERFORMANCE_EXCEEDED_IOPS,
+                 "diskio_ebs_ec2_instance_performance_exceeded_iops", "Microseconds"),
+        OPT_IN_M(METRIC_DISKIO_EBS_EC2_INSTANCE_PERFORMANCE_EXCEEDED_TP,
+                 "diskio_ebs_ec2_instance_performance_exceeded_tp", "Microseconds"),
+        OPT_IN_M(METRIC_DISKIO_EBS_VOLUME_QUEUE_LENGTH, "diskio_ebs_volume_queue_length", "Count"),
+        OPT_IN_M(METRIC_ETHTOOL_BW_IN_ALLOWANCE_EXCEEDED, "ethtool_bw_in_allowance_exceeded", "Count"),
+        OPT_IN_M(METRIC_ETHTOOL_BW_OUT_ALLOWANCE_EXCEEDED, "ethtool_bw_out_allowance_exceeded", "Count"),
+        OPT_IN_M(METRIC_ETHTOOL_PPS_ALLOWANCE_EXCEEDED, "ethtool_pps_allowance_exceeded", "Count"),
+        OPT_IN_M(METRIC_ETHTOOL_CONNTRACK_ALLOWANCE_EXCEEDED, "ethtool_conntrack_allowance_exceeded",
+                 "Count"),
+        OPT_IN_M(METRIC_ETHTOOL_LINKLOCAL_ALLOWANCE_EXCEEDED, "ethtool_linklocal_allowance_exceeded",
+                 "Count"),
+        OPT_IN_M(METRIC_ETHTOOL_CONNTRACK_ALLOWANCE_AVAILABLE, "ethtool_conntrack_allowance_available",
+                 "Count"),
 };
 
 #undef M
 #undef PLANNED_M
+#undef OPT_IN_M
 
 static bool is_maintenance_code(const char *code) {
         for (const char *const *c = maintenance_codes; *c; c++)

@@ -147,7 +147,7 @@ _printf_(3, 4) static void line(Out *o, const char *label, const char *fmt, ...)
                 fprintf(o->f, "%-13s%s\n", label, safe);
 }
 
-static const cJSON *get(const cJSON *o, const char *k) {
+static const cJSON *cli_get(const cJSON *o, const char *k) {
         return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
@@ -171,14 +171,14 @@ static void render_header(Out *o, const cJSON *doc) {
         const char *color = strcmp(health, "critical") == 0  ? ANSI_RED
                             : strcmp(health, "warning") == 0 ? ANSI_YELLOW
                                                              : ANSI_GREEN;
-        const cJSON *reasons = get(doc, "reasons"), *r;
+        const cJSON *reasons = cli_get(doc, "reasons"), *r;
         char upper[16];
         size_t i;
 
         for (i = 0; health[i] && i < sizeof upper - 1; i++)
                 upper[i] = (char) (health[i] >= 'a' && health[i] <= 'z' ? health[i] - 32 : health[i]);
         upper[i] = 0;
-        _cleanup_free_ char *version = terminal_text(str_or(get(doc, "agent"), "version", "?"), 32);
+        _cleanup_free_ char *version = terminal_text(str_or(cli_get(doc, "agent"), "version", "?"), 32);
         _cleanup_free_ char *health_text = terminal_text(upper, sizeof upper);
         fprintf(o->f, "ec2agent %s: %s%s%s\n", version ?: "?", o->color ? color : "", health_text ?: "?",
                 o->color ? ANSI_RESET : "");
@@ -193,17 +193,17 @@ static void render_header(Out *o, const cJSON *doc) {
 }
 
 static void render_instance(Out *o, const cJSON *doc) {
-        const cJSON *i = get(doc, "instance"), *imds = get(doc, "imds");
+        const cJSON *i = cli_get(doc, "instance"), *imds = cli_get(doc, "imds");
 
-        if (cJSON_IsTrue(get(i, "on_ec2")))
+        if (cJSON_IsTrue(cli_get(i, "on_ec2")))
                 line(o, "Instance", "%s (%s) in %s, %s, ASG %s", str_or(i, "instance_id", "?"),
                      str_or(i, "instance_type", "?"), str_or(i, "availability_zone", "?"),
                      str_or(i, "ami_id", "?"), str_or(i, "asg_name", "none"));
         else
                 line(o, "Instance", "not on EC2 (or IMDS unreachable)");
-        if (cJSON_IsFalse(get(imds, "enabled")))
+        if (cJSON_IsFalse(cli_get(imds, "enabled")))
                 line(o, "IMDS", "disabled");
-        else if (cJSON_IsTrue(get(imds, "reachable")))
+        else if (cJSON_IsTrue(cli_get(imds, "reachable")))
                 line(o, "IMDS", "reachable, last answer %s", str_or(imds, "last_ok_at", "-"));
         else
                 line(o, "IMDS", "unreachable%s%s (last answer %s)",
@@ -212,7 +212,8 @@ static void render_instance(Out *o, const cJSON *doc) {
 }
 
 static void render_notices(Out *o, const cJSON *doc) {
-        const cJSON *n = get(doc, "notices"), *spot = get(n, "spot"), *reb = get(n, "rebalance"), *ev;
+        const cJSON *n = cli_get(doc, "notices"), *spot = cli_get(n, "spot"), *reb = cli_get(n, "rebalance"),
+                    *ev;
         bool any = false;
 
         if (cJSON_IsObject(spot)) {
@@ -227,7 +228,7 @@ static void render_notices(Out *o, const cJSON *doc) {
                 line(o, "Lifecycle", "%s", json_get_string(n, "asg_target_lifecycle_state"));
                 any = true;
         }
-        cJSON_ArrayForEach (ev, get(n, "scheduled")) {
+        cJSON_ArrayForEach (ev, cli_get(n, "scheduled")) {
                 line(o, "Scheduled", "%s %s (%s), %s to %s", str_or(ev, "code", "?"),
                      str_or(ev, "event_id", "?"), str_or(ev, "state", "?"), str_or(ev, "not_before", "?"),
                      str_or(ev, "not_after", "?"));
@@ -238,10 +239,10 @@ static void render_notices(Out *o, const cJSON *doc) {
 }
 
 static void render_resources(Out *o, const cJSON *doc) {
-        const cJSON *mem = get(doc, "memory"), *fs;
+        const cJSON *mem = cli_get(doc, "memory"), *fs;
         char total[32], avail[32];
 
-        if (cJSON_IsNumber(get(mem, "total_bytes"))) {
+        if (cJSON_IsNumber(cli_get(mem, "total_bytes"))) {
                 format_bytes(total, sizeof total, json_get_number(mem, "total_bytes", 0));
                 format_bytes(avail, sizeof avail, json_get_number(mem, "available_bytes", 0));
                 line(o, "Memory", "%.1f%% used of %s, %s available, swap %.1f%%, pressure %.2f",
@@ -250,58 +251,97 @@ static void render_resources(Out *o, const cJSON *doc) {
                      json_get_number(mem, "pressure_some_avg10", 0));
         } else
                 line(o, "Memory", "not sampled yet");
-        if (cJSON_IsNumber(get(get(doc, "cpu"), "usage_active")))
-                line(o, "CPU", "%.1f%% active", json_get_number(get(doc, "cpu"), "usage_active", 0));
+        if (cJSON_IsNumber(cli_get(cli_get(doc, "cpu"), "usage_active")))
+                line(o, "CPU", "%.1f%% active", json_get_number(cli_get(doc, "cpu"), "usage_active", 0));
         const char *label = "Filesystems";
-        cJSON_ArrayForEach (fs, get(doc, "filesystems")) {
-                if (cJSON_IsFalse(get(fs, "mounted")))
+        cJSON_ArrayForEach (fs, cli_get(doc, "filesystems")) {
+                if (cJSON_IsFalse(cli_get(fs, "mounted")))
                         line(o, label, "not mounted: %s", str_or(fs, "path", "?"));
                 else
                         line(o, label, "%-12s %5.1f%% used, inodes %.1f%%, %s %s%s%s",
                              str_or(fs, "path", "?"), json_get_number(fs, "used_percent", 0),
                              json_get_number(fs, "inodes_used_percent", 0), str_or(fs, "fstype", "?"),
                              str_or(fs, "device", "?"),
-                             cJSON_IsTrue(get(fs, "read_only")) ? ", READ-ONLY" : "",
-                             cJSON_IsTrue(get(fs, "instance_store")) ? ", instance store (lost on stop)"
-                                                                     : "");
+                             cJSON_IsTrue(cli_get(fs, "read_only")) ? ", READ-ONLY" : "",
+                             cJSON_IsTrue(cli_get(fs, "instance_store")) ? ", instance store (lost on stop)"
+                                                                         : "");
+                label = "";
+        }
+}
+
+/* status.volumes / status.network (nitro.c): one line a device, its last 5 minutes. */
+static void render_nitro(Out *o, const cJSON *doc) {
+        static const char *const vol_keys[] = { "volume_iops", "volume_throughput", "instance_iops",
+                                                "instance_throughput" };
+        static const char *const net_keys[] = { "bw_in", "bw_out", "pps", "conntrack", "linklocal" };
+        const char *label = "Volumes";
+        const cJSON *x;
+
+        cJSON_ArrayForEach (x, cli_get(doc, "volumes")) {
+                const cJSON *e = cli_get(x, "exceeded_5m");
+                double us = 0;
+                for (size_t i = 0; i < ELEMENTSOF(vol_keys); i++)
+                        us += json_get_number(e, vol_keys[i], 0);
+                if (json_get_string(x, "error"))
+                        line(o, label, "%s %s: %s", str_or(x, "volume_id", "?"), str_or(x, "device", "?"),
+                             json_get_string(x, "error"));
+                else
+                        line(o, label, "%s %s: %s%.1f s over its limits in 5 min, queue %.0f",
+                             str_or(x, "volume_id", "?"), str_or(x, "device", "?"), us > 0 ? "" : "ok, ",
+                             us / 1e6, json_get_number(x, "queue_length", 0));
+                label = "";
+        }
+        label = "Network";
+        cJSON_ArrayForEach (x, cli_get(doc, "network")) {
+                const cJSON *e = cli_get(x, "exceeded_5m");
+                double n = 0;
+                for (size_t i = 0; i < ELEMENTSOF(net_keys); i++)
+                        n += json_get_number(e, net_keys[i], 0);
+                if (json_get_string(x, "error"))
+                        line(o, label, "%s (ena): %s", str_or(x, "interface", "?"),
+                             json_get_string(x, "error"));
+                else
+                        line(o, label, "%s (ena): %s%.0f packets over allowances in 5 min",
+                             str_or(x, "interface", "?"), n > 0 ? "" : "ok, ", n);
                 label = "";
         }
 }
 
 static void render_kernel(Out *o, const cJSON *doc) {
-        const cJSON *k = get(doc, "kernel"), *prev = get(k, "previous_boot"), *oom = get(k, "last_oom");
+        const cJSON *k = cli_get(doc, "kernel"), *prev = cli_get(k, "previous_boot"),
+                    *oom = cli_get(k, "last_oom");
         char oomtext[160] = "";
 
         if (cJSON_IsObject(oom))
                 snprintf(oomtext, sizeof oomtext, ", last %s (pid %.0f) at %s", str_or(oom, "process", "?"),
                          json_get_number(oom, "pid", 0), str_or(oom, "at", "?"));
         const char *taint = json_get_string(k, "taint_flags");
-        const cJSON *load = cJSON_GetArrayItem(get(k, "load"), 0), *p;
+        const cJSON *load = cJSON_GetArrayItem(cli_get(k, "load"), 0), *p;
         line(o, "Kernel", "%.0f OOM kills%s, %d problem classes, tainted %s, up %.1f d, load %.2f",
-             json_get_number(k, "oom_kills", 0), oomtext, cJSON_GetArraySize(get(k, "problems")),
+             json_get_number(k, "oom_kills", 0), oomtext, cJSON_GetArraySize(cli_get(k, "problems")),
              !taint   ? "?"
              : *taint ? taint
                       : "no",
              json_get_number(k, "uptime_s", 0) / 86400, cJSON_IsNumber(load) ? load->valuedouble : 0.0);
         /* the cause before the path: a narrow terminal cuts the path, not the cause */
-        if (json_get_string(get(k, "kmsg"), "error"))
-                line(o, "", "kernel events are off: %s: %s", json_get_string(get(k, "kmsg"), "error"),
-                     str_or(get(k, "kmsg"), "path", "?"));
-        cJSON_ArrayForEach (p, get(k, "problems"))
+        if (json_get_string(cli_get(k, "kmsg"), "error"))
+                line(o, "", "kernel events are off: %s: %s", json_get_string(cli_get(k, "kmsg"), "error"),
+                     str_or(cli_get(k, "kmsg"), "path", "?"));
+        cJSON_ArrayForEach (p, cli_get(k, "problems"))
                 line(o, "", "%s x%.0f, last %s: %s", str_or(p, "class", "?"), json_get_number(p, "count", 0),
                      str_or(p, "at", "?"), str_or(p, "message", ""));
-        if (!cJSON_IsBool(get(prev, "clean_shutdown")))
+        if (!cJSON_IsBool(cli_get(prev, "clean_shutdown")))
                 line(o, "Last boot", "unknown (first start of the agent)");
         else
                 line(o, "Last boot", "%s, %s",
-                     cJSON_IsTrue(get(prev, "clean_shutdown")) ? "clean shutdown" : "NOT clean",
+                     cJSON_IsTrue(cli_get(prev, "clean_shutdown")) ? "clean shutdown" : "NOT clean",
                      str_or(prev, "boot_id", "?"));
 }
 
 static void render_agent(Out *o, const cJSON *doc) {
-        const cJSON *cw = get(doc, "cloudwatch"), *a = get(doc, "agent"), *r;
+        const cJSON *cw = cli_get(doc, "cloudwatch"), *a = cli_get(doc, "agent"), *r;
 
-        if (cJSON_IsTrue(get(cw, "enabled")))
+        if (cJSON_IsTrue(cli_get(cw, "enabled")))
                 line(o, "CloudWatch", "last publish %s, %.0f published, %.0f queued, %.0f B spooled%s%s",
                      str_or(cw, "last_publish_at", "never"), json_get_number(cw, "published_datapoints", 0),
                      json_get_number(cw, "queued_datapoints", 0), json_get_number(cw, "spooled_bytes", 0),
@@ -309,14 +349,14 @@ static void render_agent(Out *o, const cJSON *doc) {
         else
                 line(o, "CloudWatch", "disabled");
         const char *label = "Rules";
-        cJSON_ArrayForEach (r, get(doc, "rules")) {
+        cJSON_ArrayForEach (r, cli_get(doc, "rules")) {
                 line(o, label, "%s: %s, fired %.0f times, last %s", str_or(r, "name", "?"),
                      str_or(r, "state", "?"), json_get_number(r, "fired", 0),
                      str_or(r, "last_fired_at", "never"));
                 label = "";
         }
         label = "Actions";
-        cJSON_ArrayForEach (r, get(doc, "actions")) {
+        cJSON_ArrayForEach (r, cli_get(doc, "actions")) {
                 line(o, label, "%s %s %s: %s", str_or(r, "rule", "?"), str_or(r, "step", "?"),
                      str_or(r, "target", ""), str_or(r, "state", "?"));
                 label = "";
@@ -334,6 +374,7 @@ void cli_render_status(FILE *f, const cJSON *doc, bool color, unsigned width, us
         render_header(&o, doc);
         render_notices(&o, doc);
         render_resources(&o, doc);
+        render_nitro(&o, doc);
         render_kernel(&o, doc);
         render_instance(&o, doc);
         render_agent(&o, doc);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config-fields.h"
+#include "ec2agent/aws.h"
 #include "ec2agent/catalog.h"
 
 /* ---- checks and parsers of the sections ---- */
@@ -65,6 +66,17 @@ static void parse_dimensions(Ctx *c, const char *path, const cJSON *v, void *bas
 
 static const char *check_filesystem(const char *s) {
         return strcmp(s, "*") == 0 ? NULL : config_check_abs_path(s);
+}
+
+/* imds.endpoint_mode: "IPv4" or "IPv6", in any case as the AWS SDKs take it. */
+static void parse_endpoint_mode(Ctx *c, const char *path, const cJSON *v, void *base) {
+        int k = cJSON_IsString(v) ? aws_imds_endpoint_mode_ipv6(v->valuestring) : -EINVAL;
+
+        if (k < 0 && cJSON_IsString(v))
+                return config_error(c, path, "must be \"IPv4\" or \"IPv6\", not \"%s\"", v->valuestring);
+        if (k < 0)
+                return config_error(c, path, "must be \"IPv4\" or \"IPv6\", not %s", config_type_name(v));
+        ((Config *) base)->imds_endpoint_ipv6 = k;
 }
 
 static void parse_filesystems(Ctx *c, const char *path, const cJSON *v, void *base) {
@@ -175,6 +187,7 @@ static const Field aws_fields[] = {
 static const Field imds_fields[] = {
         F_BOOL("enabled", Config, imds_enabled),
         F_STRING_OR_NULL("endpoint", Config, imds_endpoint, config_check_url),
+        F_CUSTOM("endpoint_mode", parse_endpoint_mode),
         F_UINT("poll_interval_s", Config, imds_poll_interval_s, 1, 3600),
         F_UINT("scheduled_events_interval_s", Config, imds_scheduled_events_interval_s, 1, 86400),
         F_UINT("timeout_ms", Config, imds_timeout_ms, 50, 60000),

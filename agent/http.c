@@ -357,7 +357,7 @@ int http_submit(Http *h, const HttpRequest *req, HttpCallback cb, void *userdata
         SETOPT(c, CURLOPT_CONNECTTIMEOUT_MS, (long) (req->timeout_ms ?: HTTP_DEFAULT_TIMEOUT_MS));
         SETOPT(c, CURLOPT_PROTOCOLS_STR, "http,https");
         SETOPT(c, CURLOPT_FOLLOWLOCATION, 0L);
-        SETOPT(c, CURLOPT_NOPROXY, "169.254.169.254,localhost,127.0.0.1,::1");
+        SETOPT(c, CURLOPT_NOPROXY, "169.254.169.254,fd00:ec2::254,localhost,127.0.0.1,::1");
         SETOPT(c, CURLOPT_USERAGENT, "ec2agent/" EC2AGENT_VERSION);
         SETOPT(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) c->body.max);
         if (c->headers)

@@ -136,9 +136,8 @@ uint64_t journal_appended(const Journal *j) {
         return j->appended;
 }
 
-/* Visits the complete lines of one file, or of its last TAIL bytes when TAIL > 0 (the first,
- * partial line of those skipped). The last line counts only when newline-terminated. */
-static int journal_read_file(int dir_fd, const char *name, off_t tail, JournalVisit visit, void *userdata,
+/* Visits the complete lines of one file. The last line counts only when newline-terminated. */
+static int journal_read_file(int dir_fd, const char *name, JournalVisit visit, void *userdata,
                              unsigned *skipped) {
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
@@ -153,13 +152,6 @@ static int journal_read_file(int dir_fd, const char *name, off_t tail, JournalVi
         if (!f) {
                 safe_close(fd);
                 return -ENOMEM;
-        }
-        struct stat st;
-        if (tail > 0 && fstat(fd, &st) >= 0 && st.st_size > tail &&
-            fseeko(f, st.st_size - tail - 1, SEEK_SET) >= 0 && /* - 1: a line starting at the cut is whole */
-            getline(&line, &cap, f) < 0) {
-                fclose(f);
-                return 0; /* nothing after the cut */
         }
         while ((n = getline(&line, &cap, f)) > 0) {
                 if (line[n - 1] != '\n' || (size_t) n > JOURNAL_MAX_LINE) {
@@ -194,18 +186,9 @@ int journal_read(const char *state_dir, JournalVisit visit, void *userdata, unsi
                         snprintf(name, sizeof name, JOURNAL_FILE ".%d", i);
                 else
                         snprintf(name, sizeof name, JOURNAL_FILE);
-                r = journal_read_file(dir_fd, name, 0, visit, userdata, &skipped);
+                r = journal_read_file(dir_fd, name, visit, userdata, &skipped);
         }
         if (ret_skipped)
                 *ret_skipped = skipped;
         return r;
-}
-
-int journal_read_tail(const char *state_dir, size_t bytes, JournalVisit visit, void *userdata) {
-        _cleanup_close_ int dir_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        unsigned skipped = 0;
-
-        if (dir_fd < 0)
-                return errno == ENOENT ? 0 : negative_errno();
-        return journal_read_file(dir_fd, JOURNAL_FILE, (off_t) bytes, visit, userdata, &skipped);
 }

@@ -55,6 +55,8 @@ Manager *manager_free(Manager *m) {
         engine_free(m->engine);
         publisher_free(m->publisher); /* spools what is still queued */
         forwarder_free(m->forwarder); /* its events are in its spool already */
+        nitro_free(m->nitro);
+        nitro_fake_free(m->nitro_fake);
         sampler_free(m->sampler);
         http_free(m->http);
         explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
@@ -244,26 +246,6 @@ static void flush_engine(void *userdata) {
         engine_flush(m->engine);
 }
 
-/* The kernel log's newest events: the cursor may lag them by one crash (see kmsg.c). */
-#define KMSG_JOURNAL_TAIL (256U * 1024U)
-
-typedef struct KmsgSeq {
-        const char *boot_id;
-        uint64_t seq;
-        bool known;
-} KmsgSeq;
-
-static int visit_kmsg_seq(const cJSON *event, void *userdata) {
-        KmsgSeq *k = userdata;
-        uint64_t seq;
-
-        if (kmsg_event_seq(event, k->boot_id, &seq) && (!k->known || seq > k->seq)) {
-                k->seq = seq;
-                k->known = true;
-        }
-        return 0;
-}
-
 /* pstore: one previous-boot-crash per crash record not seen before. */
 static void scan_pstore(Manager *m) {
         const char *dir = m->config->kernel_pstore_path;
@@ -376,8 +358,13 @@ static int manager_start_imds(Manager *m) {
                 log_info("IMDS is disabled: no identity, notices or instance-profile credentials.");
                 return 0;
         }
+        const char *endpoint;
+        if (aws_imds_endpoint(m->config, &endpoint) < 0)
+                return log_error_errno(
+                        -EINVAL, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=\"%s\" is neither IPv4 nor IPv6.",
+                        getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"));
         ImdsOptions o = {
-                .endpoint = aws_imds_endpoint(m->config),
+                .endpoint = endpoint,
                 .poll_interval_s = m->config->imds_poll_interval_s,
                 .scheduled_interval_s = m->config->imds_scheduled_events_interval_s,
                 .timeout_ms = m->config->imds_timeout_ms,
@@ -439,10 +426,6 @@ static int manager_start_kmsg(Manager *m) {
                           .boot_id = m->boot_id,
                           .before_cursor_save = flush_engine,
                           .before_cursor_save_userdata = m };
-        KmsgSeq last = { .boot_id = m->boot_id };
-        (void) journal_read_tail(m->state_dir, KMSG_JOURNAL_TAIL, visit_kmsg_seq, &last);
-        o.journal_seq = last.seq;
-        o.journal_seq_known = last.known;
         int r = kmsg_new(m->event, &o, &(EventSink){ collector_emit, m }, &m->kmsg);
         if (r == -ENOMEM)
                 return log_oom();
@@ -452,6 +435,33 @@ static int manager_start_kmsg(Manager *m) {
                 log_warning_errno(r, "Cannot read the kernel log %s, kernel events are off: %m",
                                   m->config->kmsg_path);
         }
+        return 0;
+}
+
+/* EBS volumes and ENA interfaces: health and events always (where the hardware exists), metrics
+ * when metrics.measurements names them. EC2AGENT_TEST_NITRO=DIR (tests only, nitro-fake.h) reads
+ * DIR/sys as sysfs and answers the ioctls from DIR's files. */
+static int manager_start_nitro(Manager *m) {
+        const char *fake = secure_getenv("EC2AGENT_TEST_NITRO");
+        _cleanup_free_ char *sysfs = NULL;
+        NitroOptions o = { .interval_s = m->config->metrics_collection_interval_s };
+        int r;
+
+        if (fake && *fake) {
+                if (nitro_fake_new(fake, &m->nitro_fake) < 0 || !(sysfs = path_join(fake, "sys")))
+                        return log_oom();
+                log_warning("EC2AGENT_TEST_NITRO is set: EBS and ENA devices are faked from %s.", fake);
+                o.sysfs = sysfs;
+                o.ebs_ops = &m->nitro_fake->ebs;
+                o.ethtool_ops = &m->nitro_fake->ethtool;
+        }
+        /* The EBS and ENA metrics are opt-in: fed once metrics.measurements (issue 18) selects them,
+         * through o.series (the sampler's store) and o.want_metric. */
+        r = nitro_new(m->event, &o, &(EventSink){ collector_emit, m }, &m->nitro);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0) /* no socket for ethtool: the rest of the agent goes on */
+                log_warning_errno(r, "Cannot watch EBS volumes and ENA interfaces: %m");
         return 0;
 }
 
@@ -484,7 +494,8 @@ int manager_start(Manager *m) {
         judge_previous_boot(m);
         if ((r = manager_start_imds(m)) < 0 || (r = manager_start_sampler(m)) < 0 ||
             (r = manager_start_publisher(m)) < 0 || (r = manager_start_forwarder(m)) < 0 ||
-            (r = manager_start_kmsg(m)) < 0 || (r = manager_start_status(m)) < 0)
+            (r = manager_start_kmsg(m)) < 0 || (r = manager_start_nitro(m)) < 0 ||
+            (r = manager_start_status(m)) < 0)
                 return r;
         return 0;
 }

@@ -26,15 +26,12 @@
 #include "ec2agent/log.h"
 #include "ec2agent/publish.h"
 
-#define BATCH_MAX_DATUMS   1000
-#define BATCH_MAX_BYTES    (900U * 1024U) /* CloudWatch takes 1 MB a request */
-#define GZIP_ABOVE_BYTES   10240          /* botocore's request_min_compression_size_bytes */
-#define MEMORY_MAX         2000           /* datums in memory before the oldest go to the spool */
-#define SPOOL_CHUNK        1000           /* datums per spool file */
+#define BATCH_MAX_DATUMS   PUBLISH_BATCH_MAX_DATUMS
+#define BATCH_MAX_BYTES    PUBLISH_BATCH_MAX_BYTES
+#define MEMORY_MAX         2000 /* datums in memory before the oldest go to the spool */
+#define SPOOL_CHUNK        1000 /* datums per spool file */
 #define SPOOL_MAX_BYTES    (16U * 1024U * 1024U)
 #define MAX_AGE_USEC       (14 * USEC_PER_DAY - USEC_PER_HOUR) /* CloudWatch keeps two weeks back */
-#define RETRY_BASE_USEC    (1 * USEC_PER_SEC)
-#define RETRY_CAP_USEC     (20 * USEC_PER_SEC)
 #define REQUEST_TIMEOUT_MS 20000
 #define WAIT_USEC          (1 * USEC_PER_SEC) /* for credentials or a region */
 #define SPOOL_DIR          "spool"
@@ -127,7 +124,9 @@ static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims,
                         const char *name, *value;
                 } pairs[] = { { "path", dims->path },
                               { "device", dims->device },
-                              { "fstype", dims->fstype } };
+                              { "fstype", dims->fstype },
+                              { "VolumeId", dims->volume_id },
+                              { "interface", dims->interface } };
                 for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
                         if (pairs[i].value[0] && !add_pair(d, pairs[i].name, pairs[i].value))
                                 return -ENOMEM;
@@ -221,12 +220,14 @@ static void spool_scan(Publisher *p, bool count) {
         p->spooled_bytes = bytes;
 }
 
-/* Writes the oldest N datums of the memory queue to a new spool file. */
+/* Writes the oldest N datums of the memory queue to a new spool file, or fewer: a file is sent as
+ * one request later, so it holds what fits in one (publish_batch_fit). */
 static int spool_write(Publisher *p, size_t n) {
         char name[64];
         Buf b;
         int r;
 
+        n = publish_batch_fit(p->queue, n, p->config->metrics_namespace, p->config->metrics_high_resolution);
         if (n == 0)
                 return 0;
         buf_init(&b, SPOOL_MAX_BYTES);
@@ -340,78 +341,109 @@ static int spool_take(Publisher *p) {
 
 /* ---- the request ---- */
 
+/* Appends the form fields of datum D as member I (1-based) of MetricData to B. Returns 0 or a
+ * negative errno (-EBADMSG: D is no datum CloudWatch takes). */
+static int form_add_datum(Buf *b, size_t i, const cJSON *d, bool high_resolution) {
+        char key[128], val[64], ts[RFC3339_MAX];
+        int r;
+
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(d, "s"), *pair;
+        const char *m = json_get_string(d, "m");
+        static const char *const stat_names[] = { "SampleCount", "Sum", "Minimum", "Maximum" };
+        size_t k = 0;
+
+        if (!m || cJSON_GetArraySize(s) != 4)
+                return -EBADMSG;
+        snprintf(key, sizeof key, "MetricData.member.%zu.MetricName", i);
+        if ((r = aws_form_add(b, key, m)) < 0)
+                return r;
+        cJSON_ArrayForEach (pair, cJSON_GetObjectItemCaseSensitive(d, "d")) {
+                if (!dim_of(pair, 0) || !dim_of(pair, 1))
+                        continue;
+                k++;
+                snprintf(key, sizeof key, "MetricData.member.%zu.Dimensions.member.%zu.Name", i, k);
+                if ((r = aws_form_add(b, key, dim_of(pair, 0))) < 0)
+                        return r;
+                snprintf(key, sizeof key, "MetricData.member.%zu.Dimensions.member.%zu.Value", i, k);
+                if ((r = aws_form_add(b, key, dim_of(pair, 1))) < 0)
+                        return r;
+        }
+        snprintf(key, sizeof key, "MetricData.member.%zu.Timestamp", i);
+        if ((r = aws_form_add(b, key,
+                              format_rfc3339(ts, (usec_t) json_get_number(d, "t", 0) * USEC_PER_SEC))) < 0)
+                return r;
+        for (int x = 0; x < 4; x++) {
+                double v = cJSON_GetArrayItem(s, x)->valuedouble;
+                if (!isfinite(v))
+                        return -EBADMSG; /* CloudWatch rejects NaN and Infinity */
+                snprintf(key, sizeof key, "MetricData.member.%zu.StatisticValues.%s", i, stat_names[x]);
+                snprintf(val, sizeof val, "%.17g", v);
+                if ((r = aws_form_add(b, key, val)) < 0)
+                        return r;
+        }
+        snprintf(key, sizeof key, "MetricData.member.%zu.Unit", i);
+        if ((r = aws_form_add(b, key, publish_unit(m) ?: "None")) < 0)
+                return r;
+        if (high_resolution) {
+                snprintf(key, sizeof key, "MetricData.member.%zu.StorageResolution", i);
+                if ((r = aws_form_add(b, key, "1")) < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
                        bool high_resolution) {
-        char key[128], val[64], ts[RFC3339_MAX];
         int r;
 
         if ((r = aws_form_add(b, "Action", "PutMetricData")) < 0 ||
             (r = aws_form_add(b, "Version", "2010-08-01")) < 0 ||
             (r = aws_form_add(b, "Namespace", namespace_)) < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                const cJSON *d = datums[i], *s = cJSON_GetObjectItemCaseSensitive(d, "s"), *pair;
-                const char *m = json_get_string(d, "m");
-                static const char *const stat_names[] = { "SampleCount", "Sum", "Minimum", "Maximum" };
-                size_t k = 0;
-
-                if (!m || cJSON_GetArraySize(s) != 4)
-                        return -EBADMSG;
-                snprintf(key, sizeof key, "MetricData.member.%zu.MetricName", i + 1);
-                if ((r = aws_form_add(b, key, m)) < 0)
+        for (size_t i = 0; i < n; i++)
+                if ((r = form_add_datum(b, i + 1, datums[i], high_resolution)) < 0)
                         return r;
-                cJSON_ArrayForEach (pair, cJSON_GetObjectItemCaseSensitive(d, "d")) {
-                        if (!dim_of(pair, 0) || !dim_of(pair, 1))
-                                continue;
-                        k++;
-                        snprintf(key, sizeof key, "MetricData.member.%zu.Dimensions.member.%zu.Name", i + 1,
-                                 k);
-                        if ((r = aws_form_add(b, key, dim_of(pair, 0))) < 0)
-                                return r;
-                        snprintf(key, sizeof key, "MetricData.member.%zu.Dimensions.member.%zu.Value", i + 1,
-                                 k);
-                        if ((r = aws_form_add(b, key, dim_of(pair, 1))) < 0)
-                                return r;
-                }
-                snprintf(key, sizeof key, "MetricData.member.%zu.Timestamp", i + 1);
-                if ((r = aws_form_add(
-                             b, key,
-                             format_rfc3339(ts, (usec_t) json_get_number(d, "t", 0) * USEC_PER_SEC))) < 0)
-                        return r;
-                for (int x = 0; x < 4; x++) {
-                        double v = cJSON_GetArrayItem(s, x)->valuedouble;
-                        if (!isfinite(v))
-                                return -EBADMSG; /* CloudWatch rejects NaN and Infinity */
-                        snprintf(key, sizeof key, "MetricData.member.%zu.StatisticValues.%s", i + 1,
-                                 stat_names[x]);
-                        snprintf(val, sizeof val, "%.17g", v);
-                        if ((r = aws_form_add(b, key, val)) < 0)
-                                return r;
-                }
-                snprintf(key, sizeof key, "MetricData.member.%zu.Unit", i + 1);
-                if ((r = aws_form_add(b, key, publish_unit(m) ?: "None")) < 0)
-                        return r;
-                if (high_resolution) {
-                        snprintf(key, sizeof key, "MetricData.member.%zu.StorageResolution", i + 1);
-                        if ((r = aws_form_add(b, key, "1")) < 0)
-                                return r;
-                }
-        }
         return 0;
 }
 
-static int gzip_buf(const Buf *in, Buf *out) {
+size_t publish_batch_fit(char *const *lines, size_t n, const char *namespace_, bool high_resolution) {
+        Buf one;
+        size_t bytes, i;
+
+        buf_init(&one, PUBLISH_BATCH_MAX_BYTES);
+        if (publish_build_form(&one, namespace_, NULL, 0, high_resolution) < 0)
+                n = MIN(n, (size_t) 1);
+        bytes = one.len;
+        for (i = 0; i < n && i < PUBLISH_BATCH_MAX_DATUMS; i++) {
+                _cleanup_json_ cJSON *d = NULL;
+                buf_reset(&one);
+                /* a line that is no datum is dropped when the batch is built: it costs nothing */
+                if (publish_parse_datum(lines[i], strlen(lines[i]), &d) < 0)
+                        continue;
+                if (form_add_datum(&one, i + 1, d, high_resolution) < 0)
+                        one.len = one.max; /* bigger than a request: alone, it fails and is dropped */
+                bytes += 1 + one.len;      /* "&" */
+                if (bytes > PUBLISH_BATCH_MAX_BYTES && i > 0)
+                        break;
+        }
+        buf_done(&one);
+        return i;
+}
+
+int publish_compress(const Buf *form, Buf *out) {
         z_stream z = {};
         unsigned char chunk[16384];
         int r = 0;
 
+        if (form->len <= PUBLISH_GZIP_ABOVE_BYTES)
+                return 0;
         /* A 4 KiB window and memLevel 5: 32 KiB of state instead of zlib's default 256 KiB, which
          * stayed in the heap after each batch; the form repeats itself within a datum (a few
          * hundred bytes), so bodies come out only about 4 % larger (1.4 KB a request at the defaults). */
         if (deflateInit2(&z, 6, Z_DEFLATED, 12 + 16, 5, Z_DEFAULT_STRATEGY) != Z_OK)
                 return -ENOMEM;
-        z.next_in = (unsigned char *) in->data;
-        z.avail_in = (uInt) in->len;
+        z.next_in = (unsigned char *) form->data;
+        z.avail_in = (uInt) form->len;
         do {
                 z.next_out = chunk;
                 z.avail_out = sizeof chunk;
@@ -422,7 +454,11 @@ static int gzip_buf(const Buf *in, Buf *out) {
                 r = buf_append(out, chunk, sizeof chunk - z.avail_out);
         } while (r >= 0 && z.avail_out == 0);
         deflateEnd(&z);
-        return r;
+        return r < 0 ? r : 1;
+}
+
+usec_t publish_retry_delay(unsigned attempt, double r) {
+        return aws_backoff(attempt, PUBLISH_RETRY_BASE_USEC, PUBLISH_RETRY_CAP_USEC, r);
 }
 
 /* Forgets the batch; DONE: it left for good (sent, rejected or dropped), so its spool file goes. */
@@ -479,7 +515,7 @@ static void on_response(const HttpResponse *resp, void *userdata) {
 
         if (resp->error < 0 || aws_retryable(resp->status, code)) {
                 p->attempt++;
-                schedule_send(p, aws_backoff(p->attempt, RETRY_BASE_USEC, RETRY_CAP_USEC, random_unit()));
+                schedule_send(p, publish_retry_delay(p->attempt, random_unit()));
                 return;
         }
         /* Not retryable: this batch will never be accepted. Say why, count it, go on. */
@@ -505,7 +541,8 @@ static void send_batch(Publisher *p) {
         if (p->call)
                 return;
         if (p->n_batch == 0 && spool_take(p) <= 0) {
-                size_t n = MIN(p->n_queue, (size_t) BATCH_MAX_DATUMS);
+                size_t n = publish_batch_fit(p->queue, p->n_queue, p->config->metrics_namespace,
+                                             p->config->metrics_high_resolution);
                 if (n > 0) {
                         memcpy(p->batch, p->queue, n * sizeof(char *));
                         memmove(p->queue, p->queue + n, (p->n_queue - n) * sizeof(char *));
@@ -553,7 +590,7 @@ static void send_batch(Publisher *p) {
         }
 
         buf_init(&gz, 2 * BATCH_MAX_BYTES);
-        bool zipped = form.len > GZIP_ABOVE_BYTES && gzip_buf(&form, &gz) >= 0;
+        bool zipped = publish_compress(&form, &gz) > 0;
         const char *headers[3] = {};
         size_t nh = 0;
         AwsSigning sig;
@@ -577,7 +614,7 @@ static void send_batch(Publisher *p) {
         if (r < 0) {
                 failed(p, "cannot send: %s", strerror(-r));
                 p->attempt++;
-                schedule_send(p, aws_backoff(p->attempt, RETRY_BASE_USEC, RETRY_CAP_USEC, random_unit()));
+                schedule_send(p, publish_retry_delay(p->attempt, random_unit()));
         }
 }
 

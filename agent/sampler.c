@@ -164,7 +164,7 @@ static void sampler_add(Sampler *s, MetricId metric, const SeriesDims *dims, use
 /* Records a filesystem's usage in the series at realtime NOW. */
 static void filesystem_record(Sampler *s, const Filesystem *f, usec_t now) {
         const MountEntry *m = &f->mount;
-        SeriesDims d;
+        SeriesDims d = {}; /* every dimension this series does not have stays "" */
 
         /* the disk metrics' dimensions: path, device, fstype, escaped as status shows them */
         (void) utf8_escape(m->mount_point, strlen(m->mount_point), UTF8_ESCAPE_C1, d.path, sizeof d.path);

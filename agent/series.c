@@ -16,7 +16,8 @@ static const SeriesDims no_dims;
 
 static bool dims_equal(const SeriesDims *a, const SeriesDims *b) {
         return strcmp(a->path, b->path) == 0 && strcmp(a->device, b->device) == 0 &&
-               strcmp(a->fstype, b->fstype) == 0;
+               strcmp(a->fstype, b->fstype) == 0 && strcmp(a->volume_id, b->volume_id) == 0 &&
+               strcmp(a->interface, b->interface) == 0;
 }
 
 static Series *find(const SeriesStore *s, const char *name, const SeriesDims *dims) {

@@ -48,7 +48,12 @@ static bool has_option(const char *opts, const char *opt) {
 }
 
 const char *mountinfo_default(void) {
-        return access("/proc/1/mountinfo", R_OK) == 0 ? "/proc/1/mountinfo" : "/proc/self/mountinfo";
+        if (access("/proc/1/mountinfo", R_OK) == 0)
+                return "/proc/1/mountinfo";
+        /* Not root, under ProtectProc=invisible: the unit binds PID 1's table here. */
+        if (access(MOUNTINFO_HOST_BIND, R_OK) == 0)
+                return MOUNTINFO_HOST_BIND;
+        return "/proc/self/mountinfo";
 }
 
 size_t mountinfo_parse(const char *text, size_t len, MountEntry *ret, size_t max) {

@@ -625,8 +625,8 @@ static int imds_status_absent(cJSON *doc) {
             !cJSON_AddNullToObject(inst, "ami_id") || !cJSON_AddNullToObject(inst, "asg_name") ||
             !cJSON_AddBoolToObject(im, "enabled", false) || !cJSON_AddBoolToObject(im, "reachable", false) ||
             !cJSON_AddNullToObject(im, "last_ok_at") || !cJSON_AddNullToObject(im, "last_error") ||
-            !cJSON_AddArrayToObject(im, "rejected") || !cJSON_AddNullToObject(notices, "spot") ||
-            !cJSON_AddNullToObject(notices, "rebalance") ||
+            !cJSON_AddNullToObject(im, "endpoint") || !cJSON_AddArrayToObject(im, "rejected") ||
+            !cJSON_AddNullToObject(notices, "spot") || !cJSON_AddNullToObject(notices, "rebalance") ||
             !cJSON_AddNullToObject(notices, "asg_target_lifecycle_state") ||
             !cJSON_AddArrayToObject(notices, "scheduled")) {
                 cJSON_Delete(inst);

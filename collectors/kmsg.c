@@ -6,18 +6,28 @@
  * lines instead. At start the current boot's buffer is replayed; records up to the sequence
  * number saved in kmsg-cursor.json for this boot were handled before a restart and are skipped.
  *
- * The cursor is saved at most once a second (and at a clean stop), never per record: a save is
- * two fsyncs. What a SIGKILL can leave, and why no event is made twice:
- *  - every event is appended to events.jsonl when it is made, before the cursor moves on disk,
- *    and names its record ("seq"; an aggregated burst event names the last record it counted,
- *    "last_seq"). At start the cursor is the newest of kmsg-cursor.json and the newest such
- *    event (manager.c reads events.jsonl's tail): a record that made an event is never read again.
- *  - records handled after that which made no event (up to the last second's) are read again:
+ * kmsg keeps its own cursor and reads no output back. Each save of kmsg-cursor.json is two fsyncs,
+ * so a record that made no event moves the cursor on disk at most once a second (and at a clean
+ * stop); a record that made an event moves it at once. The order of writes, and what a SIGKILL
+ * between any two of them leaves:
+ *  1. the record's events go to the sink, which appends them to events.jsonl (one write(2) each)
+ *     and feeds the engine;
+ *  2. the engine's firings are flushed (before_cursor_save);
+ *  3. the cursor file is replaced by one naming the record (write_file_atomic: old or new).
+ *  A kill before 1 loses nothing: the record is after the cursor on disk and is read again. A kill
+ *  after 3 repeats nothing: the record is at or before the cursor and is skipped. A kill between
+ *  1 and 3 (the time of one atomic file replacement, with nothing else between) re-reads that
+ *  one record and makes its events again: with two files and neither read back, the event is
+ *  written first so that the only failure left is one repeat, never a loss. (Saving the cursor
+ *  first would turn that window into a lost event.)
+ *  Records handled after the cursor on disk that made no event (up to the last second's) are
+ *  read again:
  *    unclassified ones make nothing; OOM context lines only describe the next kill; records
  *    counted into a burst window that died with the process open a new window, whose first
  *    record makes an event (it made none before: the old window's count was never written).
- *  - the file is replaced by rename after an fsync (write_file_atomic): old or new, never torn;
- *    a file that does not parse is set aside as kmsg-cursor.json.corrupt (state_load_json).
+ *  A cursor file that does not parse is set aside as kmsg-cursor.json.corrupt (state_set_aside)
+ *  and the boot's buffer is replayed from its start: its events are made again (at-least-once),
+ *  which the status document's warning and the .corrupt file explain.
  * A dispatch handles at most BATCH_RECORDS records (plus the rest of one read), then returns to
  * the loop so the status socket and the watchdog keep answering through a storm: /dev/kmsg and a
  * FIFO are level-triggered and become ready again, a file's timer is re-armed at once; reading
@@ -31,6 +41,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "ec2agent/json.h"
 #include "ec2agent/kmsg.h"
@@ -85,6 +97,7 @@ struct Kmsg {
         uint64_t cursor_seq; /* the last record handled */
         bool cursor_known;
         uint64_t saved_seq;
+        bool unsaved_events;  /* events were made since the cursor was last saved */
         usec_t boot_realtime; /* realtime at kernel time 0 */
 
         Window *windows; /* open burst windows: grown as they open, freed when none is */
@@ -120,8 +133,24 @@ static void cursor_save(Kmsg *k) {
         r = write_file_atomic(k->state_dir, CURSOR_FILE, text, (size_t) n, 0640);
         if (r < 0)
                 log_debug_errno(r, "Cannot save the kernel log cursor: %m");
-        else
+        else {
                 k->saved_seq = k->cursor_seq;
+                k->unsaved_events = false;
+        }
+}
+
+/* Saves the cursor now when the records handled since the last save made events: see the order of
+ * writes at the top. Called at the end of a batch, not per record, so that a storm of events costs
+ * one save a batch (a save is two fsyncs, and the loop must keep answering). */
+static void cursor_save_if_events(Kmsg *k) {
+        if (k->unsaved_events)
+                cursor_save(k);
+}
+
+/* Every event of this file goes out here: the sink appends it to the journal before it returns. */
+static void kmsg_emit(Kmsg *k, Event *e) {
+        event_sink_emit(&k->sink, e);
+        k->unsaved_events = true;
 }
 
 static int on_cursor_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -153,7 +182,7 @@ static void cursor_schedule(Kmsg *k) {
                 cursor_save(k);
 }
 
-/* SEQ, a record's sequence number, when O (the cursor file, or an event) is of boot BOOT_ID:
+/* SEQ, a record's sequence number, when O (the cursor file) is of boot BOOT_ID:
  * another boot's sequence numbers mean nothing now. */
 static bool seq_of_boot(const cJSON *o, const cJSON *seq, const char *boot_id, uint64_t *ret) {
         const char *boot = json_get_string(o, "boot_id");
@@ -165,13 +194,7 @@ static bool seq_of_boot(const cJSON *o, const cJSON *seq, const char *boot_id, u
         return true;
 }
 
-bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret) {
-        const cJSON *detail = cJSON_GetObjectItemCaseSensitive(event, "detail");
-        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(detail, "seq");
-        return seq_of_boot(event, seq ?: cJSON_GetObjectItemCaseSensitive(detail, "last_seq"), boot_id, ret);
-}
-
-static void cursor_load(Kmsg *k, const KmsgOptions *opts) {
+static void cursor_load(Kmsg *k) {
         _cleanup_json_ cJSON *j = NULL;
         uint64_t seq;
 
@@ -184,12 +207,6 @@ static void cursor_load(Kmsg *k, const KmsgOptions *opts) {
                            s->valuedouble > 0x1p53)
                         (void) state_set_aside(k->state_dir, CURSOR_FILE, "no boot_id and seq");
                 /* else a cursor of another boot: its sequence numbers mean nothing now */
-        }
-        /* An event is written before the cursor is saved: a crash between the two leaves the cursor
-         * behind the events, and the record must not make its event twice. */
-        if (opts->journal_seq_known && (!k->cursor_known || opts->journal_seq > k->cursor_seq)) {
-                k->cursor_seq = opts->journal_seq;
-                k->cursor_known = true;
         }
 }
 
@@ -250,7 +267,7 @@ static void emit_problem(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
         cJSON_AddNumberToObject(e->detail, "kernel_ts_us", (double) rec->ts);
         cJSON_AddNumberToObject(e->detail, "count", 1);
         add_fields(e->detail, m);
-        event_sink_emit(&k->sink, e);
+        kmsg_emit(k, e);
 
         Problem *p = &k->problems[m->klass];
         p->at = at;
@@ -295,7 +312,7 @@ static void emit_oom(Kmsg *k, const KmsgRecord *rec, const KmsgMatch *m) {
                               m->cgroup_oom || (constraint && strcmp(constraint, "CONSTRAINT_MEMCG") == 0));
         cJSON_AddStringToObject(d, "line", rec->text);
         cJSON_AddNumberToObject(d, "seq", (double) rec->seq);
-        event_sink_emit(&k->sink, e);
+        kmsg_emit(k, e);
 
         k->oom_kills++;
         k->have_last_oom = true;
@@ -326,7 +343,7 @@ static void window_close(Kmsg *k, size_t i) {
                         json_add_time(e->detail, "last_at", record_realtime(k, w->last_ts));
                         cJSON_AddStringToObject(e->detail, "last_line", w->last_line);
                         cJSON_AddNumberToObject(e->detail, "last_seq", (double) w->last_seq);
-                        event_sink_emit(&k->sink, e);
+                        kmsg_emit(k, e);
                         k->problems[w->klass].count += w->count - 1;
                 } else
                         log_oom();
@@ -499,9 +516,33 @@ static void handle_stream(Kmsg *k, const char *data, size_t len) {
         }
 }
 
+/* /dev/kmsg as the unit hands it over: systemd opens it as root (StandardInput=file:/dev/kmsg)
+ * before it starts the agent as its own user without capabilities, and reading an open
+ * /dev/kmsg needs none (opening it does, under kernel.dmesg_restrict=1). A copy of standard input
+ * when that is the device (1:11), non-blocking; -EBADF otherwise. */
+static int kmsg_inherited(void) {
+        struct stat st;
+        int fd, flags;
+
+        if (fstat(STDIN_FILENO, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 11))
+                return -EBADF;
+        fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                int r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
 static int kmsg_open(Kmsg *k) {
         struct stat st;
-        k->fd = open(k->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        k->fd = strcmp(k->path, "/dev/kmsg") == 0 ? kmsg_inherited() : -EBADF;
+        if (k->fd < 0)
+                k->fd = open(k->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (k->fd < 0)
                 return negative_errno();
         if (fstat(k->fd, &st) < 0)
@@ -514,7 +555,7 @@ static int kmsg_open(Kmsg *k) {
 /* Reads what is there, at most BATCH_RECORDS records (and the rest of the read that reached
  * them) per call so other sources run in a storm. Overruns (EPIPE) are counted and reading goes
  * on. Returns 1 at the end of a FIFO's stream, 2 when more may be waiting. */
-static int kmsg_drain(Kmsg *k) {
+static int kmsg_drain_batch(Kmsg *k) {
         for (k->batch = 0; k->batch < BATCH_RECORDS;) {
                 ssize_t n = read(k->fd, k->record, KMSG_MAX_RECORD);
                 if (n < 0) {
@@ -541,6 +582,13 @@ static int kmsg_drain(Kmsg *k) {
                 }
         }
         return 2; /* more may be waiting: the loop calls again, other sources run in between */
+}
+
+/* One batch, then the cursor when the batch made events. Returns as kmsg_drain_batch(). */
+static int kmsg_drain(Kmsg *k) {
+        int r = kmsg_drain_batch(k);
+        cursor_save_if_events(k);
+        return r;
 }
 
 static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -598,7 +646,7 @@ int kmsg_new(sd_event *event, const KmsgOptions *opts, const EventSink *sink, Km
             (opts->state_dir && !(k->state_dir = strdup(opts->state_dir))))
                 return -ENOMEM;
         k->boot_realtime = now_usec(CLOCK_REALTIME) - now_usec(CLOCK_MONOTONIC);
-        cursor_load(k, opts);
+        cursor_load(k);
         if (!opts->path) { /* fed by kmsg_feed() only */
                 *ret = TAKE_PTR(k);
                 return 0;
@@ -635,6 +683,7 @@ void kmsg_feed(Kmsg *k, const void *data, size_t len, bool record) {
                 k->record[len] = 0;
                 handle_record(k, k->record, len);
         }
+        cursor_save_if_events(k); /* as at the end of a batch read from the file */
 }
 
 Kmsg *kmsg_free(Kmsg *k) {

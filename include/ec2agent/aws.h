@@ -7,8 +7,9 @@
 #include "http.h"
 #include "util.h"
 
-#define AWS_ID_MAX            128
-#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254" /* aws_imds_endpoint() resolves the one used */
+#define AWS_ID_MAX                 128
+#define IMDS_DEFAULT_ENDPOINT      "http://169.254.169.254" /* aws_imds_endpoint() resolves the one used */
+#define IMDS_DEFAULT_ENDPOINT_IPV6 "http://[fd00:ec2::254]" /* endpoint mode IPv6 (IPv6-only subnets) */
 
 /* Who this instance is (IMDS dynamic/instance-identity/document): the dimensions of its metrics,
  * the region of its AWS calls, the subject of lifecycle actions. */
@@ -61,8 +62,16 @@ typedef enum AwsService {
  * (ENOMEM, or no region for the default). */
 char *aws_endpoint(const Config *c, AwsService service, const char *region);
 
-/* The IMDS base URL: $AWS_EC2_METADATA_SERVICE_ENDPOINT, config imds.endpoint, the default. */
-const char *aws_imds_endpoint(const Config *c);
+/* An IMDS endpoint mode as the AWS SDKs spell it, in any case (botocore lowercases it): 0 for
+ * "IPv4", 1 for "IPv6", -EINVAL for anything else. */
+int aws_imds_endpoint_mode_ipv6(const char *mode);
+
+/* The IMDS base URL into RET: $AWS_EC2_METADATA_SERVICE_ENDPOINT, config imds.endpoint, else the
+ * default of the endpoint mode ($AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE, else config
+ * imds.endpoint_mode): IMDS_DEFAULT_ENDPOINT or IMDS_DEFAULT_ENDPOINT_IPV6. An explicit endpoint
+ * wins over any mode, as in botocore. Returns 0, or -EINVAL (RET untouched) when the variable's
+ * mode is neither IPv4 nor IPv6 (the config's was checked when it was loaded). */
+int aws_imds_endpoint(const Config *c, const char **ret);
 
 /* False when $AWS_EC2_METADATA_DISABLED is "true" (any case) or imds.enabled is false. */
 bool aws_imds_enabled(const Config *c);

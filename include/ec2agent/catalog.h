@@ -43,6 +43,7 @@ typedef struct EventTypeInfo {
         bool rule_trigger;      /* may appear in a rule's "on" */
         bool kernel_problem;    /* counted in the kernel_problems metric, dimension class = name */
         bool planned;           /* named by the SPEC, made by nothing yet: lookups do not find it */
+        bool health_warning;    /* one in the last hour makes health a warning (SPEC §5) */
 } EventTypeInfo;
 
 typedef enum MetricId {
@@ -92,6 +93,7 @@ typedef struct MetricInfo {
         const char *name; /* "mem_used_percent" */
         const char *unit; /* the CloudWatch unit it is published with: "Percent", "Bytes", "Count", … */
         bool planned;     /* named by the SPEC, collected by nothing yet: lookups do not find it */
+        bool default_set; /* published without metrics.measurements naming it (the Nitro ones are not) */
 } MetricInfo;
 
 /* The scheduled-event codes of IMDS events/maintenance/scheduled. */

@@ -62,6 +62,7 @@ typedef struct Config {
 
         bool imds_enabled;
         char *imds_endpoint;
+        bool imds_endpoint_ipv6; /* imds.endpoint_mode "IPv6" */
         unsigned imds_poll_interval_s;
         unsigned imds_scheduled_events_interval_s;
         unsigned imds_timeout_ms;

@@ -27,11 +27,11 @@ typedef struct EngineEnv {
  * scheduled event per EventId, a rebalance notice per its notice time, an Auto Scaling termination
  * once (an instance is Terminated once in its life), anything else per its time and type.
  * Returns a new string or NULL. Pure. */
-char *engine_instance_key(const Event *e);
+char *engine_instance_key(const Event *ev);
 
 /* The deadline no step may outlive: a spot notice's time, a scheduled event's NotBefore; 0 for
  * none. Pure. */
-usec_t engine_event_deadline(const Event *e);
+usec_t engine_event_deadline(const Event *ev);
 
 /* Loads STATE_DIR/actions.json (resuming unfinished runs) and starts evaluating metric rules.
  * BUS may be NULL (no systemd): stop, restart and reboot steps then fail, exec runs directly. */

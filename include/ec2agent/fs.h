@@ -24,9 +24,13 @@ typedef struct MountEntry {
  * Returns the number filled. Pure. */
 size_t mountinfo_parse(const char *text, size_t len, MountEntry *ret, size_t max);
 
-/* The instance's mount table: PID 1's. The agent's own mount namespace is sandboxed
- * (ProtectSystem=strict shows every mount read-only in it), so /proc/self/mountinfo would tell
- * about the sandbox; it is the fallback where /proc/1 cannot be read. */
+/* Where the unit binds PID 1's mount table (BindReadOnlyPaths=): the agent runs as its own user
+ * under ProtectProc=invisible, which hides /proc/1 from it. */
+#define MOUNTINFO_HOST_BIND "/run/ec2agent/host-mountinfo"
+
+/* The instance's mount table: PID 1's (/proc/1/mountinfo, else MOUNTINFO_HOST_BIND). The agent's
+ * own mount namespace is sandboxed (ProtectSystem=strict shows every mount read-only in it), so
+ * /proc/self/mountinfo would tell about the sandbox; it is the fallback where neither is readable. */
 const char *mountinfo_default(void);
 
 /* True for an FSTYPE whose statvfs() is answered over the network or by a user-space daemon

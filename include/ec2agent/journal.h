@@ -35,6 +35,3 @@ uint64_t journal_appended(const Journal *j);
  * Returns 0 or a negative errno; a missing journal is empty, not an error. */
 typedef int (*JournalVisit)(const cJSON *event, void *userdata);
 int journal_read(const char *state_dir, JournalVisit visit, void *userdata, unsigned *ret_skipped);
-
-/* The same for the events in the last BYTES of the current file only: the newest events, cheaply. */
-int journal_read_tail(const char *state_dir, size_t bytes, JournalVisit visit, void *userdata);

@@ -101,18 +101,11 @@ typedef struct KmsgOptions {
         const char *path;      /* /dev/kmsg, or a FIFO or file of records in the same format */
         const char *state_dir; /* for the replay cursor; NULL: none */
         const char *boot_id;
-        /* the newest record of this boot that events.jsonl holds an event for, if any */
-        uint64_t journal_seq;
-        bool journal_seq_known;
         /* Called before the cursor is saved: whatever the records up to it caused (rule firings) must
          * be on disk first, or a crash right after the save would lose it. NULL: nothing to flush. */
         void (*before_cursor_save)(void *userdata);
         void *before_cursor_save_userdata;
 } KmsgOptions;
-
-/* The sequence number of the kernel record EVENT (a line of events.jsonl) was made from, when
- * it is a kernel log event of boot BOOT_ID. Returns false for any other event. */
-bool kmsg_event_seq(const cJSON *event, const char *boot_id, uint64_t *ret);
 
 typedef struct Kmsg Kmsg;
 

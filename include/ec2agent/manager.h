@@ -12,6 +12,8 @@
 #include "imds.h"
 #include "journal.h"
 #include "kmsg.h"
+#include "nitro.h"
+#include "nitro-fake.h"
 #include "publish.h"
 #include "sampler.h"
 #include "status.h"
@@ -33,9 +35,11 @@ typedef struct Manager {
         Kmsg *kmsg;     /* NULL when the kernel log is off or unreadable */
         int kmsg_error; /* why it is unreadable (a negative errno), 0 otherwise */
         Sampler *sampler;
-        Publisher *publisher; /* NULL when metrics are off */
-        Forwarder *forwarder; /* NULL when forward is off */
-        sd_bus *bus;          /* the system bus, NULL without systemd */
+        Publisher *publisher;  /* NULL when metrics are off */
+        Forwarder *forwarder;  /* NULL when forward is off */
+        Nitro *nitro;          /* EBS volumes and ENA interfaces (empty lists off Nitro) */
+        NitroFake *nitro_fake; /* EC2AGENT_TEST_NITRO's fake devices: tests only */
+        sd_bus *bus;           /* the system bus, NULL without systemd */
         Engine *engine;
         bool env_credentials;
         AwsCredentials credentials_from_env;

@@ -11,6 +11,12 @@
 
 typedef struct Publisher Publisher;
 
+#define PUBLISH_BATCH_MAX_DATUMS 1000           /* CloudWatch's limit of datums a request */
+#define PUBLISH_BATCH_MAX_BYTES  (900U * 1024U) /* CloudWatch takes 1 MB a request: a margin */
+#define PUBLISH_GZIP_ABOVE_BYTES 10240          /* botocore's request_min_compression_size_bytes */
+#define PUBLISH_RETRY_BASE_USEC  (1 * USEC_PER_SEC)
+#define PUBLISH_RETRY_CAP_USEC   (20 * USEC_PER_SEC) /* the SDKs' standard retry mode */
+
 /* The unit the CloudWatch agent publishes METRIC with ("Percent", "Bytes", "Count"), or NULL. */
 const char *publish_unit(const char *metric);
 
@@ -18,6 +24,20 @@ const char *publish_unit(const char *metric);
  * for tests and the publisher. Returns 0 or a negative errno. */
 int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
                        bool high_resolution);
+
+/* How many of the N datum LINES, oldest first, go in one request: at most PUBLISH_BATCH_MAX_DATUMS,
+ * and a form (as publish_build_form makes it for NAMESPACE_) of at most PUBLISH_BATCH_MAX_BYTES.
+ * At least one when N > 0, so a datum too big alone still leaves (and is dropped at the build). A
+ * line that is no datum counts as a datum of no bytes. Pure. */
+size_t publish_batch_fit(char *const *lines, size_t n, const char *namespace_, bool high_resolution);
+
+/* The body to send for FORM: above PUBLISH_GZIP_ABOVE_BYTES, its gzip (RFC 1952) appended to OUT
+ * and 1 returned; else 0 and FORM goes as it is. A negative errno when compressing failed (send FORM). */
+int publish_compress(const Buf *form, Buf *out);
+
+/* The delay before retry ATTEMPT (1, 2, …) of a failed request, for R uniform in [0, 1): full
+ * jitter, R × min(PUBLISH_RETRY_CAP_USEC, PUBLISH_RETRY_BASE_USEC × 2^ATTEMPT). */
+usec_t publish_retry_delay(unsigned attempt, double r);
 
 /* Parses one datum line of the queue or the spool, {"m":NAME,"t":SECONDS,"s":[count,sum,min,max],
  * "d":[[K,V],…]}, into *RET (the caller frees): a 1-255 character name, a time within years

@@ -31,12 +31,15 @@ typedef struct WatchState {
 
 #define SERIES_DIM_MAX 256
 
-/* What tells series of one name apart: the disk metrics' dimensions (SPEC §7), all "" for the
- * others. The publisher sends each non-empty one as a dimension of that name. */
+/* What tells series of one name apart: the disk metrics' dimensions, the EBS metrics' VolumeId and
+ * the ENA metrics' interface (SPEC §7), all "" for the others. The publisher sends each non-empty
+ * one as a dimension of that name. */
 typedef struct SeriesDims {
         char path[SERIES_DIM_MAX];
         char device[SERIES_DIM_MAX];
         char fstype[32];
+        char volume_id[32]; /* "vol-0abc…": dimension VolumeId */
+        char interface[16]; /* "ens5": dimension interface */
 } SeriesDims;
 
 typedef struct Series {

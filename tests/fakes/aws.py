@@ -17,6 +17,7 @@ import argparse
 import gzip
 import json
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class QuietServer(ThreadingHTTPServer):
     """A client closing a kept-alive connection is normal here, not worth a traceback."""
     daemon_threads = True
+
+    def __init__(self, address, handler):
+        if ":" in address[0]:  # an IPv6 literal such as "::1"
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
 
     def handle_error(self, request, client_address):
         import sys as _sys
@@ -103,7 +109,7 @@ def verify_sigv4(method, path, headers, body, keys):
 
 
 class FakeAws:
-    def __init__(self, port=0, keys=None):
+    def __init__(self, port=0, keys=None, host="127.0.0.1"):
         self.lock = threading.Lock()
         self.keys = dict(keys or DEFAULT_KEYS)
         self.requests = []      # accepted: dicts with action, params, service, region, gzip, bytes, form_bytes, t
@@ -116,10 +122,10 @@ class FakeAws:
         self.events = []        # PutEvents entries accepted, in arrival order
         self.entry_failures = []  # ErrorCodes (or None) for the next PutEvents entries, one each
         handler = type("Handler", (_Handler,), {"aws": self})
-        self.server = QuietServer(("127.0.0.1", port), handler)
+        self.server = QuietServer((host, port), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % ("[%s]" % host if ":" in host else host, self.port)
 
     def answer(self, *replies):
         """Queues replies: (status, body) tuples, or "throttle" / "500" / "notxml" shorthands."""

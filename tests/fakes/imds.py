@@ -9,6 +9,7 @@ Every request is logged, so tests can prove there was no tokenless request.
 import argparse
 import json
 import secrets
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class QuietServer(ThreadingHTTPServer):
     """A client closing a kept-alive connection is normal here, not worth a traceback."""
     daemon_threads = True
+
+    def __init__(self, address, handler):
+        if ":" in address[0]:  # an IPv6 literal such as "::1"
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
 
     def handle_error(self, request, client_address):
         import sys as _sys
@@ -63,7 +69,7 @@ def default_paths():
 class FakeImds:
     """State and behaviour; the HTTP handler below only translates."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, host="127.0.0.1"):
         self.lock = threading.Lock()
         self.paths = default_paths()
         self.faults = {}        # path or "token" -> fault dict
@@ -71,10 +77,10 @@ class FakeImds:
         self.log = []           # dicts: method, path, token (or None), status, t
         self.max_ttl = 21600
         handler = type("Handler", (_Handler,), {"imds": self})
-        self.server = QuietServer(("127.0.0.1", port), handler)
+        self.server = QuietServer((host, port), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % ("[%s]" % host if ":" in host else host, self.port)
         self.thread = None
 
     # ---- scripting ----
@@ -168,7 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _log(self, token, status):
         with self.imds.lock:
             self.imds.log.append({"method": self.command, "path": self.path, "token": token,
-                                  "status": status, "t": time.time()})
+                                  "status": status, "t": time.time(),
+                                  "host": self.headers.get("Host")})
 
     def do_PUT(self):
         imds = self.imds

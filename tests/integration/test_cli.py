@@ -115,7 +115,7 @@ def test_catalog_explains_every_message_id():
                          (SOURCE / "include/ec2agent/catalog-ids.h").read_text()))
     catalog = (SOURCE / "units/ec2agent.catalog").read_text()
     entries = re.findall(r"^-- ([0-9a-f]{32})\nSubject: .+\n", catalog, re.M)
-    assert len(ids) == 22
+    assert len(ids) == 24
     assert set(entries) == ids and len(entries) == len(ids)
 
 
@@ -153,6 +153,17 @@ def test_generator_orders_the_agent_before_the_drained_units(agent, tmp_path):
     assert r.returncode == 0, r.stderr
     dropin = (out / "ec2agent.service.d" / "50-drained-units.conf").read_text()
     assert "[Unit]\nBefore=nginx.service app.service worker@1.service\n" in dropin
+    # what the polkit rule grants besides stop/restart of those units (ec2agent.rules reads it)
+    assert "\n# polkit: exec\n" in dropin
+
+    conf.write_text(json.dumps({"rules": [{"name": "r", "on": ["spot-interruption"],
+                                           "do": [{"reboot": {}}]}]}))
+    out3 = tmp_path / "reboot"
+    out3.mkdir()
+    r = subprocess.run([str(gen), "--config", str(conf), str(out3)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    dropin = (out3 / "ec2agent.service.d" / "50-drained-units.conf").read_text()
+    assert "\n# polkit: reboot\n[Unit]\n" in dropin and "Before=" not in dropin
 
     conf.write_text('{"rules": [{"name": "x", "on": ["spot-interruption"], "do": [{"stop": []}]}], "bogus": 1}')
     out2 = tmp_path / "normal2"

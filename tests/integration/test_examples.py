@@ -181,7 +181,7 @@ PLANNED = {
     "measurements": "#18 metrics.measurements", "aggregation_dimensions": "#18 aggregation_dimensions",
     "prometheus_textfile": "#18 prometheus_textfile",
     "pagerduty": "#20 notify pagerduty", "slack": "#20 notify slack", "teams": "#20 notify teams",
-    "reschedule": "#20 reschedule", "endpoint_mode": "#22 imds.endpoint_mode",
+    "reschedule": "#20 reschedule",
 }
 
 

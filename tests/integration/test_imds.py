@@ -192,6 +192,45 @@ def test_withdrawn_notice_then_new(on_ec2, imds):
     wait_for(lambda: len(events(on_ec2, "spot-interruption")) == 2, 5, what="second notice")
 
 
+@pytest.fixture
+def imds6():
+    from fakes.imds import FakeImds
+    f = FakeImds(host="::1").start()
+    yield f
+    f.stop()
+
+
+def test_ipv6_literal_endpoint(agent_factory, imds6):
+    """An IPv6-only subnet: IMDS at an IPv6 literal (here [::1]) through the SDKs' variable. The
+    token, identity, notices and credentials all come over IPv6; Host names the literal in
+    brackets; status shows the endpoint."""
+    assert imds6.url.startswith("http://[::1]:")
+    a = agent_factory(config={"imds": {"timeout_ms": 300, "endpoint_mode": "IPv6"}, "kmsg": {"enabled": False},
+                              "metrics": {"enabled": False}},
+                      env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds6.url,
+                           "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv6"})
+    a.start()
+    doc = wait_for(lambda: (lambda d: d if d["instance"]["on_ec2"] and d["imds"]["credentials"] else None)(
+        status(a)), 10, what="identity and credentials over IPv6")
+    assert doc["instance"]["instance_id"] == "i-0abc1234def567890"
+    assert doc["imds"]["endpoint"] == imds6.url and doc["imds"]["reachable"] is True
+    imds6.set("spot/instance-action", SPOT)
+    wait_for(lambda: events(a, "spot-interruption"), 5, what="spot event over IPv6")
+    puts = imds6.requests("PUT", "/latest/api/token")
+    assert puts and all(r["host"] == "[::1]:%d" % imds6.port for r in imds6.requests())
+
+
+def test_endpoint_mode_the_sdks_refuse(agent_factory):
+    """botocore raises on a mode other than IPv4/IPv6 (any case); the agent does not start either
+    (the default URL of each mode is covered by test-aws: nothing here reaches fd00:ec2::254)."""
+    a = agent_factory(config={"kmsg": {"enabled": False}, "metrics": {"enabled": False}},
+                      env={"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv7"})
+    with pytest.raises(AssertionError, match="agent exited"):
+        a.start()
+    assert a.proc.wait(5) == 1
+    assert 'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE="IPv7" is neither IPv4 nor IPv6' in a.log()
+
+
 def test_off_ec2(agent_factory):
     a = agent_factory(config={"imds": {"timeout_ms": 200}, "kmsg": {"enabled": False}})
     a.start()
@@ -211,6 +250,7 @@ def test_disabled(agent_factory, imds):
         time.sleep(1)
         doc = a.status()[1]
         assert doc["imds"]["enabled"] is False and doc["instance"]["on_ec2"] is False
+        assert doc["imds"]["endpoint"] is None
         a.stop()
     assert imds.log == []
 

@@ -215,11 +215,26 @@ def test_burst_window_follows_kernel_time_not_arrival(klog):
     assert all(e["detail"]["count"] == 1 for e in events(klog, "io-error"))
 
 
+def cursor_at(a, seq):
+    """Waits until kmsg-cursor.json names record SEQ or a later one: kmsg saves it right after the
+    batch whose records made events, and a kill before that save repeats those records' events
+    (see collectors/kmsg.c), so a test that kills must wait for it to assert "no repeat"."""
+    cursor = a.state / "kmsg-cursor.json"
+
+    def saved():
+        try:
+            return json.loads(cursor.read_text()).get("seq", -1) >= seq
+        except (OSError, ValueError):
+            return False
+    wait_for(saved, 5, what="the cursor at %d" % seq)
+
+
 def test_restart_does_not_repeat_events(klog):
     klog.start()
     k = klog.klog
     seq = k.write("EXT4-fs error (device nvme1n1): ext4_lookup:1234: inode #5: comm x: deleted inode referenced")
     wait_for(lambda: events(klog, "fs-error"), 5, what="fs event")
+    cursor_at(klog, seq)
     klog.stop(signal.SIGKILL)
     k.close()
     klog.start()
@@ -231,48 +246,79 @@ def test_restart_does_not_repeat_events(klog):
     assert [e["detail"]["device"] for e in events(klog, "fs-error")] == ["nvme1n1", "nvme3n1"]
 
 
-
-def test_an_event_written_before_its_cursor_is_not_repeated(klog):
-    """SIGKILL between writing a record's event and saving the cursor: events.jsonl is the
-    record of what was handled, and the replayed record makes no second event."""
+def test_a_kill_between_an_event_and_its_cursor_repeats_never_loses(klog):
+    """SIGKILL after a record's event was appended and before the cursor naming it was saved: kmsg
+    reads no output back, so the replayed record makes its event again; the record before it,
+    whose cursor was saved, does not. The event is written first: the window costs a repeat,
+    never a loss."""
     klog.start()
     k = klog.klog
-    k.write("EXT4-fs error (device nvme1n1): ext4_lookup:1234: inode #5: comm x: deleted inode referenced")
+    first = k.write("EXT4-fs error (device nvme1n1): ext4_lookup:1234: inode #5: comm x: deleted inode referenced")
+    wait_for(lambda: len(events(klog, "fs-error")) == 1, 5, what="the first fs event")
+    cursor_at(klog, first)
+    kept = (klog.state / "kmsg-cursor.json").read_text()
     seq = k.write("EXT4-fs error (device nvme2n1): ext4_lookup:1234: inode #6: comm x: deleted inode referenced")
     wait_for(lambda: len(events(klog, "fs-error")) == 2, 5, what="two fs events")
     klog.stop(signal.SIGKILL)
     k.close()
-    # as if the kill came before the cursor was saved (it is saved within a second, not per record)
-    (klog.state / "kmsg-cursor.json").unlink(missing_ok=True)
+    (klog.state / "kmsg-cursor.json").write_text(kept)  # as if the kill came before the second save
     klog.start()
+    k.write("EXT4-fs error (device nvme1n1): ext4_lookup:1234: inode #5: comm x: deleted inode referenced",
+            seq=first)
     k.write("EXT4-fs error (device nvme2n1): ext4_lookup:1234: inode #6: comm x: deleted inode referenced", seq=seq)
     k.write("EXT4-fs error (device nvme3n1): a new one")
-    wait_for(lambda: len(events(klog, "fs-error")) == 3, 5, what="only the new event")
+    wait_for(lambda: len(events(klog, "fs-error")) == 4, 5, what="the repeat and the new event")
     time.sleep(0.3)
-    assert [e["detail"]["device"] for e in events(klog, "fs-error")] == ["nvme1n1", "nvme2n1", "nvme3n1"]
+    assert [e["detail"]["device"] for e in events(klog, "fs-error")] == ["nvme1n1", "nvme2n1", "nvme2n1", "nvme3n1"]
 
 
-def test_a_burst_counted_before_a_kill_is_not_counted_again(klog):
-    """SIGKILL after a burst window's follow-up event, before the cursor was saved: the replayed
-    records of the burst make neither a new first event nor a second follow-up."""
+def test_sigkill_right_after_a_burst_loses_and_repeats_nothing(klog):
+    """A burst (OOM kills, an I/O error storm whose window closes, an fs error), SIGKILL as soon as
+    its cursor is on disk, then /dev/kmsg replays the whole buffer plus what came while the agent
+    was down: every kernel event exactly once. Then a corrupt cursor: set aside, and the buffer
+    read from its start again (at least once: the events of this boot once more, no more)."""
     klog.start()
     k = klog.klog
     t0 = k.now_us()
-    lines = ["3,%d,%d,-;I/O error, dev nvme1n1, sector %d op 0x1:(WRITE) flags 0x800\n" % (70000 + i, t0 + i * 1000, i)
-             for i in range(50)]
-    lines.append("6,70100,%d,-;random: the clock moves on past the window\n" % (t0 + 61_000_000))
-    k.write_many(lines)
-    wait_for(lambda: len(events(klog, "io-error")) == 2, 5, what="first and follow-up events")
+    oom = ("3,%d,%d,-;Out of memory: Killed process %d (w) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, "
+           "shmem-rss:0kB, UID:0 pgtables:10kB oom_score_adj:0\n")
+    burst = [oom % (80000 + i, t0 + i * 1000, 6000 + i) for i in range(3)]
+    burst += ["3,%d,%d,-;I/O error, dev nvme1n1, sector %d op 0x1:(WRITE) flags 0x800\n" % (80010 + i, t0 + 10_000 + i * 1000, i)
+              for i in range(20)]
+    burst.append("3,80040,%d,-;EXT4-fs error (device nvme4n1): ext4_lookup:1: before the kill\n" % (t0 + 61_000_000))
+    k.write_many(burst)
+    wait_for(lambda: len(events(klog, "oom-kill")) == 3 and len(events(klog, "io-error")) == 2
+             and events(klog, "fs-error"), 5, what="the burst's events")
+    cursor_at(klog, 80040)
     klog.stop(signal.SIGKILL)
     k.close()
-    (klog.state / "kmsg-cursor.json").unlink(missing_ok=True)
+
+    later = [oom % (80050 + i, t0 + 62_000_000 + i * 1000, 7000 + i) for i in range(2)]
+    later.append("3,80060,%d,-;EXT4-fs error (device nvme5n1): ext4_lookup:1: while down\n" % (t0 + 63_000_000))
     klog.start()
-    k.write_many(lines)                                  # /dev/kmsg replays the boot's buffer
-    k.write("EXT4-fs error (device nvme3n1): the sentinel", seq=70200, ts=t0 + 62_000_000)
-    wait_for(lambda: events(klog, "fs-error"), 5, what="the sentinel")
+    k.write_many(burst + later)  # the buffer replayed, then what the agent has not seen
+
+    def kinds():
+        key = {"oom-kill": "pid", "io-error": "count", "fs-error": "device"}
+        return sorted((e["type"], e["detail"][key[e["type"]]]) for e in klog.events() if e["type"] in key)
+    once = sorted([("oom-kill", 6000 + i) for i in range(3)] + [("oom-kill", 7000 + i) for i in range(2)]
+                  + [("io-error", 1), ("io-error", 20), ("fs-error", "nvme4n1"), ("fs-error", "nvme5n1")])
+    wait_for(lambda: len(kinds()) >= len(once), 5, what="the events made while down")
     time.sleep(0.3)
-    io = events(klog, "io-error")
-    assert [(e["detail"].get("aggregated", False), e["detail"]["count"]) for e in io] == [(False, 1), (True, 50)]
+    assert kinds() == once
+
+    cursor_at(klog, 80060)
+    klog.stop(signal.SIGKILL)
+    k.close()
+    (klog.state / "kmsg-cursor.json").write_text('{"boot_id": 7, "seq": "torn')
+    klog.start()
+    k.write_many(burst + later)
+    k.write("EXT4-fs error (device nvme6n1): the sentinel", seq=80070, ts=t0 + 64_000_000)
+    wait_for(lambda: ("fs-error", "nvme6n1") in kinds(), 5, what="the sentinel")
+    time.sleep(0.3)
+    assert kinds() == sorted(once + once + [("fs-error", "nvme6n1")])
+    assert (klog.state / "kmsg-cursor.json.corrupt").read_text() == '{"boot_id": 7, "seq": "torn'
+    cursor_at(klog, 80070)
 
 
 def test_cursor_saved_within_a_second_and_a_corrupt_one_set_aside(klog):
@@ -425,3 +471,28 @@ def test_overrun_of_dev_kmsg_is_counted_and_reading_goes_on(agent_factory):
     finally:
         open(knob, "w").write(saved + "\n")
         os.close(kmsg)
+
+
+def test_dev_kmsg_handed_over_on_stdin_needs_no_capability(agent_factory):
+    """The unit has systemd open /dev/kmsg as root (StandardInput=file:/dev/kmsg) and runs the agent
+    as its own user without any capability. Under kernel.dmesg_restrict=1 opening /dev/kmsg takes
+    CAP_SYSLOG, reading an open one does not: without CAP_SYSLOG the agent reads the descriptor it
+    was handed, and cannot open the device itself (the control)."""
+    if open("/proc/sys/kernel/dmesg_restrict").read().strip() != "1" or os.geteuid() != 0:
+        pytest.skip("needs root and kernel.dmesg_restrict=1")
+    from conftest import Agent
+    no_syslog = ["setpriv", "--bounding-set=-syslog", "--inh-caps=-syslog", "--"]
+    docs = {}
+    for handed in (True, False):
+        a = agent_factory(config={"imds": {"enabled": False}, "metrics": {"enabled": False},
+                                  "kmsg": {"path": "/dev/kmsg"}})
+        argv = no_syslog + Agent.run_argv(a, ())
+        # the shell opens the device while it still has CAP_SYSLOG, then execs the capless agent
+        a.run_argv = (lambda argv: lambda args: ["sh", "-c", 'exec "$@" </dev/kmsg', "sh"] + argv)(argv) \
+            if handed else (lambda argv: lambda args: argv)(argv)
+        a.start()
+        docs[handed] = wait_for(lambda: (lambda k: k if "error" in k or k.get("records") else None)(
+            a.status()[1]["kernel"]["kmsg"]), 10, what="the kernel log read or refused")
+        a.stop()
+    assert docs[True]["path"] == "/dev/kmsg" and docs[True]["records"] > 0 and "error" not in docs[True], docs
+    assert docs[False]["error"] == "Operation not permitted", docs

@@ -87,6 +87,27 @@ def test_put_metric_data_is_signed_and_complete(publishing, aws):
     assert doc["published_datapoints"] > 0 and doc["last_error"] is None and doc["last_publish_at"]
 
 
+def test_ipv6_literal_endpoints(agent_factory):
+    """An IPv6-only subnet: IMDS and CloudWatch at IPv6 literals. The SigV4 signature covers the
+    Host header "[::1]:PORT" as the fake (botocore) recomputes it."""
+    from fakes.aws import FakeAws
+    from fakes.imds import FakeImds
+    imds6, aws6 = FakeImds(host="::1").start(), FakeAws(host="::1").start()
+    try:
+        a = agent_factory(config={"kmsg": {"enabled": False},
+                                  "metrics": {"collection_interval_s": 1, "publish_interval_s": 2}},
+                          env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds6.url,
+                               "AWS_ENDPOINT_URL_CLOUDWATCH": aws6.url})
+        a.start()
+        wait_for(lambda: aws6.accepted("PutMetricData"), 15, what="PutMetricData over IPv6")
+        assert aws6.rejected == []
+        assert aws6.accepted("PutMetricData")[0]["access_key"] == "ASIAFAKEIMDSKEY00001"
+        a.stop()
+    finally:
+        imds6.stop()
+        aws6.stop()
+
+
 def test_high_resolution_and_all_dimensions(publishing, aws, imds):
     imds.set("tags/instance/aws:autoscaling:groupName", "web-asg")
     a = publishing(metrics={"high_resolution": True, "namespace": "Fleet",

@@ -1,9 +1,11 @@
-"""A Debian 12 "AMI" booted with systemd-nspawn, for the tests that need a real systemd.
+"""A Debian "AMI" (12 bookworm, 13 trixie) booted with systemd-nspawn, for the tests that need a
+real systemd.
 
-The base rootfs (debootstrap --variant=minbase, with systemd and dbus) is cached outside the
-repository, in $EC2AGENT_ROOTFS_CACHE (default /var/cache/ec2agent-test), made once and shared.
-Each test module copies it, installs the built .deb with apt as an image build would, and boots
-the copy. The container shares the host's network namespace, so a fake IMDS on the host's
+The base rootfs of each release (debootstrap --variant=minbase, with systemd and dbus) is cached
+outside the repository, in $EC2AGENT_ROOTFS_CACHE (default /var/cache/ec2agent-test), made once
+and shared. $EC2AGENT_SYSTEM_RELEASES (default "bookworm trixie") says which releases the suite
+boots. Each test module copies a base, installs the built .deb with apt as an image build would,
+and boots the copy. The container shares the host's network namespace, so a fake IMDS on the host's
 127.0.0.1 answers inside. Every wait is bounded.
 """
 import fcntl
@@ -16,7 +18,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("EC2AGENT_ROOTFS_CACHE", "/var/cache/ec2agent-test"))
-BASE = CACHE / "bookworm-minbase"
+RELEASES = os.environ.get("EC2AGENT_SYSTEM_RELEASES", "bookworm trixie").split()
 MIRROR = os.environ.get("EC2AGENT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 NSPAWN = ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit"]
 # Booted as an EC2 VM runs the agent: nspawn withholds CAP_SYSLOG and /dev/kmsg from a container,
@@ -31,20 +33,21 @@ def log(msg):
     print("system: [%6.1fs] %s" % (time.monotonic() - T0, msg), flush=True)
 
 
-def base_rootfs():
-    """The cached debootstrap tree, made under a lock if it is missing."""
+def base_rootfs(release="bookworm"):
+    """The cached debootstrap tree of RELEASE, made under a lock if it is missing."""
+    base = CACHE / ("%s-minbase" % release)
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (BASE / "usr/lib/systemd/systemd").exists():
-            tmp = CACHE / "bookworm-minbase.tmp"
+        if not (base / "usr/lib/systemd/systemd").exists():
+            tmp = CACHE / ("%s-minbase.tmp" % release)
             shutil.rmtree(tmp, ignore_errors=True)
-            log("debootstrap bookworm into %s (once; cached)" % BASE)
+            log("debootstrap %s into %s (once; cached)" % (release, base))
             subprocess.run(["debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus",
-                            "bookworm", str(tmp), MIRROR], check=True, stdout=subprocess.DEVNULL, timeout=1200)
-            shutil.rmtree(BASE, ignore_errors=True)
-            tmp.rename(BASE)
-    return BASE
+                            release, str(tmp), MIRROR], check=True, stdout=subprocess.DEVNULL, timeout=1200)
+            shutil.rmtree(base, ignore_errors=True)
+            tmp.rename(base)
+    return base
 
 
 def build_deb(outdir):
@@ -59,17 +62,19 @@ def build_deb(outdir):
 class Machine:
     """One rootfs copy; boot() starts it, run() executes inside, poweroff() ends the boot."""
 
-    def __init__(self, root):
+    def __init__(self, root, release="bookworm"):
         self.root = Path(root)
+        self.release = release
         self.proc = None
         self.pid = None
         self.console = None
         self.boots = 0
 
     @classmethod
-    def from_base(cls, root):
-        subprocess.run(["cp", "-a", "--reflink=auto", str(base_rootfs()), str(root)], check=True, timeout=300)
-        return cls(root)
+    def from_base(cls, root, release="bookworm"):
+        subprocess.run(["cp", "-a", "--reflink=auto", str(base_rootfs(release)), str(root)], check=True,
+                       timeout=300)
+        return cls(root, release)
 
     def path(self, p):
         return self.root / p.lstrip("/")

@@ -1,23 +1,24 @@
-"""The package as operators use it: installed with apt into a Debian 12 rootfs standing in for an
-AMI, booted with real systemd. The unit is active at boot and sandboxed, `ec2agent status` answers
-inside, it reads the kernel log and reaches AWS (signed calls to the fake endpoint, by host name)
-from its sandbox, a spot notice from the fake IMDS on the host stops a real service through D-Bus
-and runs an exec step as a transient unit, an Auto Scaling termination completes the lifecycle
-action, and a poweroff stops the drained units before the agent and leaves the clean-shutdown
-mark the next boot reports."""
+"""The package as operators use it: installed with apt into a Debian rootfs standing in for an
+AMI, booted with real systemd, once per release in $EC2AGENT_SYSTEM_RELEASES (Debian 12 bookworm
+and 13 trixie; the one .deb, built on bookworm, in both: apt resolves its Depends in trixie too).
+The unit is active at boot and sandboxed, `ec2agent status` answers inside, it reads the kernel
+log and reaches AWS (signed calls to the fake endpoint, by host name) from its sandbox, a spot
+notice from the fake IMDS on the host stops a real service through D-Bus and runs an exec step as
+a transient unit, an Auto Scaling termination completes the lifecycle action, and a poweroff stops
+the drained units before the agent and leaves the clean-shutdown mark the next boot reports. The
+agent runs as its own user, ec2agent: polkit (the package's rule) lets it stop, restart and
+reboot what its rules name, and refuses it anything else."""
 import json
 import shutil
 import sys
 
 import pytest
 
-from machine import Machine, build_deb, log, wait_for, SOURCE
+from machine import RELEASES, Machine, build_deb, log, wait_for, SOURCE
 
 sys.path.insert(0, str(SOURCE / "tests"))
 from fakes.aws import FakeAws  # noqa: E402
 from fakes.imds import FakeImds  # noqa: E402
-
-CAP_SYSLOG = 1 << 34
 
 APP = """[Unit]
 Description=Stand-in application (stops gracefully on SIGTERM)
@@ -43,6 +44,17 @@ ExecStop=/bin/bash -c 'sleep 1; date +%%s.%%N >/var/lib/worker/stopped'
 WantedBy=multi-user.target
 """
 
+# Enabled, and named by no rule: the agent's user must not be able to stop it.
+BYSTANDER = """[Unit]
+Description=A unit no rule names
+
+[Service]
+ExecStart=/bin/sleep infinity
+
+[Install]
+WantedBy=multi-user.target
+"""
+
 HOOK = """#!/bin/sh
 { echo "EVENT=$EC2AGENT_EVENT"; echo "RULE=$EC2AGENT_RULE"; echo "DEADLINE=$EC2AGENT_DEADLINE"; cat /proc/self/cgroup; } >/var/lib/drain-hook.out
 """
@@ -51,7 +63,7 @@ HOOK = """#!/bin/sh
 def config(imds_url, aws_port):
     aws = "http://aws.test:%d" % aws_port  # a name: the sandbox must resolve it (/etc/hosts)
     return {
-        "imds": {"endpoint": imds_url},
+        "imds": {"endpoint": imds_url, "scheduled_events_interval_s": 2},
         "aws": {"endpoints": {"cloudwatch": aws, "autoscaling": aws}},
         "metrics": {"collection_interval_s": 1, "publish_interval_s": 2},
         "rules": [
@@ -63,6 +75,8 @@ def config(imds_url, aws_port):
                     {"complete_lifecycle_action": {"hook": "ec2agent-drain"}}]},
             {"name": "slow-hook", "on": ["rebalance-recommendation"],
              "do": [{"exec": ["/bin/sleep", "600"], "timeout_s": 2}]},
+            {"name": "maintenance-reboot", "on": ["maintenance:system-reboot"],
+             "do": [{"reboot": {"max_per_day": 1}}]},
             {"name": "worker-memory",
              "when": {"metric": "mem_used_percent", "above": 99.9, "for_s": 3600},
              "do": [{"restart": ["worker.service"]}]},
@@ -70,8 +84,20 @@ def config(imds_url, aws_port):
     }
 
 
+@pytest.fixture(scope="module", params=RELEASES)
+def release(request):
+    """Every test runs once per release; the fakes below depend on it, so each boot has fresh ones."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def deb(tmp_path_factory):
+    """The package, built once for every release."""
+    return build_deb(tmp_path_factory.mktemp("deb"))
+
+
 @pytest.fixture(scope="module")
-def imds():
+def imds(release):
     f = FakeImds().start()
     f.set("tags/instance/aws:autoscaling:groupName", "web-asg")
     f.set("autoscaling/target-lifecycle-state", "InService")
@@ -80,38 +106,43 @@ def imds():
 
 
 @pytest.fixture(scope="module")
-def aws():
+def aws(release):
     f = FakeAws().start()
     yield f
     f.stop()
 
 
 @pytest.fixture(scope="module")
-def machine(tmp_path_factory, imds, aws):
-    tmp = tmp_path_factory.mktemp("ami")
-    deb = build_deb(tmp / "deb")
-    log("image: base rootfs + %s" % deb.name)
-    m = Machine.from_base(tmp / "rootfs")
-    m.install_deb(deb)
+def machine(tmp_path_factory, release, deb, imds, aws):
+    tmp = tmp_path_factory.mktemp("ami-" + release)
+    log("image: %s base rootfs + %s" % (release, deb.name))
+    m = Machine.from_base(tmp / "rootfs", release)
+    r = m.install_deb(deb)
+    # what apt resolved the package's Depends to in this release (trixie: the t64 names)
+    log("%s: apt installed %s" % (release, " ".join(
+        l.split()[1] for l in r.stdout.splitlines() if l.startswith("Unpacking "))))
     m.write("/etc/systemd/system/app.service", APP)
     m.write("/etc/systemd/system/worker.service", SLOW)
+    m.write("/etc/systemd/system/bystander.service", BYSTANDER)
     m.write("/usr/local/bin/drain-hook", HOOK, 0o755)
     m.write("/etc/ec2agent/config.d/50-test.json", json.dumps(config(imds.url, aws.port), indent=2))
     hosts = m.path("/etc/hosts")  # minbase has none (netbase brings it)
     m.write("/etc/hosts", (hosts.read_text() if hosts.exists() else "127.0.0.1 localhost\n") + "127.0.0.1 aws.test\n")
-    r = m.chroot("systemctl", "enable", "app.service", "worker.service")
+    r = m.chroot("systemctl", "enable", "app.service", "worker.service", "bystander.service")
     assert r.returncode == 0, r.stderr
     r = m.chroot("ec2agent", "check-config")
     assert r.returncode == 0, r.stdout + r.stderr
-    log("image ready")
+    log("image ready (%s)" % release)
     state = m.boot()
-    log("booted: %s" % state)
+    log("booted %s: %s" % (release, state))
     yield m
     m.halt()
     shutil.rmtree(m.root, ignore_errors=True)
 
 
 def test_unit_active_at_boot_and_sandboxed(machine):
+    os_release = dict(l.split("=", 1) for l in machine.run("cat", "/etc/os-release").stdout.splitlines() if "=" in l)
+    assert os_release["VERSION_CODENAME"] == machine.release  # the release this parameter names booted
     show = machine.show("ec2agent.service", "ActiveState", "SubState", "Type", "NRestarts", "Before",
                         "UnitFileState")
     assert show["ActiveState"] == "active" and show["SubState"] == "running", show
@@ -124,21 +155,33 @@ def test_unit_active_at_boot_and_sandboxed(machine):
     line = [l for l in r.stdout.splitlines() if "Overall exposure level" in l][0]
     exposure = float(line.split(":")[1].split()[0])
     log("systemd-analyze security: %s" % line.strip())
-    assert exposure <= 2.0
+    assert exposure <= 1.5
 
     pid = machine.show("ec2agent.service", "MainPID")["MainPID"]
     caps = dict(l.split(":\t") for l in machine.run("cat", "/proc/%s/status" % pid).stdout.splitlines()
                 if l.startswith("Cap"))
-    # one capability, CAP_SYSLOG, and it is effective: the kernel log is read with it
-    assert {k: int(caps[k], 16) for k in ("CapBnd", "CapPrm", "CapEff")} == \
-        {"CapBnd": CAP_SYSLOG, "CapPrm": CAP_SYSLOG, "CapEff": CAP_SYSLOG}, caps
+    # no capability at all: systemd opened /dev/kmsg for it (StandardInput=), reading needs none
+    assert {k: int(caps[k], 16) for k in ("CapBnd", "CapPrm", "CapEff", "CapAmb")} == \
+        {"CapBnd": 0, "CapPrm": 0, "CapEff": 0, "CapAmb": 0}, caps
+    # not root: the package's system user, whose group reads the configuration and nothing else
+    uid = machine.run("id", "-u", "ec2agent", check=True).stdout.strip()
+    assert uid != "0"
+    ids = dict(l.split(":\t", 1) for l in machine.run("cat", "/proc/%s/status" % pid).stdout.splitlines()
+               if l.startswith(("Uid", "Gid")))
+    assert ids["Uid"].split() == [uid] * 4, ids
+    assert machine.run("stat", "-c", "%a %U %G", "/etc/ec2agent/config.json").stdout.split() == \
+        ["640", "root", "ec2agent"]
+    assert machine.run("stat", "-c", "%U", "/var/lib/ec2agent").stdout.strip() == "ec2agent"
 
     status = machine.status()
-    # /dev/kmsg read through the sandbox (PrivateDevices=, DeviceAllow=, dmesg_restrict=1)
+    # /dev/kmsg read without CAP_SYSLOG (dmesg_restrict=1), from the descriptor systemd opened
     assert status["kernel"]["kmsg"]["path"] == "/dev/kmsg" and status["kernel"]["kmsg"]["records"] > 0
     assert status["agent"]["pid"] == int(pid)
     assert status["instance"]["instance_id"] == "i-0abc1234def567890"  # the host's fake IMDS
     assert status["health"] in ("ok", "warning")
+    # PID 1's mount table (bound in: ProtectProc=invisible hides /proc/1), not the sandbox's
+    # read-only view of it
+    assert status["filesystems"] and not any(f["read_only"] for f in status["filesystems"]), status["filesystems"]
     human = machine.run("ec2agent", "status")
     assert human.returncode in (0, 1) and "i-0abc1234def567890" in human.stdout
 
@@ -176,7 +219,7 @@ def test_spot_notice_drains_real_units(machine, imds):
     assert "EVENT=spot-interruption" in out and "RULE=drain" in out
     assert "DEADLINE=2099-01-01T00:02:00Z" in out
     cgroup = [l for l in out.splitlines() if l.startswith("0::")][0]
-    assert "/system.slice/ec2agent-" in cgroup and cgroup.endswith(".service"), cgroup
+    assert "/system.slice/ec2agent-step-" in cgroup and cgroup.endswith(".service"), cgroup
     assert "ec2agent.service" not in cgroup
     unit = cgroup.rsplit("/", 1)[1]
     # collected by systemd once it ended (CollectMode=inactive-or-failed)
@@ -226,6 +269,46 @@ def test_asg_termination_completes_the_lifecycle_action(machine, imds, aws):
     imds.set("autoscaling/target-lifecycle-state", "InService")
 
 
+def busctl_as_agent(machine, method, unit):
+    return machine.run("runuser", "-u", "ec2agent", "--", "busctl", "call", "--system", "org.freedesktop.systemd1",
+                       "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", method, "ss", unit, "replace")
+
+
+def test_polkit_refuses_what_no_rule_names(machine):
+    """The agent's user may restart the unit a rule restarts (worker.service), and nothing it has no
+    rule for: stopping bystander.service over D-Bus is refused by polkit, and it keeps running."""
+    assert machine.run("systemctl", "is-active", "bystander.service").stdout.strip() == "active"
+    r = busctl_as_agent(machine, "StopUnit", "bystander.service")
+    assert r.returncode != 0 and ("Access denied" in r.stderr or "authentication" in r.stderr.lower()), r
+    r = busctl_as_agent(machine, "StartUnit", "poweroff.target")
+    assert r.returncode != 0, r
+    assert machine.run("systemctl", "is-active", "bystander.service").stdout.strip() == "active"
+    before = machine.show("worker.service", "MainPID")["MainPID"]
+    r = busctl_as_agent(machine, "RestartUnit", "worker.service")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: machine.show("worker.service", "MainPID")["MainPID"] not in ("0", before), timeout=20,
+             what="worker.service restarted by the agent's user")
+
+
+def test_reboot_step_reboots(machine, imds):
+    """A scheduled system-reboot fires the rule whose step reboots: reboot.target, started by the
+    agent's user through polkit. The container reboots (nspawn exits), boots again, and the agent
+    reports the boot before as clean."""
+    first_boot = machine.status()["kernel"]["boot_id"]
+    imds.set("events/maintenance/scheduled", json.dumps([{
+        "NotBefore": "1 Jan 2099 02:00:00 GMT", "NotAfter": "1 Jan 2099 04:00:00 GMT", "Code": "system-reboot",
+        "Description": "scheduled reboot", "EventId": "instance-event-0reboot0000000001", "State": "active"}]))
+    machine.proc.wait(timeout=90)  # a reboot ends systemd-nspawn (status 133)
+    log("rebooted: nspawn exited with %s" % machine.proc.returncode)
+    machine.halt()
+    imds.set("events/maintenance/scheduled", "[]")
+    machine.boot()
+    status = wait_for(lambda: machine.status(), what="status after the reboot")
+    prev = status["kernel"]["previous_boot"]
+    assert prev["boot_id"] == first_boot and prev["clean_shutdown"] is True
+    assert [a["step"] for a in status["actions"] if a["rule"] == "maintenance-reboot"] == ["reboot"]
+
+
 def test_poweroff_stops_drained_units_first_and_leaves_a_clean_mark(machine, imds):
     imds.delete("spot/instance-action")
     first_boot = machine.status()["kernel"]["boot_id"]
@@ -245,5 +328,5 @@ def test_poweroff_stops_drained_units_first_and_leaves_a_clean_mark(machine, imd
     assert r.returncode == 0 and r.stdout.strip() == ""
     show = machine.show("ec2agent.service", "ActiveEnterTimestampMonotonic")
     init = machine.show("init.scope", "ActiveEnterTimestampMonotonic")
-    log("boot -> READY=1: %.0f ms" % ((int(show["ActiveEnterTimestampMonotonic"]) -
-                                        int(init["ActiveEnterTimestampMonotonic"])) / 1000))
+    log("%s: boot -> READY=1: %.0f ms" % (machine.release, (int(show["ActiveEnterTimestampMonotonic"]) -
+                                                           int(init["ActiveEnterTimestampMonotonic"])) / 1000))

@@ -116,4 +116,47 @@ static void test_endpoints(void) {
         ASSERT_STR(aws_region(&c, &id), "eu-central-1");
 }
 
-TAP_MAIN(T(test_form), T(test_errors), T(test_retry_rules), T(test_put_metric_data_form), T(test_endpoints))
+/* The IMDS base URL: the endpoint mode picks the default (case-insensitive, as botocore), the
+ * variable's mode over the config's, and an explicit endpoint wins over any mode. */
+static void test_imds_endpoint(void) {
+        Config c = {};
+        const char *e = NULL;
+
+        unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+        unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+        ASSERT_INT(aws_imds_endpoint(&c, &e), 0);
+        ASSERT_STR(e, "http://169.254.169.254");
+        c.imds_endpoint_ipv6 = true;
+        ASSERT_INT(aws_imds_endpoint(&c, &e), 0);
+        ASSERT_STR(e, "http://[fd00:ec2::254]");
+        setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ipv4", 1);
+        ASSERT_INT(aws_imds_endpoint(&c, &e), 0);
+        ASSERT_STR(e, "http://169.254.169.254");
+        c.imds_endpoint_ipv6 = false;
+        const char *ipv6[] = { "IPv6", "ipv6", "IPV6" };
+        for (size_t i = 0; i < ELEMENTSOF(ipv6); i++) {
+                setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", ipv6[i], 1);
+                e = NULL;
+                ASSERT_INT(aws_imds_endpoint(&c, &e), 0);
+                ASSERT_STR(e, "http://[fd00:ec2::254]");
+        }
+        c.imds_endpoint = (char *) "http://127.0.0.1:1";
+        ASSERT_INT(aws_imds_endpoint(&c, &e), 0);
+        ASSERT_STR(e, "http://127.0.0.1:1");
+        setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://[::1]:2", 1);
+        ASSERT_INT(aws_imds_endpoint(&c, &e), 0);
+        ASSERT_STR(e, "http://[::1]:2");
+        const char *bad[] = { "", "v6", "IPv6 ", "dualstack" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", bad[i], 1);
+                e = "untouched";
+                ASSERT_INT(aws_imds_endpoint(&c, &e), -EINVAL);
+                ASSERT_STR(e, "untouched");
+        }
+        ASSERT_INT(aws_imds_endpoint_mode_ipv6("IpV4"), 0);
+        unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+        unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+}
+
+TAP_MAIN(T(test_form), T(test_errors), T(test_retry_rules), T(test_put_metric_data_form), T(test_endpoints),
+         T(test_imds_endpoint))

@@ -1,7 +1,8 @@
 /* test-catalog.c — event type lookup, rule patterns, metric names; the catalog holds every name of the SPEC.
- */
+ * EC2AGENT_SPEC=/path/to/SPEC.md checks the tables here against the SPEC's own text as well. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ec2agent/catalog.h"
 #include "ec2agent/kmsg.h"
@@ -159,7 +160,46 @@ static void test_every_spec_event_type(void) {
                 if (!event_type_info(i)->planned)
                         ASSERT_INT(event_type_from_string(event_type_info(i)->name), (int) i);
         ASSERT_TRUE(event_type_info(_EVENT_TYPE_MAX) == NULL);
-        ASSERT_INT(event_type_from_string("ebs-performance-exceeded"), -ENOENT);
+        /* the Nitro events are made now (nitro.c), and rules may wait on them */
+        ASSERT_INT(event_type_from_string("ebs-performance-exceeded"), EVENT_TYPE_EBS_PERFORMANCE_EXCEEDED);
+        ASSERT_INT(event_type_from_string("network-allowance-exceeded"),
+                   EVENT_TYPE_NETWORK_ALLOWANCE_EXCEEDED);
+        ASSERT_TRUE(event_pattern_is_valid("ebs-performance-exceeded"));
+        ASSERT_TRUE(event_pattern_is_valid("network-allowance-exceeded"));
+}
+
+/* SPEC §7's EBS and ENA names exactly (CloudWatch publishes them as they are, the Prometheus textfile
+ * as ec2agent_NAME): collected, and not in the default set (metrics.measurements selects them). */
+static void test_nitro_metrics_are_opt_in(void) {
+        static const char *const nitro[] = {
+                "diskio_ebs_total_read_ops",
+                "diskio_ebs_total_write_ops",
+                "diskio_ebs_total_read_bytes",
+                "diskio_ebs_total_write_bytes",
+                "diskio_ebs_total_read_time",
+                "diskio_ebs_total_write_time",
+                "diskio_ebs_volume_performance_exceeded_iops",
+                "diskio_ebs_volume_performance_exceeded_tp",
+                "diskio_ebs_ec2_instance_performance_exceeded_iops",
+                "diskio_ebs_ec2_instance_performance_exceeded_tp",
+                "diskio_ebs_volume_queue_length",
+                "ethtool_bw_in_allowance_exceeded",
+                "ethtool_bw_out_allowance_exceeded",
+                "ethtool_pps_allowance_exceeded",
+                "ethtool_conntrack_allowance_exceeded",
+                "ethtool_linklocal_allowance_exceeded",
+                "ethtool_conntrack_allowance_available",
+        };
+        for (size_t i = 0; i < sizeof nitro / sizeof nitro[0]; i++) {
+                const MetricInfo *m = metric_lookup(nitro[i]);
+                if (!m)
+                        TAP_FAIL("%s is not collected", nitro[i]);
+                ASSERT_FALSE(m->default_set);
+        }
+        ASSERT_STR(metric_name(METRIC_DISKIO_EBS_TOTAL_READ_OPS), "diskio_ebs_total_read_ops");
+        ASSERT_STR(metric_name(METRIC_ETHTOOL_CONNTRACK_ALLOWANCE_AVAILABLE),
+                   "ethtool_conntrack_allowance_available");
+        ASSERT_TRUE(metric_lookup("mem_used_percent")->default_set);
 }
 
 /* Every type made today has a MESSAGE_ID that units/ec2agent.catalog explains (journalctl -x). */
@@ -201,6 +241,133 @@ static void test_kmsg_classes_are_catalog_types(void) {
         ASSERT_TRUE(kmsg_class_to_string(KMSG_NONE) == NULL);
 }
 
+/* SPEC §5: "after an OOM kill, a filesystem or I/O error, a hung task, a lockup or an oops in the
+ * last hour" is a warning; the OOM kill is judged from status.kernel.last_oom, the rest are these
+ * rows. */
+static void test_health_warning_types(void) {
+        static const char *const spec_health[] = { "fs-error",    "io-error",  "hung-task",
+                                                   "soft-lockup", "rcu-stall", "kernel-oops" };
+        size_t n = 0;
+        for (EventTypeId i = 0; i < _EVENT_TYPE_MAX; i++) {
+                const EventTypeInfo *t = event_type_info(i);
+                bool listed = false;
+                for (size_t k = 0; k < sizeof spec_health / sizeof spec_health[0]; k++)
+                        listed = listed || strcmp(t->name, spec_health[k]) == 0;
+                if (t->health_warning != listed)
+                        TAP_FAIL("%s: health_warning is %d, SPEC §5 says %d", t->name, t->health_warning,
+                                 listed);
+                ASSERT_TRUE(!t->health_warning || t->kernel_problem);
+                n += listed;
+        }
+        ASSERT_INT(n, sizeof spec_health / sizeof spec_health[0]);
+}
+
+/* The text of SPEC from the line starting with FROM up to the next "\n## ": NULL when absent. */
+static char *spec_section(const char *spec, const char *from) {
+        const char *p = strstr(spec, from), *end;
+        if (!p)
+                return NULL;
+        end = strstr(p + 1, "\n## ");
+        return strndup(p, end ? (size_t) (end - p) : strlen(p));
+}
+
+/* Calls FOUND for each `token` in [P, END) (backticks excluded), up to 127 bytes each. */
+static void each_token(const char *p, const char *end, void (*found)(const char *tok, void *u), void *u) {
+        while (p < end) {
+                const char *open = memchr(p, '`', (size_t) (end - p)), *close;
+                if (!open || !(close = memchr(open + 1, '`', (size_t) (end - open - 1))))
+                        return;
+                char tok[128];
+                size_t n = (size_t) (close - open - 1);
+                if (n < sizeof tok) {
+                        memcpy(tok, open + 1, n);
+                        tok[n] = 0;
+                        found(tok, u);
+                }
+                p = close + 1;
+        }
+}
+
+typedef struct SpecSeen {
+        size_t n;
+        bool table[64]; /* which entries of the test's table the SPEC names */
+} SpecSeen;
+
+static void spec_event_type(const char *tok, void *u) {
+        SpecSeen *s = u;
+        bool listed = false;
+        for (size_t i = 0; i < sizeof spec_event_types / sizeof spec_event_types[0]; i++) {
+                bool same = strcmp(tok, "maintenance:CODE") == 0
+                                    ? strncmp(spec_event_types[i], "maintenance:", 12) == 0
+                                    : strcmp(tok, spec_event_types[i]) == 0;
+                if (same)
+                        s->table[i] = listed = true;
+        }
+        if (!listed)
+                TAP_FAIL("SPEC §6 names event type %s, which the test's table does not", tok);
+        if (!find_type(tok))
+                TAP_FAIL("SPEC §6 event type %s is not in the catalog", tok);
+        s->n++;
+}
+
+static void spec_metric(const char *tok, void *u) {
+        static const char *const prefixes[] = { "mem_", "swap_",   "disk_",   "cpu_",
+                                                "oom_", "kernel_", "diskio_", "ethtool_" };
+        SpecSeen *s = u;
+        bool metric = false, listed = false;
+        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+                metric = metric || strncmp(tok, prefixes[i], strlen(prefixes[i])) == 0;
+        if (!metric || strspn(tok, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(tok))
+                return; /* a dimension, a key, a status field */
+        for (size_t i = 0; i < sizeof spec_metrics / sizeof spec_metrics[0]; i++)
+                if (strcmp(tok, spec_metrics[i].name) == 0)
+                        s->table[i] = listed = true;
+        if (!listed)
+                TAP_FAIL("SPEC §7 names metric %s, which the test's table does not", tok);
+        if (!find_metric(tok))
+                TAP_FAIL("SPEC §7 metric %s is not in the catalog", tok);
+        s->n++;
+}
+
+/* With EC2AGENT_SPEC naming SPEC.md, the tables above are checked against it both ways: every
+ * event type of §6's table (first column) and every metric of §7 is in the table and the catalog,
+ * and every entry of the tables is in the SPEC. Without it, the tables stand for the SPEC. */
+static void test_spec_file(void) {
+        const char *path = getenv("EC2AGENT_SPEC");
+        _cleanup_free_ char *spec = NULL, *events = NULL, *metrics = NULL;
+        SpecSeen ev = {}, me = {};
+        size_t len;
+
+        if (!path || !*path) {
+                printf("# EC2AGENT_SPEC not set: the tables in this file stand for SPEC §6 and §7\n");
+                return;
+        }
+        ASSERT_INT(read_file_bounded(path, 1 << 22, &spec, &len), 0);
+        events = spec_section(spec, "## 6. Events");
+        metrics = spec_section(spec, "## 7. Metrics");
+        ASSERT_TRUE(events && metrics);
+        for (const char *line = events; (line = strstr(line, "\n| `")); line++) {
+                const char *cell = line + 3, *bar = strstr(cell, " | "), *eol = strchr(cell, '\n');
+                if (bar && (!eol || bar < eol))
+                        each_token(cell, bar, spec_event_type, &ev);
+                for (size_t i = 0; bar && eol && i < sizeof spec_event_types / sizeof spec_event_types[0];
+                     i++)
+                        if (strncmp(spec_event_types[i], "maintenance:", 12) == 0 && ev.table[i] &&
+                            !memmem(bar, (size_t) (eol - bar), spec_event_types[i] + 12,
+                                    strlen(spec_event_types[i] + 12)))
+                                ev.table[i] = strncmp(cell, "`maintenance:CODE`", 18) != 0;
+        }
+        each_token(metrics, metrics + strlen(metrics), spec_metric, &me);
+        for (size_t i = 0; i < sizeof spec_event_types / sizeof spec_event_types[0]; i++)
+                if (!ev.table[i])
+                        TAP_FAIL("the test's event type %s is not in SPEC §6", spec_event_types[i]);
+        for (size_t i = 0; i < sizeof spec_metrics / sizeof spec_metrics[0]; i++)
+                if (!me.table[i])
+                        TAP_FAIL("the test's metric %s is not in SPEC §7", spec_metrics[i].name);
+        printf("# SPEC %s: %zu event type names, %zu metric names checked\n", path, ev.n, me.n);
+}
+
 TAP_MAIN(T(test_lookup), T(test_patterns), T(test_metrics_and_severity), T(test_every_spec_metric),
          T(test_every_spec_event_type), T(test_message_ids_in_journal_catalog),
-         T(test_kmsg_classes_are_catalog_types))
+         T(test_kmsg_classes_are_catalog_types), T(test_health_warning_types), T(test_spec_file),
+         T(test_nitro_metrics_are_opt_in))

@@ -28,6 +28,7 @@ static void test_defaults(void) {
         _cleanup_free_ char *e = errors_of("{}", &c);
         ASSERT_STR(e, "");
         ASSERT_TRUE(c->imds_enabled);
+        ASSERT_FALSE(c->imds_endpoint_ipv6);
         ASSERT_INT(c->imds_poll_interval_s, 1);
         ASSERT_INT(c->imds_scheduled_events_interval_s, 60);
         ASSERT_INT(c->imds_timeout_ms, 1000);
@@ -53,7 +54,7 @@ static void test_full_document(void) {
                 "{ \"aws\": { \"region\": \"eu-west-1\", \"endpoints\": { \"cloudwatch\": "
                 "\"http://127.0.0.1:1\" } },"
                 "  \"imds\": { \"enabled\": false, \"endpoint\": \"http://127.0.0.1:2\", "
-                "\"poll_interval_s\": 2,"
+                "\"poll_interval_s\": 2, \"endpoint_mode\": \"ipv6\","
                 "             \"scheduled_events_interval_s\": 30, \"timeout_ms\": 500 },"
                 "  \"metrics\": { \"enabled\": true, \"namespace\": \"Fleet\", \"collection_interval_s\": 5,"
                 "                \"publish_interval_s\": 30, \"high_resolution\": true,"
@@ -68,6 +69,7 @@ static void test_full_document(void) {
         ASSERT_STR(c->endpoint_cloudwatch, "http://127.0.0.1:1");
         ASSERT_FALSE(c->imds_enabled);
         ASSERT_STR(c->imds_endpoint, "http://127.0.0.1:2");
+        ASSERT_TRUE(c->imds_endpoint_ipv6);
         ASSERT_INT(c->imds_poll_interval_s, 2);
         ASSERT_INT(c->imds_timeout_ms, 500);
         ASSERT_STR(c->metrics_namespace, "Fleet");
@@ -150,6 +152,10 @@ static const struct {
           "t.json: metrics.colection_interval_s: unknown key (did you mean \"collection_interval_s\"?)" },
         { "{\"bogus\":1}", "t.json: bogus: unknown key" },
         { "{\"imds\":{\"enabled\":1}}", "t.json: imds.enabled: must be true or false, not a number" },
+        { "{\"imds\":{\"endpoint_mode\":\"IPv7\"}}",
+          "t.json: imds.endpoint_mode: must be \"IPv4\" or \"IPv6\", not \"IPv7\"" },
+        { "{\"imds\":{\"endpoint_mode\":6}}",
+          "t.json: imds.endpoint_mode: must be \"IPv4\" or \"IPv6\", not a number" },
         { "{\"imds\":{\"poll_interval_s\":0}}",
           "t.json: imds.poll_interval_s: must be between 1 and 3600, not 0" },
         { "{\"imds\":{\"poll_interval_s\":1.5}}",

@@ -1,4 +1,5 @@
 /* test-health.c — every SPEC §5 health rule, judged from status documents. */
+#include "ec2agent/catalog.h"
 #include "ec2agent/health.h"
 #include "ec2agent/json.h"
 #include "tap.h"
@@ -102,4 +103,29 @@ static void test_cases(void) {
         }
 }
 
-TAP_MAIN(T(test_cases))
+/* A kernel problem of the last hour warns when its catalog row says so, and only then: a recent
+ * segfault or kernel warning is counted, not a health warning. */
+static void test_kernel_classes_from_catalog(void) {
+        size_t warned = 0;
+        for (EventTypeId i = 0; i < _EVENT_TYPE_MAX; i++) {
+                const EventTypeInfo *t = event_type_info(i);
+                char text[256];
+                if (t->planned)
+                        continue;
+                snprintf(text, sizeof text,
+                         "{\"kernel\":{\"problems\":[{\"class\":\"%s\",\"at\":\"2026-11-23T09:59:00Z\","
+                         "\"message\":\"m\"}]}}",
+                         t->name);
+                _cleanup_json_ cJSON *doc = cJSON_Parse(text), *reasons = cJSON_CreateArray();
+                ASSERT_TRUE(doc && reasons);
+                Health h = health_evaluate(doc, NOW, reasons);
+                ASSERT_INT(h, t->health_warning ? HEALTH_WARNING : HEALTH_OK);
+                ASSERT_INT(cJSON_GetArraySize(reasons), t->health_warning);
+                warned += t->health_warning;
+        }
+        ASSERT_INT(warned, 6);
+        ASSERT_FALSE(event_type_lookup("segfault")->health_warning);
+        ASSERT_FALSE(event_type_lookup("kernel-warning")->health_warning);
+}
+
+TAP_MAIN(T(test_cases), T(test_kernel_classes_from_catalog))

@@ -146,32 +146,6 @@ static void test_rotation(void) {
         rmdir_all(d);
 }
 
-/* The tail holds whole lines only: a line cut by the start of the tail is not read. */
-static void test_read_tail(void) {
-        _cleanup_free_ char *d = tmpdir(), *p = path_join(d, JOURNAL_FILE), *text = NULL;
-        _cleanup_(journal_freep) Journal *j = NULL;
-        size_t size, last;
-
-        ASSERT_INT(journal_open(d, 0, &j), 0);
-        append(j, "oom-kill", "a");
-        append(j, "spot-interruption", "b");
-        append(j, "maintenance:system-reboot", "c");
-        ASSERT_INT(read_file_bounded(p, 1 << 20, &text, &size), 0);
-        last = size - (size_t) ((const char *) memrchr(text, '\n', size - 1) + 1 - text); /* the last line */
-        struct {
-                size_t bytes, events;
-        } cases[] = { { last - 1, 0 }, { last, 1 }, { last + 1, 1 },
-                      { size - 1, 2 }, { size, 3 }, { 1 << 20, 3 } };
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                Seen s = {};
-                ASSERT_INT(journal_read_tail(d, cases[i].bytes, collect, &s), 0);
-                ASSERT_INT(s.n, cases[i].events);
-                if (s.n > 0)
-                        ASSERT_STR(s.types[s.n - 1], "maintenance:system-reboot");
-        }
-        rmdir_all(d);
-}
-
 static void test_read_missing(void) {
         Seen s = {};
         ASSERT_INT(journal_read("/nonexistent/state", collect, &s, NULL), 0);
@@ -185,4 +159,4 @@ static void test_unwritable(void) {
 }
 
 TAP_MAIN(T(test_event_line), T(test_append_and_read), T(test_torn_last_line), T(test_garbage_lines),
-         T(test_rotation), T(test_read_tail), T(test_read_missing), T(test_unwritable))
+         T(test_rotation), T(test_read_missing), T(test_unwritable))

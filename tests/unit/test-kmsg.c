@@ -1,4 +1,7 @@
 /* test-kmsg.c — the record parser, and the classifier line by line over the fixture corpus. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ec2agent/json.h"
@@ -607,43 +610,6 @@ static void test_cut_at_character(void) {
         }
 }
 
-/* Lines of events.jsonl: only a kernel log event of this boot names a record. */
-static void test_event_seq(void) {
-        static const char boot[] = "0f6b4b3b7c1e4e7f9d510a0f2a8f3a11";
-        static const struct {
-                const char *line;
-                bool found;
-                uint64_t seq;
-        } cases[] = {
-                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"type\":\"fs-error\","
-                  "\"detail\":{\"seq\":4242,\"line\":\"EXT4-fs error\"}}",
-                  true, 4242 },
-                { "{\"boot_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"type\":\"fs-error\",\"detail\":{"
-                  "\"seq\":9}}",
-                  false, 0 },
-                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"type\":\"spot-interruption\","
-                  "\"detail\":{\"action\":\"terminate\"}}",
-                  false, 0 },
-                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":-1}}", false, 0 },
-                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":\"7\"}}", false,
-                  0 },
-                { "{\"detail\":{\"seq\":7}}", false, 0 },
-                /* an aggregated burst event names the last record it counted */
-                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"type\":\"io-error\",\"detail\":{"
-                  "\"aggregated\":true,\"count\":3,\"last_seq\":5003}}",
-                  true, 5003 },
-                { "{\"boot_id\":\"0f6b4b3b7c1e4e7f9d510a0f2a8f3a11\",\"detail\":{\"seq\":1e300}}", false,
-                  0 },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_json_ cJSON *e = cJSON_Parse(cases[i].line);
-                uint64_t seq = 0;
-                ASSERT_TRUE(e != NULL);
-                ASSERT_INT(kmsg_event_seq(e, boot, &seq), cases[i].found);
-                ASSERT_INT(seq, cases[i].seq); /* not written when not found */
-        }
-}
-
 typedef struct FlushSeen {
         const char *dir;
         unsigned calls, events;
@@ -664,13 +630,23 @@ static void flush_check_cursor(void *userdata) {
                             json_get_number(j, "seq", 0) == 42;
 }
 
+static void rmdir_all(const char *d) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+        if (system(cmd) != 0)
+                abort();
+}
+
 /* The firings a record caused are flushed before the cursor that skips the record is saved: else a
- * crash just after the save loses them (the record is never read again). */
+ * crash just after the save loses them (the record is never read again). A record that made an
+ * event moves the cursor on disk at once (kmsg reads no output back to learn it was handled); one
+ * that made none waits for the timer or the end. */
 static void test_flush_before_cursor_save(void) {
         char dir[] = "/tmp/test-kmsg-XXXXXX";
+        static const char quiet[] = "6,41,4,-;random: crng init done";
         static const char record[] = "3,42,5,-;EXT4-fs error (device nvme1n1): ext4_find_entry:1455: x";
         _cleanup_(sd_event_unrefp) sd_event *loop = NULL;
-        _cleanup_free_ char *cursor = NULL, *problems = NULL;
+        _cleanup_json_ cJSON *j = NULL;
         FlushSeen f = { .dir = dir };
         Kmsg *k = NULL;
 
@@ -681,20 +657,70 @@ static void test_flush_before_cursor_save(void) {
                              .before_cursor_save = flush_check_cursor,
                              .before_cursor_save_userdata = &f };
         ASSERT_INT(kmsg_new(loop, &opts, &(EventSink){ flush_count_event, &f }, &k), 0);
+        kmsg_feed(k, quiet, sizeof quiet - 1, true);
+        ASSERT_INT(f.calls, 0); /* no event: the cursor waits for its timer */
+        ASSERT_INT(state_load_json(dir, "kmsg-cursor.json", 4096, &j), 0);
         kmsg_feed(k, record, sizeof record - 1, true);
         ASSERT_INT(f.events, 1);
-        ASSERT_INT(f.calls, 0); /* the cursor waits for its timer… */
-        kmsg_free(k);           /* … or the end, which saves it */
-        ASSERT_INT(f.calls, 1);
-        ASSERT_FALSE(f.cursor_had_seq);
+        ASSERT_INT(f.calls, 1);         /* an event: saved at once… */
+        ASSERT_FALSE(f.cursor_had_seq); /* … after the flush */
+        ASSERT_INT(state_load_json(dir, "kmsg-cursor.json", 4096, &j), 1);
+        ASSERT_INT(json_get_number(j, "seq", 0), 42);
+        kmsg_free(k);
+        ASSERT_INT(f.calls, 1); /* nothing new to save at the end */
+        rmdir_all(dir);
+}
+
+/* A restart skips what the cursor names; a cursor that does not parse is set aside, never fatal,
+ * and the boot's buffer is read again from its start. */
+static void test_cursor_restart_and_corrupt(void) {
+        char dir[] = "/tmp/test-kmsg-XXXXXX";
+        static const char boot[] = "0f6b4b3b7c1e4e7f9d510a0f2a8f3a11";
+        static const char first[] = "3,42,5,-;EXT4-fs error (device nvme1n1): ext4_find_entry:1455: x";
+        static const char second[] = "3,43,6,-;EXT4-fs error (device nvme2n1): ext4_find_entry:1455: y";
+        _cleanup_(sd_event_unrefp) sd_event *loop = NULL;
+        _cleanup_free_ char *cursor = NULL, *aside = NULL;
+        FlushSeen f = { .dir = dir };
+        Kmsg *k = NULL;
+        struct stat st;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        ASSERT_INT(sd_event_new(&loop), 0);
+        KmsgOptions opts = { .state_dir = dir, .boot_id = boot };
+        ASSERT_INT(kmsg_new(loop, &opts, &(EventSink){ flush_count_event, &f }, &k), 0);
+        kmsg_feed(k, first, sizeof first - 1, true);
+        ASSERT_INT(f.events, 1);
+        k = kmsg_free(k); /* as a SIGKILL would leave it: the event's cursor is on disk already */
+
+        ASSERT_INT(kmsg_new(loop, &opts, &(EventSink){ flush_count_event, &f }, &k), 0);
+        kmsg_feed(k, first, sizeof first - 1, true); /* the boot's buffer replayed */
+        kmsg_feed(k, second, sizeof second - 1, true);
+        ASSERT_INT(f.events, 2); /* the first record made nothing again */
+        k = kmsg_free(k);
+
         cursor = path_join(dir, "kmsg-cursor.json");
-        problems = path_join(dir, "kernel-problems.log");
-        ASSERT_INT(unlink(cursor), 0);
-        ASSERT_INT(unlink(problems), 0);
-        ASSERT_INT(rmdir(dir), 0);
+        aside = path_join(dir, "kmsg-cursor.json.corrupt");
+        ASSERT_INT(write_file_atomic(dir, "kmsg-cursor.json", "{\"boot_id\": \"torn", 17, 0640), 0);
+        ASSERT_INT(kmsg_new(loop, &opts, &(EventSink){ flush_count_event, &f }, &k), 0);
+        ASSERT_INT(stat(aside, &st), 0);
+        ASSERT_INT(st.st_size, 17);
+        kmsg_feed(k, second, sizeof second - 1, true); /* read again: the cursor is gone */
+        ASSERT_INT(f.events, 3);
+        ASSERT_INT(stat(cursor, &st), 0); /* and a good one written in its place */
+        k = kmsg_free(k);
+
+        /* another boot's cursor is not corrupt, and says nothing about this boot */
+        ASSERT_INT(unlink(aside), 0);
+        opts.boot_id = "1f6b4b3b7c1e4e7f9d510a0f2a8f3a11";
+        ASSERT_INT(kmsg_new(loop, &opts, &(EventSink){ flush_count_event, &f }, &k), 0);
+        ASSERT_TRUE(stat(aside, &st) < 0);
+        kmsg_feed(k, second, sizeof second - 1, true);
+        ASSERT_INT(f.events, 4);
+        kmsg_free(k);
+        rmdir_all(dir);
 }
 
 TAP_MAIN(T(test_parse_record), T(test_text_contract), T(test_corpus), T(test_oom_fields),
          T(test_other_fields), T(test_forged_user_names), T(test_forged_real_record), T(test_embedded_names),
-         T(test_cut_at_character), T(test_captured_user_crashes), T(test_event_seq),
-         T(test_flush_before_cursor_save))
+         T(test_cut_at_character), T(test_captured_user_crashes), T(test_flush_before_cursor_save),
+         T(test_cursor_restart_and_corrupt))

@@ -77,4 +77,47 @@ static void test_remote_types(void) {
         ASSERT_TRUE(mount_is_real(&ext4));
 }
 
-TAP_MAIN(T(test_usage_arrives_through_the_loop), T(test_remote_types))
+/* The sampler keeps what the rules and the publisher asked for: SERIES_CAPACITY samples a series,
+ * and the metric rules' conditions (for_s windows) followed sample by sample, far past the ring. */
+static void test_watches_and_capacity(void) {
+        static const SeriesWatch watches[] = {
+                { .name = "mem_total", .above = true, .threshold = 0 },  /* always met */
+                { .name = "mem_total", .above = false, .threshold = 0 }, /* never */
+                { .name = "swap_used_percent", .above = true, .threshold = 1000 },
+        };
+        SamplerOptions o = { .interval_s = 3600,
+                             .mountinfo_path = "/proc/self/mountinfo",
+                             .series_capacity = 3,
+                             .watches = watches,
+                             .n_watches = ELEMENTSOF(watches) };
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        _cleanup_(sampler_freep) Sampler *s = NULL;
+
+        ASSERT_INT(sd_event_new(&e), 0);
+        ASSERT_INT(sampler_new(e, &o, NULL, &s), 0); /* the first sample, at once */
+        usec_t first = now_usec(CLOCK_REALTIME);
+        for (int i = 0; i < 5; i++)
+                sampler_collect(s);
+        const SeriesStore *st = sampler_series(s);
+        const Series *total = NULL;
+        for (size_t i = 0; i < st->n; i++) {
+                ASSERT_INT(st->series[i]->capacity, 3);
+                if (strcmp(st->series[i]->name, "mem_total") == 0)
+                        total = st->series[i];
+        }
+        ASSERT_TRUE(total != NULL);
+        ASSERT_INT(total->count, 3);           /* 6 samples taken, the ring keeps 3 … */
+        ASSERT_TRUE(total->first_at <= first); /* … the watch remembers the first */
+        usec_t now = now_usec(CLOCK_REALTIME), interval = 3600 * USEC_PER_SEC;
+        ASSERT_TRUE(series_holds(st, "mem_total", true, 0, 0, interval, now));
+        ASSERT_TRUE(series_holds(st, "mem_total", true, 0, now - total->first_at, interval, now));
+        ASSERT_FALSE(series_holds(st, "mem_total", true, 0, USEC_PER_HOUR, interval, now)); /* for_s 3600 */
+        ASSERT_FALSE(series_holds(st, "mem_total", false, 0, 0, interval, now));
+        ASSERT_TRUE(series_cleared(st, "mem_total", false, 0));
+        ASSERT_FALSE(series_cleared(st, "mem_total", true, 0));
+        ASSERT_FALSE(series_holds(st, "mem_free", true, 0, 0, interval, now)); /* not watched */
+        /* an hour and two intervals later without a sample: stale, nothing holds */
+        ASSERT_FALSE(series_holds(st, "mem_total", true, 0, 0, interval, now + 2 * interval + USEC_PER_SEC));
+}
+
+TAP_MAIN(T(test_usage_arrives_through_the_loop), T(test_remote_types), T(test_watches_and_capacity))

@@ -88,6 +88,8 @@ static void test_url_redact(void) {
                 { "http://169.254.169.254", "http://169.254.169.254" },
                 { "http://169.254.169.254/", "http://169.254.169.254/" },
                 { "http://[fd00:ec2::254]:80", "http://[fd00:ec2::254]:80" },
+                { "http://u:p@[::1]:8080/latest?x", "http://***@[::1]:8080/***" },
+                { "https://[2001:db8::1]/", "https://[2001:db8::1]/" },
                 { "http://user:pass@127.0.0.1:8080", "http://***@127.0.0.1:8080" },
                 { "https://u:p@ss@hooks.example.com/T0/B0/x?k=1#f", "https://***@hooks.example.com/***" },
                 { "https://hooks.slack.com/services/T0/B0/secret", "https://hooks.slack.com/***" },
