@@ -223,10 +223,14 @@ static const Field forward_fields[] = {
 };
 
 static const Field top_fields[] = {
-        F_OBJECT("aws", aws_fields),           F_OBJECT("imds", imds_fields),
-        F_OBJECT("metrics", metrics_fields),   F_OBJECT("kmsg", kmsg_fields),
-        F_OBJECT("kernel", kernel_fields),     F_OBJECT("forward", forward_fields),
-        F_CUSTOM("rules", config_parse_rules), F_END,
+        F_OBJECT("aws", aws_fields),
+        F_OBJECT("imds", imds_fields),
+        F_OBJECT("metrics", metrics_fields),
+        F_OBJECT("kmsg", kmsg_fields),
+        F_OBJECT("kernel", kernel_fields),
+        F_OBJECT("forward", forward_fields), /* cloudwatch_logs, eventbridge */
+        F_CUSTOM("rules", config_parse_rules),
+        F_END,
 };
 
 Config *config_free(Config *c) {

@@ -85,7 +85,7 @@ typedef struct Config {
         char *forward_logs_group;  /* "/ec2agent/events" */
         char *forward_logs_stream; /* NULL: the instance id */
         bool forward_events_enabled;
-        char *forward_events_bus; /* "default" */
+        char *forward_events_bus;    /* "default" */
         char **forward_events_types; /* patterns as in rules, or "*"; NULL: all */
 
         Rule *rules;
