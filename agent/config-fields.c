@@ -198,6 +198,11 @@ const char *config_check_abs_path(const char *s) {
         return NULL;
 }
 
+bool config_is_name(const char *s, size_t max, const char *charset) {
+        size_t n = strlen(s);
+        return n > 0 && n <= max && strspn(s, charset) == n;
+}
+
 /* ---- arrays ---- */
 
 /* ---- arrays ---- */

@@ -90,6 +90,9 @@ bool config_parse_string_array(Ctx *c, const char *path, const cJSON *v, StringC
 /* String checks shared by several sections: NULL when S is acceptable, else the message. */
 const char *config_check_url(const char *s);
 const char *config_check_abs_path(const char *s);
+/* True when S is 1 to MAX bytes, each of CHARSET: the shape of most AWS resource names. */
+bool config_is_name(const char *s, size_t max, const char *charset);
+#define CONFIG_ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 /* config-rules.c: the "rules" array (a FIELD_CUSTOM parser on Config), and freeing one rule. */
 void config_parse_rules(Ctx *c, const char *path, const cJSON *v, void *base);

@@ -10,6 +10,7 @@
 
 #include "config-fields.h"
 #include "ec2agent/aws.h"
+#include "ec2agent/catalog.h"
 
 /* ---- checks and parsers of the sections ---- */
 
@@ -209,6 +210,89 @@ static const char *check_textfile(const char *s) {
         return NULL;
 }
 
+/* forward.cloudwatch_logs.log_group: CloudWatch Logs' pattern [.\-_/#A-Za-z0-9]+, 1 to 512. */
+static const char *check_log_group(const char *s) {
+        if (!config_is_name(s, 512, CONFIG_ALNUM "._-/#"))
+                return "must be a log group name: 1 to 512 of A-Z a-z 0-9 . _ - / #";
+        return NULL;
+}
+
+/* forward.cloudwatch_logs.log_stream: 1 to 512 characters, no ':' or '*', no control character. */
+static const char *check_log_stream(const char *s) {
+        if (!*s || strlen(s) > 512 || strpbrk(s, ":*"))
+                return "must be a log stream name: 1 to 512 characters without ':' or '*'";
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return "must not contain control characters";
+        return NULL;
+}
+
+/* forward.eventbridge.event_bus: a bus name or ARN, 1 to 1600 of [/.\-_A-Za-z0-9:]. */
+static const char *check_event_bus(const char *s) {
+        if (!config_is_name(s, 1600, CONFIG_ALNUM "._-/:"))
+                return "must be an event bus name or ARN";
+        return NULL;
+}
+
+/* forward.eventbridge.types: "*", an event type of SPEC §6, "maintenance" or "maintenance:CODE". */
+static const char *check_forward_type(const char *s) {
+        if (strcmp(s, "*") == 0 || event_pattern_is_valid(s) || event_type_lookup(s))
+                return NULL;
+        return "must be \"*\" or an event type of SPEC §6 (\"maintenance\" matches every maintenance:CODE)";
+}
+
+static void parse_forward_types(Ctx *c, const char *path, const cJSON *v, void *base) {
+        Config *cfg = base;
+        _cleanup_strv_free_ char **types = NULL;
+
+        if (!config_parse_string_array(c, path, v, check_forward_type, false, true, &types))
+                return;
+        strv_free(cfg->forward_events_types);
+        cfg->forward_events_types = NULL;
+        for (size_t i = 0; types[i]; i++)
+                if (strcmp(types[i], "*") == 0)
+                        return; /* all: no filter */
+        cfg->forward_events_types = TAKE_PTR(types);
+}
+
+static const Field forward_logs_fields[] = {
+        F_STRING("log_group", Config, forward_logs_group, check_log_group),
+        F_STRING_OR_NULL("log_stream", Config, forward_logs_stream, check_log_stream),
+        F_END,
+};
+
+static const Field forward_events_fields[] = {
+        F_STRING("event_bus", Config, forward_events_bus, check_event_bus),
+        F_CUSTOM("types", parse_forward_types),
+        F_END,
+};
+
+/* forward.cloudwatch_logs and forward.eventbridge: null (off) or an object (on, its keys onto the
+ * defaults or an earlier file's). */
+static void parse_forward_target(Ctx *c, const char *path, const cJSON *v, void *base, bool *enabled,
+                                 const Field *fields) {
+        if (cJSON_IsNull(v)) {
+                *enabled = false;
+                return;
+        }
+        if (!cJSON_IsObject(v)) {
+                config_error(c, path, "must be null (off) or an object, not %s", config_type_name(v));
+                return;
+        }
+        *enabled = true;
+        (void) config_apply_object(c, path, v, fields, base);
+}
+
+static void parse_forward_logs(Ctx *c, const char *path, const cJSON *v, void *base) {
+        parse_forward_target(c, path, v, base, &((Config *) base)->forward_logs_enabled,
+                             forward_logs_fields);
+}
+
+static void parse_forward_events(Ctx *c, const char *path, const cJSON *v, void *base) {
+        parse_forward_target(c, path, v, base, &((Config *) base)->forward_events_enabled,
+                             forward_events_fields);
+}
+
 /* ---- the document ---- */
 
 static const Field endpoint_fields[] = {
@@ -216,6 +300,8 @@ static const Field endpoint_fields[] = {
         F_STRING_OR_NULL("autoscaling", Config, endpoint_autoscaling, config_check_url),
         F_STRING_OR_NULL("sns", Config, endpoint_sns, config_check_url),
         F_STRING_OR_NULL("ec2", Config, endpoint_ec2, config_check_url),
+        F_STRING_OR_NULL("logs", Config, endpoint_logs, config_check_url),
+        F_STRING_OR_NULL("events", Config, endpoint_events, config_check_url),
         F_END,
 };
 
@@ -260,12 +346,19 @@ static const Field kernel_fields[] = {
         F_END,
 };
 
+static const Field forward_fields[] = {
+        F_CUSTOM("cloudwatch_logs", parse_forward_logs),
+        F_CUSTOM("eventbridge", parse_forward_events),
+        F_END,
+};
+
 static const Field top_fields[] = {
         F_OBJECT("aws", aws_fields),
         F_OBJECT("imds", imds_fields),
         F_OBJECT("metrics", metrics_fields),
         F_OBJECT("kmsg", kmsg_fields),
         F_OBJECT("kernel", kernel_fields),
+        F_OBJECT("forward", forward_fields), /* cloudwatch_logs, eventbridge */
         F_CUSTOM("rules", config_parse_rules),
         F_END,
 };
@@ -278,12 +371,18 @@ Config *config_free(Config *c) {
         free(c->endpoint_autoscaling);
         free(c->endpoint_sns);
         free(c->endpoint_ec2);
+        free(c->endpoint_logs);
+        free(c->endpoint_events);
         free(c->imds_endpoint);
         free(c->metrics_namespace);
         free(c->metrics_prometheus_textfile);
         strv_free(c->metrics_filesystems);
         free(c->kmsg_path);
         free(c->kernel_pstore_path);
+        free(c->forward_logs_group);
+        free(c->forward_logs_stream);
+        free(c->forward_events_bus);
+        strv_free(c->forward_events_types);
         for (size_t i = 0; i < c->n_rules; i++)
                 config_rule_done(&c->rules[i]);
         free(c->rules);
@@ -310,8 +409,10 @@ static int config_new_default(Config **ret) {
         c->metrics_namespace = strdup("CWAgent");
         c->kmsg_path = strdup("/dev/kmsg");
         c->kernel_pstore_path = strdup("/sys/fs/pstore");
-        if (!c->metrics_namespace || !c->kmsg_path || !c->kernel_pstore_path ||
-            strv_extend(&c->metrics_filesystems, "/") < 0)
+        c->forward_logs_group = strdup("/ec2agent/events");
+        c->forward_events_bus = strdup("default");
+        if (!c->metrics_namespace || !c->kmsg_path || !c->kernel_pstore_path || !c->forward_logs_group ||
+            !c->forward_events_bus || strv_extend(&c->metrics_filesystems, "/") < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;

@@ -6,9 +6,9 @@
  *           kill, a filesystem or I/O error, a hung task, a lockup or an oops (the catalog's
  *           health_warning rows); a filesystem or
  *           memory at 85 % or more; a watched filesystem that does not answer statvfs(); CloudWatch
- * publishing failing for over 5 minutes; an unclean end of the previous boot; an EBS volume
- *           over its (or the instance's) IOPS or throughput limit, or an ENA allowance exceeded,
- *           in the last 5 minutes: one reason per volume or interface and limit, with what to do. */
+ * publishing (or event forwarding) failing for over 5 minutes; an unclean end of the previous boot; an EBS
+ * volume over its (or the instance's) IOPS or throughput limit, or an ENA allowance exceeded, in the last 5
+ * minutes: one reason per volume or interface and limit, with what to do. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,6 +134,26 @@ static void judge_cloudwatch(Judge *j, const cJSON *cw, usec_t now) {
                      json_get_string(cw, "last_error") ?: "?");
 }
 
+/* status.forward: each target that has failed for over 5 minutes (health.h) is a warning. */
+static void judge_forward(Judge *j, const cJSON *fw, usec_t now) {
+        static const struct {
+                const char *key, *title;
+        } targets[] = { { "cloudwatch_logs", "CloudWatch Logs" }, { "eventbridge", "EventBridge" } };
+
+        for (size_t i = 0; i < ELEMENTSOF(targets); i++) {
+                const cJSON *t = health_get(fw, targets[i].key);
+                const char *since = json_get_string(t, "failing_since");
+                usec_t at;
+                if (!cJSON_IsTrue(health_get(t, "enabled")) || !since || parse_rfc3339(since, &at) < 0)
+                        continue;
+                if (now > at && now - at > HEALTH_PUBLISH_FAILING_USEC)
+                        flag(j, HEALTH_WARNING,
+                             "forwarding to %s failing since %s (%.0f events wait): %.100s",
+                             targets[i].title, since, json_get_number(t, "queued", 0),
+                             json_get_string(t, "last_error") ?: "?");
+        }
+}
+
 /* 1234567 → "1 234 567" */
 static const char *grouped(uint64_t v, char buf[static 32]) {
         char digits[24];
@@ -215,6 +235,7 @@ Health health_evaluate(const cJSON *status, usec_t now, cJSON *reasons) {
                 judge_cloudwatch(&j, health_get(status, "cloudwatch"), now);
                 judge_volumes(&j, health_get(status, "volumes"));
                 judge_network(&j, health_get(status, "network"));
+                judge_forward(&j, health_get(status, "forward"), now);
         } else
                 j.level = HEALTH_WARNING; /* cannot judge: never claim "ok" */
 

@@ -56,6 +56,7 @@ Manager *manager_free(Manager *m) {
         notifier_free(m->notifier);   /* after the engine: its runs held the notifier's calls */
         publisher_free(m->publisher); /* spools what is still queued */
         prometheus_free(m->prometheus);
+        forwarder_free(m->forwarder); /* its events are in its spool already */
         nitro_free(m->nitro);
         nitro_fake_free(m->nitro_fake);
         sampler_free(m->sampler);
@@ -86,6 +87,10 @@ void manager_emit(Manager *m, Event *e) {
                 publisher_note_event(m->publisher, ev->type, n);
         if (m->prometheus)
                 prometheus_note_event(m->prometheus, ev->type, n);
+        /* Forward's spool before events.jsonl: a SIGKILL between the two lets the kernel log replay
+         * the event (the journal lacks it), so it is forwarded at least once, never lost. */
+        line = event_to_json_line(ev, m->boot_id);
+        forwarder_on_event(m->forwarder, ev->type, line); /* a write to its spool: no wait */
         r = journal_append(m->journal, ev, m->boot_id);
         if (r < 0) {
                 if (m->journal_error != r)
@@ -99,7 +104,6 @@ void manager_emit(Manager *m, Event *e) {
                 m->journal_error = 0;
         }
 
-        line = event_to_json_line(ev, m->boot_id);
         if (asprintf(&f_type, "EC2AGENT_EVENT_TYPE=%s", ev->type) < 0)
                 f_type = NULL;
         if (asprintf(&f_sev, "EC2AGENT_SEVERITY=%s", severity_to_string(ev->severity)) < 0)
@@ -450,6 +454,15 @@ static int manager_start_prometheus(Manager *m) {
         return 0;
 }
 
+/* CloudWatch Logs and EventBridge, when forward names them. */
+static int manager_start_forwarder(Manager *m) {
+        AwsEnv env = manager_aws_env(m);
+        int r = forwarder_new(m->event, m->http, m->config, m->state_dir, &env, &m->forwarder);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start forwarding events: %m");
+        return 0;
+}
+
 /* The kernel log, when on; an unreadable one is said in status and the agent goes on. */
 static int manager_start_kmsg(Manager *m) {
         if (!m->config->kmsg_enabled)
@@ -533,8 +546,8 @@ int manager_start(Manager *m) {
         judge_previous_boot(m);
         if ((r = manager_start_imds(m)) < 0 || (r = manager_start_sampler(m)) < 0 ||
             (r = manager_start_publisher(m)) < 0 || (r = manager_start_prometheus(m)) < 0 ||
-            (r = manager_start_kmsg(m)) < 0 || (r = manager_start_nitro(m)) < 0 ||
-            (r = manager_start_status(m)) < 0)
+            (r = manager_start_forwarder(m)) < 0 || (r = manager_start_kmsg(m)) < 0 ||
+            (r = manager_start_nitro(m)) < 0 || (r = manager_start_status(m)) < 0)
                 return r;
         return 0;
 }

@@ -54,6 +54,8 @@ typedef enum AwsService {
         AWS_SERVICE_AUTOSCALING,
         AWS_SERVICE_SNS,
         AWS_SERVICE_EC2,
+        AWS_SERVICE_LOGS,   /* CloudWatch Logs */
+        AWS_SERVICE_EVENTS, /* EventBridge */
 } AwsService;
 
 /* The endpoint URL of SERVICE for REGION: $AWS_ENDPOINT_URL_<SERVICE>, $AWS_ENDPOINT_URL, the

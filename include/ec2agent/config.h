@@ -62,6 +62,7 @@ typedef struct Config {
         char *aws_region;
         char *endpoint_cloudwatch, *endpoint_autoscaling, *endpoint_sns;
         char *endpoint_ec2;
+        char *endpoint_logs, *endpoint_events;
 
         bool imds_enabled;
         char *imds_endpoint;
@@ -86,6 +87,14 @@ typedef struct Config {
         char *kmsg_path;
 
         char *kernel_pstore_path;
+
+        /* forward (SPEC §4): each target off unless its object is given */
+        bool forward_logs_enabled;
+        char *forward_logs_group;  /* "/ec2agent/events" */
+        char *forward_logs_stream; /* NULL: the instance id */
+        bool forward_events_enabled;
+        char *forward_events_bus;    /* "default" */
+        char **forward_events_types; /* patterns as in rules, or "*"; NULL: all */
 
         Rule *rules;
         size_t n_rules;

@@ -7,6 +7,7 @@
 #include "boot.h"
 #include "config.h"
 #include "engine.h"
+#include "forward.h"
 #include "http.h"
 #include "imds.h"
 #include "journal.h"
@@ -37,6 +38,7 @@ typedef struct Manager {
         Sampler *sampler;
         Publisher *publisher;   /* NULL when metrics are off */
         Prometheus *prometheus; /* NULL without metrics.prometheus_textfile */
+        Forwarder *forwarder;   /* NULL when forward is off */
         Nitro *nitro;           /* EBS volumes and ENA interfaces (empty lists off Nitro) */
         NitroFake *nitro_fake;  /* EC2AGENT_TEST_NITRO's fake devices: tests only */
         sd_bus *bus;            /* the system bus, NULL without systemd */

@@ -1,10 +1,17 @@
-"""A fake AWS Query-API endpoint (CloudWatch, Auto Scaling, SNS, EC2) that checks every signature.
+"""A fake AWS endpoint that checks every signature: the Query API (CloudWatch, Auto Scaling, SNS,
+EC2) and the JSON 1.1 protocol (CloudWatch Logs PutLogEvents/CreateLogStream, EventBridge PutEvents).
 
 Each request's SigV4 signature is recomputed with botocore (python3-botocore) from the
 headers the client says it signed, the body (gunzipped only for parsing, signed as sent),
 and the secret of the access key; a mismatch is answered like AWS does
 (403 SignatureDoesNotMatch) and recorded. Accepted requests are parsed into their Query
-parameters and recorded. Replies can be scripted: a queue of (status, body) answers.
+parameters (or JSON body) and recorded. Replies can be scripted: a queue of (status, body) answers.
+
+The JSON services keep state as AWS does and enforce its limits: log groups (they must exist) and
+streams with their events; PutLogEvents refuses a batch over 10 000 events or 1 048 576 bytes (each
+message's UTF-8 bytes + 26), out of time order or spanning more than 24 h; PutEvents refuses more
+than 10 entries, and entry failures can be scripted (only those entries fail, as AWS's
+FailedEntryCount). X-Amz-Target must be signed. `outage = True` answers every request 503.
 
 EC2 (Version 2016-11-15) keeps scheduled events: ec2_events[event_id] = ec2_event(...);
 DescribeInstanceStatus lists them under eventsSet, ModifyInstanceEventStartTime moves one (refused
@@ -88,6 +95,13 @@ def parse_iso(s):
     import calendar
     s = s.replace(".000Z", "Z")
     return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
+def error_json(code, message):
+    return json.dumps({"__type": code, "message": message})
+
+
+JSON_SERVICES = {"Logs_20140328": "logs", "AWSEvents": "events"}
+LOGS_MAX_EVENTS = 10000
+LOGS_MAX_BYTES = 1048576
 
 
 def verify_sigv4(method, path, headers, body, keys):
@@ -141,6 +155,11 @@ class FakeAws:
         self.ec2_events = {}    # event id -> ec2_event(...)
         self.on_modify = None   # callback(event_id, new NotBefore as epoch seconds)
         self.ec2_refuse = None  # (status, code, message): how every ModifyInstanceEventStartTime is refused
+        self.outage = False     # every request answered 503 while true
+        self.log_groups = {"/ec2agent/events"}
+        self.streams = {}       # (group, stream) -> [{"timestamp", "message"}]
+        self.events = []        # PutEvents entries accepted, in arrival order
+        self.entry_failures = []  # ErrorCodes (or None) for the next PutEvents entries, one each
         handler = type("Handler", (_Handler,), {"aws": self})
         self.server = QuietServer((host, port), handler)
         self.server.daemon_threads = True
@@ -162,6 +181,20 @@ class FakeAws:
     def accepted(self, action=None):
         with self.lock:
             return [r for r in self.requests if action is None or r["action"] == action]
+
+    def log_events(self, group="/ec2agent/events", stream=None):
+        """The messages of STREAM (the only one when None) as AWS stores them."""
+        with self.lock:
+            if stream is None:
+                keys = [k for k in self.streams if k[0] == group]
+                assert len(keys) <= 1, keys
+                stream = keys[0][1] if keys else None
+            return [e["message"] for e in self.streams.get((group, stream), [])]
+
+    def fail_entries(self, *codes):
+        """The next PutEvents entries fail with CODES (None: accepted), one code an entry."""
+        with self.lock:
+            self.entry_failures.extend(codes)
 
     def start(self):
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -202,6 +235,9 @@ class _Handler(BaseHTTPRequestHandler):
             with aws.lock:
                 aws.rejected.append({"why": why, "t": time.time(), **info})
             return self._reply(403, error_xml("SignatureDoesNotMatch", why.splitlines()[0]))
+        target = self.headers.get("X-Amz-Target")
+        if target is not None:
+            return self._json(target, body, info)
         gz = self.headers.get("Content-Encoding", "") == "gzip"
         text = gzip.decompress(body).decode() if gz else body.decode()
         params = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False))
@@ -222,6 +258,93 @@ class _Handler(BaseHTTPRequestHandler):
             return self._ec2(action, params)
         self._reply(200, '<%sResponse><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000'
                          '</RequestId></ResponseMetadata></%sResponse>' % (action, action))
+
+    def _json(self, target, body, info):
+        """The JSON 1.1 protocol: X-Amz-Target SERVICE.Operation, signed, and a JSON body."""
+        aws = self.aws
+        prefix, _, op = target.partition(".")
+        why = None
+        if "x-amz-target" not in info["signed_headers"]:
+            why = "X-Amz-Target is not signed"
+        elif JSON_SERVICES.get(prefix) != info["service"]:
+            why = "%s signed for service %s" % (target, info["service"])
+        elif not self.headers.get("Content-Type", "").startswith("application/x-amz-json-1.1"):
+            why = "Content-Type is not application/x-amz-json-1.1"
+        if why:
+            with aws.lock:
+                aws.rejected.append({"why": why, "t": time.time(), **info})
+            return self._reply(400, error_json("InvalidSignatureException", why), "application/x-amz-json-1.1")
+        try:
+            params = json.loads(body)
+        except ValueError:
+            return self._reply(400, error_json("SerializationException", "bad JSON"), "application/x-amz-json-1.1")
+        with aws.lock:
+            scripted = aws.script.pop(0) if aws.script and not aws.outage else None
+            delay, outage = aws.delay, aws.outage
+        if delay:
+            time.sleep(delay)
+        if outage:
+            status, reply = 503, error_json("ServiceUnavailableException", "outage")
+        elif scripted:
+            status, reply = scripted
+        else:
+            with aws.lock:
+                status, reply = getattr(self, "_op_" + op, self._op_unknown)(params)
+        record = {"action": op, "params": params, "service": info["service"], "region": info["region"],
+                  "access_key": info["access_key"], "bytes": len(body), "t": time.time(), "status": status,
+                  "reply": reply}
+        with aws.lock:
+            aws.requests.append(record)
+        self._reply(status, reply, "application/x-amz-json-1.1")
+
+    def _op_unknown(self, params):
+        return 400, error_json("UnknownOperationException", "unknown operation")
+
+    def _op_CreateLogStream(self, p):
+        aws = self.aws
+        group, stream = p.get("logGroupName"), p.get("logStreamName")
+        if group not in aws.log_groups:
+            return 400, error_json("ResourceNotFoundException", "The specified log group does not exist.")
+        if (group, stream) in aws.streams:
+            return 400, error_json("ResourceAlreadyExistsException", "The specified log stream already exists")
+        aws.streams[(group, stream)] = []
+        return 200, "{}"
+
+    def _op_PutLogEvents(self, p):
+        aws = self.aws
+        group, stream, events = p.get("logGroupName"), p.get("logStreamName"), p.get("logEvents") or []
+        if group not in aws.log_groups:
+            return 400, error_json("ResourceNotFoundException", "The specified log group does not exist.")
+        if (group, stream) not in aws.streams:
+            return 400, error_json("ResourceNotFoundException", "The specified log stream does not exist.")
+        size = sum(len(e["message"].encode()) + 26 for e in events)
+        times = [e["timestamp"] for e in events]
+        if not events or len(events) > LOGS_MAX_EVENTS or size > LOGS_MAX_BYTES:
+            return 400, error_json("InvalidParameterException", "batch of %d events, %d bytes" % (len(events), size))
+        if times != sorted(times):
+            return 400, error_json("InvalidParameterException", "Log events in a single PutLogEvents request "
+                                   "must be in chronological order.")
+        if times[-1] - times[0] > 24 * 3600 * 1000:
+            return 400, error_json("InvalidParameterException", "The batch of log events in a single "
+                                   "PutLogEvents request cannot span more than 24 hours.")
+        aws.streams[(group, stream)].extend(events)
+        return 200, json.dumps({"nextSequenceToken": str(len(aws.streams[(group, stream)]))})
+
+    def _op_PutEvents(self, p):
+        aws = self.aws
+        entries = p.get("Entries") or []
+        if not entries or len(entries) > 10:
+            return 400, error_json("ValidationException", "1 to 10 entries")
+        out, failed = [], 0
+        for e in entries:
+            code = aws.entry_failures.pop(0) if aws.entry_failures else None
+            if code:
+                failed += 1
+                out.append({"ErrorCode": code, "ErrorMessage": "scripted failure"})
+            else:
+                aws.events.append(e)
+                out.append({"EventId": "ev-%d" % len(aws.events)})
+        return 200, json.dumps({"FailedEntryCount": failed, "Entries": out})
 
 
 def _ec2(self, action, params):

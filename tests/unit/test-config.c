@@ -364,6 +364,70 @@ static void test_metrics_keys(void) {
         config_free(c);
 }
 
+/* forward: off by default; null or an object per target; strict keys and values. */
+static void test_forward(void) {
+        Config *c;
+        char *e = errors_of("{}", &c);
+        ASSERT_STR(e, "");
+        ASSERT_FALSE(c->forward_logs_enabled || c->forward_events_enabled);
+        ASSERT_STR(c->forward_logs_group, "/ec2agent/events");
+        ASSERT_STR(c->forward_events_bus, "default");
+        config_free(c);
+        free(e);
+
+        e = errors_of("{\"forward\":{\"cloudwatch_logs\":{},\"eventbridge\":{\"types\":[\"*\"]}},"
+                      "\"aws\":{\"endpoints\":{\"logs\":\"http://127.0.0.1:1\",\"events\":\"http://"
+                      "127.0.0.1:2\"}}}",
+                      &c);
+        ASSERT_STR(e, "");
+        ASSERT_TRUE(c->forward_logs_enabled && c->forward_events_enabled);
+        ASSERT_TRUE(c->forward_logs_stream == NULL && c->forward_events_types == NULL);
+        ASSERT_STR(c->endpoint_logs, "http://127.0.0.1:1");
+        ASSERT_STR(c->endpoint_events, "http://127.0.0.1:2");
+        config_free(c);
+        free(e);
+
+        e = errors_of(
+                "{\"forward\":{\"cloudwatch_logs\":{\"log_group\":\"/fleet/ev\",\"log_stream\":\"web-1\"},"
+                "\"eventbridge\":{\"event_bus\":\"ops\",\"types\":[\"maintenance\",\"oom-kill\"]}}}",
+                &c);
+        ASSERT_STR(e, "");
+        ASSERT_STR(c->forward_logs_group, "/fleet/ev");
+        ASSERT_STR(c->forward_logs_stream, "web-1");
+        ASSERT_STR(c->forward_events_bus, "ops");
+        ASSERT_STR(c->forward_events_types[0], "maintenance");
+        ASSERT_STR(c->forward_events_types[1], "oom-kill");
+        config_free(c);
+        free(e);
+
+        e = errors_of("{\"forward\":{\"cloudwatch_logs\":null,\"eventbridge\":null}}", &c);
+        ASSERT_STR(e, "");
+        ASSERT_FALSE(c->forward_logs_enabled || c->forward_events_enabled);
+        config_free(c);
+        free(e);
+
+        static const struct {
+                const char *json, *error;
+        } bad[] = {
+                { "{\"forward\":{\"cloudwatch_logs\":true}}", "must be null (off) or an object" },
+                { "{\"forward\":{\"cloudwatch_logs\":{\"log_group\":\"a b\"}}}",
+                  "must be a log group name" },
+                { "{\"forward\":{\"cloudwatch_logs\":{\"log_stream\":\"a:b\"}}}",
+                  "must be a log stream name" },
+                { "{\"forward\":{\"cloudwatch_logs\":{\"group\":\"x\"}}}", "unknown key" },
+                { "{\"forward\":{\"eventbridge\":{\"types\":[\"oom\"]}}}",
+                  "must be \"*\" or an event type" },
+                { "{\"forward\":{\"eventbridge\":{\"types\":[]}}}", "" },
+                { "{\"forward\":{\"eventbridge\":{\"event_bus\":\"\"}}}", "must be an event bus name" },
+                { "{\"forward\":{\"kinesis\":{}}}", "unknown key" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *err = errors_of(bad[i].json, NULL);
+                if (!err[0] || !strstr(err, bad[i].error))
+                        TAP_FAIL("for %s\n#  got: %s\n#  expected: %s", bad[i].json, err, bad[i].error);
+        }
+}
+
 static void test_invalid(void) {
         for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
                 _cleanup_free_ char *e = errors_of(invalid[i].json, NULL);
@@ -492,6 +556,6 @@ static void test_notify_formats_and_reschedule(void) {
         config_free(c);
 }
 
-TAP_MAIN(T(test_metrics_keys), T(test_defaults), T(test_full_document), T(test_rules), T(test_invalid),
-         T(test_several_errors), T(test_errors_escape_control_characters), T(test_dropins),
+TAP_MAIN(T(test_metrics_keys), T(test_defaults), T(test_full_document), T(test_rules), T(test_forward),
+         T(test_invalid), T(test_several_errors), T(test_errors_escape_control_characters), T(test_dropins),
          T(test_notify_formats_and_reschedule))

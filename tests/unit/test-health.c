@@ -66,6 +66,15 @@ static const struct {
         { "{\"cloudwatch\":{\"enabled\":true,\"failing_since\":\"2026-11-23T09:57:00Z\",\"last_error\":"
           "\"x\"}}",
           HEALTH_OK, "" },
+        { "{\"forward\":{\"cloudwatch_logs\":{\"enabled\":true,\"failing_since\":\"2026-11-23T09:54:00Z\","
+          "\"queued\":12,\"last_error\":\"AccessDeniedException: no (HTTP "
+          "400)\"},\"eventbridge\":{\"enabled\":"
+          "true,\"failing_since\":\"2026-11-23T09:56:00Z\",\"queued\":1,\"last_error\":\"x\"}}}",
+          HEALTH_WARNING,
+          "forwarding to CloudWatch Logs failing since 2026-11-23T09:54:00Z (12 events wait): "
+          "AccessDeniedException: no (HTTP 400)" },
+        { "{\"forward\":{\"eventbridge\":{\"enabled\":false,\"failing_since\":\"2026-11-23T09:00:00Z\"}}}",
+          HEALTH_OK, "" },
         /* Critical reasons come first, whatever order the facts were found in. */
         { "{\"notices\":{\"rebalance\":{\"notice_time\":\"t\"}},\"memory\":{\"total_bytes\":1,\"used_"
           "percent\":99}}",
