@@ -70,7 +70,7 @@ int step_instance_format(const char *rule, unsigned step, const char *run, char 
         if (k >= 0)
                 memcpy(ret, b.data, b.len + 1);
         buf_done(&b);
-        return k == -ENOMEM ? -ENAMETOOLONG : k < 0 ? k : 0;
+        return k == -EFBIG ? -ENAMETOOLONG : k < 0 ? k : 0;
 }
 
 static int unhex(char c) {
