@@ -39,6 +39,7 @@ typedef struct ExecAction {
         char unit[STEP_UNIT_MAX + 32]; /* its name */
         unsigned step_index;           /* the step's place in its rule's "do" */
         bool env_written;              /* its environment file */
+        bool stopping_stale;           /* ... stopped first, should it run from an agent that died */
 } ExecAction;
 
 /* Logs the step's output line L, while EXEC_LOG_MAX bytes were not logged yet. */
@@ -200,8 +201,9 @@ static int exec_environment(const ActionInfo *in, bool inherit, char ***ret) {
  * root-owned configuration, and only the EC2AGENT_* values from the file the agent writes to
  * $RUNTIME_DIRECTORY/steps/RUN-STEP.env. The start job ends when the process does ("done" for
  * exit status 0); at the timeout StopUnit sends SIGTERM to the whole cgroup and SIGKILL after
- * TimeoutStopSec=5s. The name is fixed per run and step, so a step left running by an agent that
- * died is joined (StartUnit of an activating unit waits for the same job). */
+ * TimeoutStopSec=5s. The name is fixed per run and step, and the unit is stopped before it is
+ * started: a step left running by an agent that died is stopped and run afresh (for a new run
+ * the stop is a no-op job). */
 
 /* StopUnit on the step's unit: its start job (if any) is cancelled, and the stop job's end is what
  * JobRemoved reports next for it. */
@@ -223,18 +225,6 @@ static void template_env_remove(ExecAction *p) {
         }
 }
 
-static void template_job_removed(ActionJob *j, const char *result) {
-        ExecAction *p = (ExecAction *) j->owner;
-
-        template_env_remove(p);
-        if (p->timed_out)
-                return action_exec_done(&p->x, ACTION_TIMED_OUT, "%s stopped at the timeout", p->unit);
-        if (strcmp(result, "done") == 0)
-                return action_exec_done(&p->x, ACTION_DONE, NULL);
-        action_exec_done(&p->x, ACTION_FAILED, "%s %s (journalctl -u %s)", p->unit,
-                         strcmp(result, "failed") == 0 ? "exited with failure" : result, p->unit);
-}
-
 /* The index of the step of INFO in its rule's "do", from the configuration. */
 static int step_index_of(const Actions *a, const ActionInfo *in, unsigned *ret) {
         for (size_t r = 0; r < a->config->n_rules; r++) {
@@ -248,13 +238,10 @@ static int step_index_of(const Actions *a, const ActionInfo *in, unsigned *ret) 
         return -ENOENT;
 }
 
-/* Writes the step's EC2AGENT_* values to its environment file and starts its template unit. */
-static int template_start(ExecAction *p, char **env, char err[static 256]) {
+/* Names the step's unit and stops it (the first stage of a start: see above). */
+static int template_start(ExecAction *p, char err[static 256]) {
         const ActionInfo *in = &p->x.info;
-        _cleanup_strv_free_ char **check = NULL;
-        _cleanup_free_ char *dir = NULL;
-        char instance[STEP_UNIT_MAX], name[STEP_RUN_MAX + 16], why[128] = "";
-        Buf text;
+        char instance[STEP_UNIT_MAX];
         int k;
 
         k = step_index_of(p->x.actions, in, &p->step_index);
@@ -266,6 +253,19 @@ static int template_start(ExecAction *p, char **env, char err[static 256]) {
                 return k;
         }
         snprintf(p->unit, sizeof p->unit, STEP_TEMPLATE_PREFIX "%s.service", instance);
+        p->stopping_stale = true;
+        return template_stop(p);
+}
+
+/* Writes the step's EC2AGENT_* values ENV to its environment file and starts its unit. */
+static int template_run(ExecAction *p, char **env, char err[static 256]) {
+        const ActionInfo *in = &p->x.info;
+        _cleanup_strv_free_ char **check = NULL;
+        _cleanup_free_ char *dir = NULL;
+        char name[STEP_RUN_MAX + 16], why[128] = "";
+        Buf text;
+        int k = 0;
+
         buf_init(&text, STEP_ENV_MAX);
         for (char **v = env; v && *v && k >= 0; v++)
                 k = buf_appendf(&text, "%s\n", *v);
@@ -289,6 +289,33 @@ static int template_start(ExecAction *p, char **env, char err[static 256]) {
         p->env_written = true;
         return action_job_call(&p->job, "StartUnit", p->unit, "replace");
 }
+static void template_job_removed(ActionJob *j, const char *result) {
+        ExecAction *p = (ExecAction *) j->owner;
+
+        if (p->stopping_stale) { /* stopped (or was not running): now the step's own start */
+                _cleanup_strv_free_ char **env = NULL;
+                char err[256] = "";
+                int k;
+                p->stopping_stale = false;
+                if (exec_environment(&p->x.info, false, &env) < 0)
+                        return action_exec_done(&p->x, ACTION_FAILED, "out of memory");
+                k = template_run(p, env, err);
+                if (k < 0 && err[0])
+                        return action_exec_done(&p->x, ACTION_FAILED, "%s", err);
+                if (k < 0)
+                        return action_exec_done(&p->x, ACTION_FAILED, "cannot start %s: %s", p->unit,
+                                                strerror(-k));
+                return;
+        }
+        template_env_remove(p);
+        if (p->timed_out)
+                return action_exec_done(&p->x, ACTION_TIMED_OUT, "%s stopped at the timeout", p->unit);
+        if (strcmp(result, "done") == 0)
+                return action_exec_done(&p->x, ACTION_DONE, NULL);
+        action_exec_done(&p->x, ACTION_FAILED, "%s %s (journalctl -u %s)", p->unit,
+                         strcmp(result, "failed") == 0 ? "exited with failure" : result, p->unit);
+}
+
 /* Forks the step in its own process group, its output read line by line into the log. */
 static int fork_start(ExecAction *p, char **env) {
         const Step *s = p->x.info.step;
@@ -352,9 +379,9 @@ static void exec_start(ActionExec *x) {
         buf_init(&p->line, EXEC_OUTPUT_MAX);
         p->job.owner = x;
         p->job.removed = template_job_removed;
-        if (exec_environment(&x->info, !templated, &env) < 0)
+        if (!templated && exec_environment(&x->info, true, &env) < 0)
                 return action_exec_done(x, ACTION_FAILED, "out of memory");
-        k = templated ? template_start(p, env, err) : fork_start(p, env);
+        k = templated ? template_start(p, err) : fork_start(p, env);
         if (k < 0 && err[0])
                 action_exec_done(x, ACTION_FAILED, "%s", err);
         else if (k < 0)
@@ -374,7 +401,7 @@ static int exec_on_kill(sd_event_source *s, uint64_t usec, void *userdata) {
 static void exec_cancel(ActionExec *x) {
         ExecAction *p = (ExecAction *) x;
 
-        if (p->unit[0]) {
+        if (p->unit[0] && !p->stopping_stale) {
                 /* StopUnit: SIGTERM to the unit's cgroup, SIGKILL after its TimeoutStopUSec (5 s);
                  * the start job is cancelled, the stop job's end ends the action. */
                 p->timed_out = true;
