@@ -282,7 +282,7 @@ static int template_run(ExecAction *p, char **env, char err[static 256]) {
                 k = write_file_atomic(dir, name, text.data ?: "", text.len, 0600);
         buf_done(&text);
         if (k < 0) {
-                snprintf(err, 256, "cannot write the environment of %.160s: %s", p->unit,
+                snprintf(err, 256, "cannot write the step's environment file: %.200s",
                          why[0] && k != -ENOMEM ? why : strerror(-k));
                 return k;
         }
