@@ -1,21 +1,21 @@
-/* actions-exec.c — the exec step. Under systemd it runs as a transient oneshot service
- * (StartTransientUnit), stopped at the timeout; without systemd it is forked and execve'd in its
- * own process group (SIGTERM at the timeout, SIGKILL 5 s later), its output read line by line
- * into the log. Either way it gets the variables of SPEC §4 and never the agent's AWS
- * credentials. */
+/* actions-exec.c — the exec step. Under systemd it runs as an instance of the static template
+ * ec2agent-step@.service (StartUnit), stopped at the timeout; without systemd it is forked and execve'd in
+ * its own process group (SIGTERM at the timeout, SIGKILL 5 s later), its output read line by line into the
+ * log. Either way it gets the variables of SPEC §4 and never the agent's AWS credentials. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <systemd/sd-login.h>
 
 #include "actions-internal.h"
 #include "ec2agent/log.h"
+#include "ec2agent/step.h"
 
 #ifndef __NR_close_range
 #define __NR_close_range 436
@@ -34,14 +34,13 @@ typedef struct ExecAction {
         Buf line;
         size_t logged; /* bytes of the step's output logged */
         bool timed_out;
-        /* a transient unit */
+        /* an instance of ec2agent-step@.service */
         ActionJob job;
-        char unit[128];      /* its name */
-        bool restarted;      /* ... was found left running by an earlier agent */
-        bool stopping_stale; /* ... and is being stopped, to run afresh */
+        char unit[STEP_UNIT_MAX + 32]; /* its name */
+        unsigned step_index;           /* the step's place in its rule's "do" */
+        bool env_written;              /* its environment file */
+        bool stopping_stale;           /* ... stopped first, should it run from an agent that died */
 } ExecAction;
-
-static void exec_start(ActionExec *x);
 
 /* Logs the step's output line L, while EXEC_LOG_MAX bytes were not logged yet. */
 static void output_log(ExecAction *p, const char *l) {
@@ -195,113 +194,126 @@ static int exec_environment(const ActionInfo *in, bool inherit, char ***ret) {
         return 0;
 }
 
-/* Under systemd the step runs as a transient oneshot service: outside the agent's sandbox, in its
- * own cgroup, its output in the journal under its own unit. The start job ends when the process
- * does ("done" for exit status 0); at the timeout StopUnit sends SIGTERM to the whole cgroup and
- * SIGKILL after TimeoutStopUSec. The name is fixed per run and action, so a step left running by
- * an agent that died is found (UnitExists), stopped, and run afresh. */
+/* Under systemd the step runs as an instance of the static template ec2agent-step@.service,
+ * ec2agent-step@RULE-STEP-RUN.service (systemd-escape of RULE/STEP/RUN): as root, outside the
+ * agent's sandbox, in its own cgroup, its output in the journal under its own unit. The agent
+ * names the step, never its argv: the template's `ec2agent exec-step` takes the argv from the
+ * root-owned configuration, and only the EC2AGENT_* values from the file the agent writes to
+ * $RUNTIME_DIRECTORY/steps/RUN-STEP.env. The start job ends when the process does ("done" for
+ * exit status 0); at the timeout StopUnit sends SIGTERM to the whole cgroup and SIGKILL after
+ * TimeoutStopSec=5s. The name is fixed per run and step, and the unit is stopped before it is
+ * started: a step left running by an agent that died is stopped and run afresh (for a new run
+ * the stop is a no-op job). */
 
 /* StopUnit on the step's unit: its start job (if any) is cancelled, and the stop job's end is what
  * JobRemoved reports next for it. */
-static int transient_stop(ExecAction *p) {
+static int template_stop(ExecAction *p) {
         return action_job_call(&p->job, "StopUnit", p->unit, "replace");
 }
 
-static int transient_on_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        ActionJob *j = userdata;
-        ExecAction *p = (ExecAction *) j->owner;
-        const sd_bus_error *err = sd_bus_message_get_error(m);
-
-        if (err && sd_bus_error_has_name(err, "org.freedesktop.systemd1.UnitExists") && !p->restarted) {
-                j->slot = sd_bus_slot_unref(j->slot);
-                p->restarted = p->stopping_stale = true;
-                log_notice("%s: %s is still running from before; stopping it to run the step afresh",
-                           p->x.info.rule, p->unit);
-                int k = transient_stop(p);
-                if (k < 0)
-                        action_exec_done(&p->x, ACTION_FAILED, "cannot stop %s: %s", p->unit, strerror(-k));
-                return 0;
+static void template_env_remove(ExecAction *p) {
+        _cleanup_free_ char *dir = NULL;
+        char name[STEP_RUN_MAX + 16];
+        if (!p->env_written)
+                return;
+        p->env_written = false;
+        if ((dir = step_env_dir()) && step_env_name(p->x.info.run, p->step_index, name, sizeof name) >= 0) {
+                _cleanup_free_ char *path = path_join(dir, name);
+                if (path)
+                        (void) unlink(path); /* exec-step removes it once read; this is for a unit that never
+                                                ran */
         }
-        return action_job_reply(m, userdata, error);
 }
 
-static void transient_job_removed(ActionJob *j, const char *result) {
+/* The index of the step of INFO in its rule's "do", from the configuration. */
+static int step_index_of(const Actions *a, const ActionInfo *in, unsigned *ret) {
+        for (size_t r = 0; r < a->config->n_rules; r++) {
+                const Rule *rule = &a->config->rules[r];
+                if (strcmp(rule->name, in->rule) == 0 && in->step >= rule->steps &&
+                    in->step < rule->steps + rule->n_steps) {
+                        *ret = (unsigned) (in->step - rule->steps);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+/* Names the step's unit and stops it (the first stage of a start: see above). */
+static int template_start(ExecAction *p, char err[static 256]) {
+        const ActionInfo *in = &p->x.info;
+        char instance[STEP_UNIT_MAX];
+        int k;
+
+        k = step_index_of(p->x.actions, in, &p->step_index);
+        if (k >= 0)
+                k = step_instance_format(in->rule, p->step_index, in->run, instance, sizeof instance);
+        if (k < 0) {
+                snprintf(err, 256, "the step has no unit name (rule \"%s\", run %s): %s", in->rule, in->run,
+                         strerror(-k));
+                return k;
+        }
+        snprintf(p->unit, sizeof p->unit, STEP_TEMPLATE_PREFIX "%s.service", instance);
+        p->stopping_stale = true;
+        return template_stop(p);
+}
+
+/* Writes the step's EC2AGENT_* values ENV to its environment file and starts its unit. */
+static int template_run(ExecAction *p, char **env, char err[static 256]) {
+        const ActionInfo *in = &p->x.info;
+        _cleanup_strv_free_ char **check = NULL;
+        _cleanup_free_ char *dir = NULL;
+        char name[STEP_RUN_MAX + 16], why[128] = "";
+        Buf text;
+        int k = 0;
+
+        buf_init(&text, STEP_ENV_MAX);
+        for (char **v = env; v && *v && k >= 0; v++)
+                k = buf_appendf(&text, "%s\n", *v);
+        /* What exec-step will refuse is refused here, where the reason can be said. */
+        if (k >= 0)
+                k = step_env_parse(text.data ?: "", text.len, &check, why);
+        if (k >= 0 && !(dir = step_env_dir()))
+                k = -ENOMEM;
+        if (k >= 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+                k = -errno;
+        if (k >= 0)
+                k = step_env_name(in->run, p->step_index, name, sizeof name);
+        if (k >= 0)
+                k = write_file_atomic(dir, name, text.data ?: "", text.len, 0600);
+        buf_done(&text);
+        if (k < 0) {
+                snprintf(err, 256, "cannot write the step's environment file: %.200s",
+                         why[0] && k != -ENOMEM ? why : strerror(-k));
+                return k;
+        }
+        p->env_written = true;
+        return action_job_call(&p->job, "StartUnit", p->unit, "replace");
+}
+static void template_job_removed(ActionJob *j, const char *result) {
         ExecAction *p = (ExecAction *) j->owner;
 
-        if (p->stopping_stale) {
+        if (p->stopping_stale) { /* stopped (or was not running): now the step's own start */
+                _cleanup_strv_free_ char **env = NULL;
+                char err[256] = "";
+                int k;
                 p->stopping_stale = false;
-                return exec_start(&p->x);
+                if (exec_environment(&p->x.info, false, &env) < 0)
+                        return action_exec_done(&p->x, ACTION_FAILED, "out of memory");
+                k = template_run(p, env, err);
+                if (k < 0 && err[0])
+                        return action_exec_done(&p->x, ACTION_FAILED, "%s", err);
+                if (k < 0)
+                        return action_exec_done(&p->x, ACTION_FAILED, "cannot start %s: %s", p->unit,
+                                                strerror(-k));
+                return;
         }
+        template_env_remove(p);
         if (p->timed_out)
                 return action_exec_done(&p->x, ACTION_TIMED_OUT, "%s stopped at the timeout", p->unit);
         if (strcmp(result, "done") == 0)
                 return action_exec_done(&p->x, ACTION_DONE, NULL);
         action_exec_done(&p->x, ACTION_FAILED, "%s %s (journalctl -u %s)", p->unit,
                          strcmp(result, "failed") == 0 ? "exited with failure" : result, p->unit);
-}
-
-static int transient_start(ExecAction *p, char **env) {
-        const ActionInfo *in = &p->x.info;
-        const Step *s = in->step;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_free_ char *own = NULL;
-        char description[512];
-        int k;
-
-        snprintf(p->unit, sizeof p->unit, "ec2agent-step-%s-%zu.service", in->run, in->index);
-        snprintf(description, sizeof description, "ec2agent rule %s: %s", in->rule, s->argv[0]);
-        k = sd_bus_message_new_method_call(p->x.actions->bus, &m, "org.freedesktop.systemd1",
-                                           "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-                                           "StartTransientUnit");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "ss", p->unit, "fail");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'a', "(sv)");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)", "Description", "s", description, "Type",
-                                          "s", "oneshot", "CollectMode", "s", "inactive-or-failed",
-                                          "TimeoutStartUSec", "t", USEC_INFINITY, "TimeoutStopUSec", "t",
-                                          (uint64_t) KILL_AFTER_USEC);
-        /* stopped before the agent at shutdown, so the agent sees how the step ended */
-        if (k >= 0 && sd_pid_get_unit(0, &own) >= 0)
-                k = sd_bus_message_append(m, "(sv)", "After", "as", 1, own);
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'r', "sv");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "s", "Environment");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'v', "as");
-        if (k >= 0)
-                k = sd_bus_message_append_strv(m, env);
-        if (k >= 0)
-                k = sd_bus_message_close_container(m);
-        if (k >= 0)
-                k = sd_bus_message_close_container(m);
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'r', "sv");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "s", "ExecStart");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'v', "a(sasb)");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'a', "(sasb)");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'r', "sasb");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "s", s->argv[0]);
-        if (k >= 0)
-                k = sd_bus_message_append_strv(m, s->argv);
-        if (k >= 0)
-                k = sd_bus_message_append(m, "b", 0);
-        for (int i = 0; i < 4 && k >= 0; i++) /* the struct, the array, the variant, the property */
-                k = sd_bus_message_close_container(m);
-        if (k >= 0)
-                k = sd_bus_message_close_container(m); /* the properties */
-        if (k >= 0)
-                k = sd_bus_message_append(m, "a(sa(sv))", 0);
-        if (k >= 0)
-                k = sd_bus_call_async(p->x.actions->bus, &p->job.slot, m, transient_on_reply, &p->job, 0);
-        return k;
 }
 
 /* Forks the step in its own process group, its output read line by line into the log. */
@@ -358,22 +370,23 @@ static int fork_start(ExecAction *p, char **env) {
 
 static void exec_start(ActionExec *x) {
         ExecAction *p = (ExecAction *) x;
-        bool transient = x->actions->bus != NULL;
+        bool templated = x->actions->bus != NULL;
         _cleanup_strv_free_ char **env = NULL;
+        char err[256] = "";
         int k;
 
-        if (!p->line.max) { /* the first start (a stale unit's stop starts it again) */
-                p->out_fd = -EBADF;
-                buf_init(&p->line, EXEC_OUTPUT_MAX);
-                p->job.owner = x;
-                p->job.removed = transient_job_removed;
-        }
-        if (exec_environment(&x->info, !transient, &env) < 0)
+        p->out_fd = -EBADF;
+        buf_init(&p->line, EXEC_OUTPUT_MAX);
+        p->job.owner = x;
+        p->job.removed = template_job_removed;
+        if (!templated && exec_environment(&x->info, true, &env) < 0)
                 return action_exec_done(x, ACTION_FAILED, "out of memory");
-        k = transient ? transient_start(p, env) : fork_start(p, env);
-        if (k < 0)
-                action_exec_done(x, ACTION_FAILED, "cannot start %s: %s", x->info.step->argv[0],
-                                 strerror(-k));
+        k = templated ? template_start(p, err) : fork_start(p, env);
+        if (k < 0 && err[0])
+                action_exec_done(x, ACTION_FAILED, "%s", err);
+        else if (k < 0)
+                action_exec_done(x, ACTION_FAILED, "cannot start %s: %s",
+                                 templated ? p->unit : x->info.step->argv[0], strerror(-k));
 }
 
 static int exec_on_kill(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -392,7 +405,7 @@ static void exec_cancel(ActionExec *x) {
                 /* StopUnit: SIGTERM to the unit's cgroup, SIGKILL after its TimeoutStopUSec (5 s);
                  * the start job is cancelled, the stop job's end ends the action. */
                 p->timed_out = true;
-                int k = transient_stop(p);
+                int k = template_stop(p);
                 if (k < 0)
                         action_exec_done(x, ACTION_TIMED_OUT, "cannot stop %s: %s", p->unit, strerror(-k));
                 return;

@@ -14,6 +14,7 @@
 #include "ec2agent/log.h"
 #include "ec2agent/manager.h"
 #include "ec2agent/report.h"
+#include "ec2agent/step.h"
 
 #define STATUS_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
@@ -266,6 +267,27 @@ static int cmd_report(int argc, char **argv) {
         return r < 0 ? 1 : 0;
 }
 
+static int cmd_exec_step(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "env-dir", required_argument, NULL, 'e' },
+                {},
+        };
+        const char *config_path = NULL, *env_dir = NULL;
+
+        FOR_EACH_OPTION (c, argc, argv, "+:c:e:", opts) {
+                if (c == 'c')
+                        config_path = optarg;
+                else if (c == 'e')
+                        env_dir = optarg;
+                else
+                        return bad_option("exec-step", c, argv);
+        }
+        if (argc - optind != 1)
+                return usage_error("exec-step", "takes exactly one INSTANCE (after '--')");
+        return step_exec_main(config_path, env_dir, argv[optind]);
+}
+
 static int cmd_help(int argc, char **argv) {
         if (argc > 2)
                 return usage_error("help", "takes at most one command");
@@ -306,6 +328,12 @@ static const Command commands[] = {
           "the agent's state and configuration. Nothing secret.\n"
           "  -o FILE   where to write it (default ec2agent-report-HOST-TIME.tar.gz);\n"
           "            '-' prints it as text to stdout\n" },
+        { "exec-step", cmd_exec_step, "exec-step [--config PATH] [--env-dir DIR] -- INSTANCE",
+          "Runs, as ec2agent-step@INSTANCE.service does (as root), the exec step that INSTANCE names:\n"
+          "RULE/STEP/RUN escaped as systemd-escape does (STEP counts a rule's \"do\" from 0). The argv\n"
+          "is the configuration's; the environment file DIR/RUN-STEP.env (default " STEP_ENV_DIR ")\n"
+          "gives only EC2AGENT_* values. Exit 64 for an instance that names no exec step, 65 for a\n"
+          "refused environment file, 78 for an invalid configuration.\n" },
         { "help", cmd_help, "help [COMMAND]", "Shows the commands, or one command's help.\n" },
 };
 
@@ -368,7 +396,7 @@ int main(int argc, char **argv) {
         const Command *c = command_find(argv[1]);
         if (!c)
                 return usage_error(NULL, "unknown command '%s'", argv[1]);
-        for (int i = 2; i < argc; i++)
+        for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
                 if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
                         char *help_argv[] = { (char *) "help", (char *) c->name, NULL };
                         return cmd_help(2, help_argv);

@@ -47,7 +47,7 @@ typedef struct ActionInfo {
         const char *target;  /* a stop/restart step's unit, else action_target()'s text */
         const char *rule;    /* the rule's name */
         const char *run;     /* the run's id */
-        size_t index;        /* the action's place in its run: names its transient unit */
+        size_t index;        /* the action's place in its run */
         const char *event;   /* the type of the event that fired the rule */
         const char *summary; /* ... and its summary */
         const cJSON *detail; /* ... and its detail (NULL: {}) */
@@ -101,7 +101,7 @@ void action_target(const Step *s, char *ret, size_t max);
 int action_start(Actions *a, const ActionInfo *info, ActionDoneFn done, void *userdata, ActionExec **ret);
 
 /* The step's time is up: ends X, reporting ACTION_TIMED_OUT now or once what it started has
- * stopped (a process gets SIGTERM, then SIGKILL 5 s later; a transient unit is stopped). Nothing
+ * stopped (a process gets SIGTERM, then SIGKILL 5 s later; an ec2agent-step@ unit is stopped). Nothing
  * happens if X has reported already. */
 void action_cancel(ActionExec *x);
 
@@ -109,7 +109,7 @@ void action_cancel(ActionExec *x);
 const char *action_note(const ActionExec *x);
 
 /* Frees X (NULL taken), without reporting: a process it forked and still runs is killed (the agent
- * is going away), a systemd job or transient unit is left to systemd. Returns NULL. */
+ * is going away), a systemd job or ec2agent-step@ unit is left to systemd. Returns NULL. */
 ActionExec *action_free(ActionExec *x);
 
 /* RecordLifecycleActionHeartbeat every heartbeat_s while the steps before a lifecycle step run. */

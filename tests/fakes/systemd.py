@@ -9,7 +9,11 @@ so a test can kill the agent while a step runs. Transient units (exec steps) rea
 ExecStart argv with their Environment, in a session of their own; StopUnit on one sends
 SIGTERM to its process group and SIGKILL 5 s later, as systemd does with TimeoutStopUSec=5s.
 A transient unit still running when the agent asks for it again is answered UnitExists, as
-systemd does. Every call is recorded in `calls` (dicts: method, unit, mode, t).
+systemd does. StartUnit of an instance of a template in `templates` (prefix "ec2agent-step@"
+-> a function of the unit and the call's record giving the argv of its ExecStart=) runs that
+argv like a transient unit (PATH its only variable, as a unit's environment without
+Environment=); started again while it runs, it joins the running start job, as systemd merges
+them. Every call is recorded in `calls` (dicts: method, unit, mode, t).
 
 The agent reaches it through $DBUS_SYSTEM_BUS_ADDRESS; it looks for systemd only where
 /run/systemd/system exists, so tests run it in a mount namespace of its own (see
@@ -68,6 +72,7 @@ class FakeSystemd:
         self.calls = []          # every Manager call: method, unit, mode, t
         self.slow = {}           # unit -> seconds its stop/restart/start job takes
         self.transient = {}      # unit -> Popen of a transient unit still running
+        self.templates = {}      # "name@" -> fn(unit, record) -> the argv an instance runs
         self.jobs = 0
         self.timers = []         # jobs still to end: cancelled at stop()
         self.daemon = None
@@ -177,6 +182,17 @@ class FakeSystemd:
             return invocation.return_value(None)
         if method == "StartTransientUnit":
             return self._start_transient(invocation, unit, record)
+        template = next((fn for prefix, fn in self.templates.items() if unit.startswith(prefix)), None)
+        if method == "StartUnit" and template is not None:
+            with self.lock:
+                proc = self.transient.get(unit)
+            if proc is not None and not proc.stopping:   # systemd merges the start jobs
+                record["joined"] = True
+                return invocation.return_value(GLib.Variant("(o)", (proc.start_job[1],)))
+            record["argv"] = template(unit, record)
+            record["environment"] = []
+            record["started"] = False
+            return self._start_transient(invocation, unit, record, exists_error=False)
         job_id, job = self._job()
         invocation.return_value(GLib.Variant("(o)", (job,)))
         with self.lock:
@@ -185,9 +201,9 @@ class FakeSystemd:
             return self._stop_transient(proc, job_id, job, unit)
         self._later(self.slow.get(unit, 0.05), self._removed, job_id, job, unit, "done")
 
-    def _start_transient(self, invocation, unit, record):
+    def _start_transient(self, invocation, unit, record, exists_error=True):
         with self.lock:
-            if unit in self.transient:
+            if unit in self.transient and exists_error:
                 return invocation.return_dbus_error("org.freedesktop.systemd1.UnitExists",
                                                     "Unit %s already exists." % unit)
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -209,7 +225,8 @@ class FakeSystemd:
     def _wait_transient(self, proc, unit):
         rc = proc.wait()
         with self.lock:
-            self.transient.pop(unit, None)
+            if self.transient.get(unit) is proc:   # not a new start of the same unit since
+                self.transient.pop(unit)
         if not proc.stopping:
             self._removed(*proc.start_job, unit, "done" if rc == 0 else "failed")
 

@@ -39,12 +39,13 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import SOURCE, Agent, wait_for
+from conftest import SOURCE, Agent, command, wait_for
 from fakes.aws import ec2_event
 from fakes.hooks import FakeHooks
 from fakes.systemd import FakeSystemd
@@ -271,6 +272,11 @@ def systemd():
     f.stop()
 
 
+def step_unescape(instance):
+    """systemd-escape's instance back to RULE/STEP/RUN."""
+    return re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), instance.replace("-", "/"))
+
+
 class Machine:
     """The agent's world: fake IMDS, AWS, systemd and meminfo, and the test's own scripts."""
 
@@ -281,10 +287,13 @@ class Machine:
         self.meminfo = FakeMeminfo(str(tmp_path / "meminfo"))
         (tmp_path / "kmsg-none").touch()
         self.hang = tmp_path / "hang"            # while it exists, exec steps hang
+        self.run_dir = tmp_path / "run"          # $RUNTIME_DIRECTORY: steps/RUN-STEP.env
+        self.run_dir.mkdir()
+        self.originals = {}                      # an exec step's program -> the example's
         self.steps_log = tmp_path / "steps.log"
         self.env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url, "AWS_ENDPOINT_URL": aws.url,
                     "DBUS_SYSTEM_BUS_ADDRESS": systemd.address, "FAKE_RUN_SYSTEMD": str(run_systemd),
-                    "FAKE_MEMINFO": self.meminfo.path}
+                    "FAKE_MEMINFO": self.meminfo.path, "RUNTIME_DIRECTORY": str(self.run_dir)}
         imds.set("tags/instance/aws:autoscaling:groupName", "web-asg")
         imds.set("autoscaling/target-lifecycle-state", "InService")
         self.scheduled = []
@@ -294,12 +303,27 @@ class Machine:
     def program(self, original):
         """The test's stand-in for an exec step's program: logs its start and end, hangs on demand."""
         p = self.dir / ("prog-" + re.sub(r"[^A-Za-z0-9]", "_", original))
+        self.originals[str(p)] = original
         if not p.exists():
             p.write_text('#!/bin/sh\necho "%s start $EC2AGENT_RULE $EC2AGENT_EVENT $*" >> %s\n'
                          'if [ -e %s ]; then sleep %d; fi\necho "%s end $EC2AGENT_RULE $EC2AGENT_EVENT" >> %s\n'
                          % (original, self.steps_log, self.hang, STEP_HANG, original, self.steps_log))
             p.chmod(0o755)
         return str(p)
+
+    def step_template(self, agent):
+        """What ec2agent-step@.service runs for the fake systemd: `ec2agent exec-step` with AGENT's
+        configuration, as root; the call's record gets the instance and the environment file."""
+        steps = self.run_dir / "steps"
+
+        def run(unit, record):
+            instance = unit[len("ec2agent-step@"):-len(".service")]
+            rule, step, run_id = step_unescape(instance).split("/")
+            record["instance"] = (rule, int(step), run_id)
+            env = steps / ("%s-%s.env" % (run_id, step))
+            record["env_file"] = env.read_text() if env.exists() else None
+            return command("exec-step", "--config", str(agent.config_path), "--env-dir", str(steps), "--", instance)
+        return run
 
     def schedule(self, code):
         """A scheduled event of CODE, due in 2 minutes: inside a before_s of 300, so it fires now."""
@@ -334,6 +358,7 @@ def ns_agent(tmp_path, machine):
         d = tmp_path / ("agent%d" % len(agents))
         d.mkdir()
         a = NamespacedAgent(d, config, machine.env)
+        machine.systemd.templates["ec2agent-step@"] = machine.step_template(a)
         agents.append(a)
         return a
     yield make
@@ -437,7 +462,10 @@ def evidence(m, action):
     if kind == "reboot":
         return len(m.systemd.called("StartUnit", "reboot.target"))
     if kind == "exec":
-        return sum(1 for c in m.systemd.called("StartTransientUnit") if c["argv"][0] == step["exec"][0] and c["started"])
+        original = m.originals.get(step["exec"][0], step["exec"][0])
+        if not m.steps_log.exists():
+            return 0
+        return sum(1 for l in m.steps_log.read_text().splitlines() if l.startswith(original + " start "))
     if kind == "complete_lifecycle_action":
         return sum(1 for r in m.aws.accepted("CompleteLifecycleAction")
                    if r["params"]["LifecycleHookName"] == step[kind]["hook"])
@@ -734,3 +762,88 @@ def test_metric_rule_does_not_fire_again_after_a_restart_while_its_condition_hol
     time.sleep(2.5)
     m.meminfo.set(97.0)
     wait_for(lambda: len(fired(a, rule["name"])) == 2, 15, what="the rule fires after the condition cleared")
+
+
+# ---------------------------------------------------------------- exec steps through ec2agent-step@.service
+
+
+def step_calls(m, unit=None):
+    return [c for c in m.systemd.called("StartUnit", unit) if c["unit"].startswith("ec2agent-step@")]
+
+
+def test_exec_step_starts_the_template_with_its_environment_file(machine, ns_agent):
+    """Under systemd an exec step is StartUnit of ec2agent-step@RULE-STEP-RUN.service (systemd-escape's
+    spelling), never StartTransientUnit: the agent hands over only the EC2AGENT_* values, in
+    $RUNTIME_DIRECTORY/steps/RUN-STEP.env, and the template's `ec2agent exec-step` runs the argv of
+    the configuration with them, then the file is gone."""
+    m = machine
+    out = m.dir / "step.out"
+    prog = m.dir / "step.sh"
+    prog.write_text('#!/bin/sh\n{ echo "ARGS=$*"; env | grep -E "^(EC2AGENT_|PATH=)" | sort; } > %s\n' % out)
+    prog.chmod(0o755)
+    a = ns_agent({"imds": {"poll_interval_s": 1},
+                  "rules": [{"name": "spot-drain", "on": ["spot-interruption"],
+                             "do": [{"stop": ["app.service"]}, {"exec": [str(prog), "--now", "two words"]}]}]})
+    a.start()
+    m.imds.set("spot/instance-action", json.dumps({"action": "terminate", "time": "2099-01-01T00:02:00Z"}))
+    act = wait_for(lambda: next((x for x in a.status()[1]["actions"]
+                                 if x["step"] == "exec" and x["state"] not in ("pending", "running")), None),
+                   20, what="the exec step to end")
+    assert act["state"] == "done", act
+
+    calls = step_calls(m)
+    assert len(calls) == 1, calls
+    run = act["run"]
+    escaped = subprocess.run(["systemd-escape", "spot-drain/1/%s" % run], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    assert calls[0]["unit"] == "ec2agent-step@%s.service" % escaped
+    assert calls[0]["instance"] == ("spot-drain", 1, run) and calls[0]["mode"] == "replace"
+    # stopped first (a step left running by an agent that died is run afresh), then started
+    assert [c["method"] for c in m.systemd.calls if c["unit"] == calls[0]["unit"]] == ["StopUnit", "StartUnit"]
+    assert m.systemd.called("StartTransientUnit") == []
+    env = calls[0]["env_file"].splitlines()
+    assert [l.split("=", 1)[0] for l in env] == ["EC2AGENT_EVENT", "EC2AGENT_RULE", "EC2AGENT_DEADLINE",
+                                                  "EC2AGENT_DETAIL"]
+    assert "EC2AGENT_EVENT=spot-interruption" in env and "EC2AGENT_RULE=spot-drain" in env
+    assert "EC2AGENT_DEADLINE=2099-01-01T00:02:00Z" in env
+    assert json.loads(env[3].split("=", 1)[1])["action"] == "terminate"
+
+    lines = out.read_text().splitlines()
+    assert lines[0] == "ARGS=--now two words"
+    assert sorted(l for l in lines[1:] if l.startswith("EC2AGENT_")) == sorted(env)
+    assert "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in lines  # systemd's, not the agent's
+    assert list((m.run_dir / "steps").iterdir()) == []       # read once and removed
+
+
+def test_exec_step_template_unit_stopped_at_the_timeout(machine, ns_agent):
+    m = machine
+    prog = m.dir / "slow.sh"
+    prog.write_text("#!/bin/sh\necho started > %s\nexec sleep 60\n" % (m.dir / "slow.out"))
+    prog.chmod(0o755)
+    a = ns_agent({"imds": {"poll_interval_s": 1},
+                  "rules": [{"name": "slow", "on": ["spot-interruption"], "do": [{"exec": [str(prog)], "timeout_s": 2}]}]})
+    a.start()
+    m.imds.set("spot/instance-action", json.dumps({"action": "terminate", "time": "2099-01-01T00:02:00Z"}))
+    act = wait_for(lambda: next((x for x in a.status()[1]["actions"] if x["state"] not in ("pending", "running")),
+                                None), 30, what="the slow step to end")
+    unit = step_calls(m)[0]["unit"]
+    assert act["state"] == "timed-out" and "%s stopped at the timeout" % unit in act["error"], act
+    assert (m.dir / "slow.out").read_text() == "started\n"    # it ran, through exec-step
+    assert [c["method"] for c in m.systemd.calls if c["unit"] == unit] == ["StopUnit", "StartUnit", "StopUnit"]
+    assert unit not in m.systemd.transient                     # nothing left running
+
+
+def test_exec_step_refused_by_exec_step_fails_the_action(machine, ns_agent):
+    """The configuration changed under the agent: the step the agent names is no exec step any more.
+    exec-step refuses it (exit 64), the unit fails, the action says where to look."""
+    m = machine
+    a = ns_agent({"imds": {"poll_interval_s": 1},
+                  "rules": [{"name": "drain", "on": ["spot-interruption"], "do": [{"exec": ["/bin/true"]}]}]})
+    a.start()
+    a.config_path.write_text(json.dumps({"rules": [{"name": "drain", "on": ["spot-interruption"],
+                                                    "do": [{"stop": ["app.service"]}]}]}))
+    m.imds.set("spot/instance-action", json.dumps({"action": "terminate", "time": "2099-01-01T00:02:00Z"}))
+    act = wait_for(lambda: next((x for x in a.status()[1]["actions"] if x["state"] not in ("pending", "running")),
+                                None), 20, what="the step to end")
+    unit = step_calls(m)[0]["unit"]
+    assert act["state"] == "failed" and act["error"] == "%s exited with failure (journalctl -u %s)" % (unit, unit)

@@ -4,10 +4,11 @@ and 13 trixie; the one .deb, built on bookworm, in both: apt resolves its Depend
 The unit is active at boot and sandboxed, `ec2agent status` answers inside, it reads the kernel
 log and reaches AWS (signed calls to the fake endpoint, by host name) from its sandbox, a spot
 notice from the fake IMDS on the host stops a real service through D-Bus and runs an exec step as
-a transient unit, an Auto Scaling termination completes the lifecycle action, and a poweroff stops
+root through the template ec2agent-step@.service, an Auto Scaling termination completes the lifecycle action, and a poweroff stops
 the drained units before the agent and leaves the clean-shutdown mark the next boot reports. The
 agent runs as its own user, ec2agent: polkit (the package's rule) lets it stop, restart and
-reboot what its rules name, and refuses it anything else."""
+reboot what its rules name, start the template's instances (which run only the configured exec
+steps), and refuses it anything else: StartTransientUnit above all."""
 import json
 import shutil
 import sys
@@ -56,7 +57,7 @@ WantedBy=multi-user.target
 """
 
 HOOK = """#!/bin/sh
-{ echo "EVENT=$EC2AGENT_EVENT"; echo "RULE=$EC2AGENT_RULE"; echo "DEADLINE=$EC2AGENT_DEADLINE"; cat /proc/self/cgroup; } >/var/lib/drain-hook.out
+{ echo "EVENT=$EC2AGENT_EVENT"; echo "RULE=$EC2AGENT_RULE"; echo "DEADLINE=$EC2AGENT_DEADLINE"; echo "UID=$(id -u)"; cat /proc/self/cgroup; } >/var/lib/drain-hook.out
 """
 
 
@@ -214,14 +215,18 @@ def test_spot_notice_drains_real_units(machine, imds):
     assert by_step["exec"]["state"] == "done", by_step["exec"]
     assert by_step["complete_lifecycle_action"]["state"] == "skipped"  # a spot notice
 
-    # the exec step ran as a transient unit of its own, outside the agent's sandbox and cgroup
+    # the exec step ran as root in an instance of ec2agent-step@.service, outside the agent's
+    # sandbox and cgroup: ec2agent-step@RULE-STEP-RUN.service, as systemd-escape spells it
     out = machine.path("/var/lib/drain-hook.out").read_text()
     assert "EVENT=spot-interruption" in out and "RULE=drain" in out
     assert "DEADLINE=2099-01-01T00:02:00Z" in out
+    assert "UID=0" in out
     cgroup = [l for l in out.splitlines() if l.startswith("0::")][0]
-    assert "/system.slice/ec2agent-step-" in cgroup and cgroup.endswith(".service"), cgroup
+    escaped = machine.run("systemd-escape", "drain/1/%s" % by_step["exec"]["run"], check=True).stdout.strip()
+    assert cgroup.endswith("/ec2agent-step@%s.service" % escaped), cgroup
     assert "ec2agent.service" not in cgroup
     unit = cgroup.rsplit("/", 1)[1]
+    assert machine.run("ls", "-A", "/run/ec2agent/steps", check=True).stdout == ""  # read once, removed
     # collected by systemd once it ended (CollectMode=inactive-or-failed)
     assert machine.run("systemctl", "is-active", unit).stdout.strip() in ("inactive", "unknown")
 
@@ -288,6 +293,48 @@ def test_polkit_refuses_what_no_rule_names(machine):
     assert r.returncode == 0, r.stderr
     wait_for(lambda: machine.show("worker.service", "MainPID")["MainPID"] not in ("0", before), timeout=20,
              what="worker.service restarted by the agent's user")
+
+
+def step_journal(machine, unit):
+    return machine.run("journalctl", "--no-pager", "-o", "cat", "-u", unit).stdout
+
+
+def test_agent_user_cannot_run_root_commands(machine):
+    """Whatever the agent's user asks, root runs only the configured exec steps. StartTransientUnit
+    is refused (systemd 252: polkit sees no unit; later systemd: polkit sees the unit, and a
+    transient unit cannot take the name of the template's instance); the template's instances it
+    may start run exec-step, which refuses an instance naming no exec step and an environment file
+    with anything but EC2AGENT_* values, running nothing."""
+    for name in ("ec2agent-step-1-2-3.service", "ec2agent-step@drain-1-1\\x2d2.service", "pwned.service"):
+        r = machine.run("runuser", "-u", "ec2agent", "--", "systemd-run", "--no-ask-password", "--unit", name,
+                        "/usr/bin/touch", "/var/lib/pwned")
+        assert r.returncode != 0, (name, r)
+        assert not machine.path("/var/lib/pwned").exists(), name
+    r = machine.run("runuser", "-u", "ec2agent", "--", "busctl", "call", "--system", "org.freedesktop.systemd1",
+                    "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "StartTransientUnit",
+                    "ssa(sv)a(sa(sv))", "ec2agent-step-9-9-9.service", "fail", "1", "ExecStart", "a(sasb)", "1",
+                    "/usr/bin/touch", "2", "/usr/bin/touch", "/var/lib/pwned", "false", "0")
+    assert r.returncode != 0 and not machine.path("/var/lib/pwned").exists(), r
+
+    # step 0 of "drain" is a stop step: the instance names no exec step
+    unit = "ec2agent-step@drain-0-1\\x2d2.service"
+    r = busctl_as_agent(machine, "StartUnit", unit)
+    assert r.returncode == 0, r.stderr          # polkit lets it start the template's instances...
+    wait_for(lambda: "names no exec step" in step_journal(machine, unit), timeout=20,
+             what="exec-step refusing %s" % unit)   # ...which refuse what is no exec step
+
+    # slow-hook's step 0 is /bin/sleep 600: an environment file with LD_PRELOAD is refused
+    r = machine.run("runuser", "-u", "ec2agent", "--", "sh", "-c",
+                    "mkdir -p /run/ec2agent/steps && printf 'EC2AGENT_RULE=x\\nLD_PRELOAD=/tmp/x.so\\n' "
+                    ">/run/ec2agent/steps/1-2-0.env")
+    assert r.returncode == 0, r.stderr
+    unit = "ec2agent-step@slow\\x2dhook-0-1\\x2d2.service"
+    r = busctl_as_agent(machine, "StartUnit", unit)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: "is refused: line 2" in step_journal(machine, unit), timeout=20,
+             what="exec-step refusing the environment file")
+    cmdlines = machine.run("sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null").stdout
+    assert "/bin/sleep\x00600" not in cmdlines
 
 
 def test_reboot_step_reboots(machine, imds):
