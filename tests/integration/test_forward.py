@@ -88,8 +88,10 @@ def test_delivery_stream_creation_and_signatures(agent_factory, tmp_path, imds, 
     assert aws.rejected == []
     assert all(r["access_key"] == "ASIAFAKEIMDSKEY00001" and r["region"] == "eu-west-1" for r in aws.accepted())
     assert {r["service"] for r in aws.accepted()} == {"logs", "events"}
+    # the fake records a request before its answer reaches the agent: wait for the agent's count
+    wait_for(lambda: a.status()[1]["forward"]["cloudwatch_logs"]["sent"] >= 5 and
+             a.status()[1]["forward"]["eventbridge"]["sent"] >= 5, 10, what="the answers counted in status")
     st = a.status()[1]["forward"]
-    assert st["cloudwatch_logs"]["sent"] >= 5 and st["eventbridge"]["sent"] >= 5
     assert st["cloudwatch_logs"]["queued"] == 0 and st["cloudwatch_logs"]["last_error"] is None
     assert st["cloudwatch_logs"]["log_group"] == "/ec2agent/events" and st["eventbridge"]["event_bus"] == "default"
 
