@@ -214,6 +214,14 @@ static const char *volume_error(int error) {
                 return "the NVMe admin command needs root with CAP_SYS_ADMIN";
         case -ENOENT:
                 return "its /dev node is missing (a sandbox without the NVMe devices?)";
+        case -ECONNREFUSED:
+                return "the helper ec2agent-nvme does not answer (is ec2agent-nvme.socket running?)";
+        case -ETIMEDOUT:
+                return "the helper ec2agent-nvme did not answer in time";
+        case -ENODEV:
+                return "the helper ec2agent-nvme found no such controller";
+        case -EMEDIUMTYPE:
+                return "the helper ec2agent-nvme refused it: its model is not EBS's";
         default:
                 return strerror(-error);
         }

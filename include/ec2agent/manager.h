@@ -11,6 +11,7 @@
 #include "imds.h"
 #include "journal.h"
 #include "kmsg.h"
+#include "ebs-helper.h"
 #include "nitro.h"
 #include "nitro-fake.h"
 #include "publish.h"
@@ -37,7 +38,11 @@ typedef struct Manager {
         Publisher *publisher;  /* NULL when metrics are off */
         Nitro *nitro;          /* EBS volumes and ENA interfaces (empty lists off Nitro) */
         NitroFake *nitro_fake; /* EC2AGENT_TEST_NITRO's fake devices: tests only */
-        sd_bus *bus;           /* the system bus, NULL without systemd */
+
+        /* page 0xD0 through ec2agent-nvme once the ioctl is refused (NULL with a fake) */
+        EbsHelperClient *ebs_helper;
+
+        sd_bus *bus; /* the system bus, NULL without systemd */
         Engine *engine;
         bool env_credentials;
         AwsCredentials credentials_from_env;
