@@ -218,6 +218,8 @@ static int helper_ask(EbsHelperClient *c, const char *controller, struct nvme_ad
                 return negative_errno();
         c->requests++;
         if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                if (errno == ENOENT)
+                        return -ECONNREFUSED; /* no socket: nobody listens */
                 if (errno != EINPROGRESS && errno != EAGAIN)
                         return negative_errno();
                 if ((r = wait_fd(fd, POLLOUT, deadline)) < 0)
