@@ -257,6 +257,15 @@ static int helper_ask(EbsHelperClient *c, const char *controller, struct nvme_ad
         return status;
 }
 
+/* One helper that does not answer blocks the loop once a collection, not once a volume. */
+static int helper_ask_timed(EbsHelperClient *c, const char *controller, struct nvme_admin_cmd *cmd) {
+        if (now_usec(CLOCK_MONOTONIC) < c->quiet_until)
+                return -ETIMEDOUT;
+        int r = helper_ask(c, controller, cmd);
+        c->quiet_until = r == -ETIMEDOUT ? now_usec(CLOCK_MONOTONIC) + EBS_HELPER_QUIET_USEC : 0;
+        return r;
+}
+
 static int helper_admin(void *userdata, const char *controller, struct nvme_admin_cmd *cmd) {
         EbsHelperClient *c = userdata;
 
@@ -272,7 +281,7 @@ static int helper_admin(void *userdata, const char *controller, struct nvme_admi
                         return r; /* no helper installed: the ioctl's own answer */
                 c->direct_error = r;
         }
-        return helper_ask(c, controller, cmd);
+        return helper_ask_timed(c, controller, cmd);
 }
 
 int ebs_helper_client_new(const char *socket_path, bool try_direct, EbsHelperClient **ret) {

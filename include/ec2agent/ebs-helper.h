@@ -24,6 +24,8 @@
 #define EBS_HELPER_HEADER_SIZE  16
 #define EBS_HELPER_FRAME_MAX    (EBS_HELPER_HEADER_SIZE + EBS_LOG_PAGE_SIZE)
 #define EBS_HELPER_TIMEOUT_USEC (2 * USEC_PER_SEC)
+/* after a helper timed out, the daemon's asks fail at once for this long */
+#define EBS_HELPER_QUIET_USEC (5 * USEC_PER_SEC)
 
 /* Parses the request in BUF (LEN bytes) into NAMES. Returns how many (>= 1); -EBADMSG when it is
  * not one line ended by '\n' (or holds a NUL); -EINVAL for an empty name list or a name that is not
@@ -48,11 +50,12 @@ int ebs_helper_serve(int in_fd, int out_fd, const char *sysfs, const EbsOps *ops
 
 /* The daemon's side. */
 typedef struct EbsHelperClient {
-        char *socket_path; /* the helper's socket */
-        bool try_direct;   /* the ioctl first (root); the helper once that is refused */
-        int direct_error;  /* what the direct ioctl said, when it was refused */
-        uint64_t requests; /* connections made */
-        EbsOps ops;        /* admin through the helper; userdata is this */
+        char *socket_path;  /* the helper's socket */
+        bool try_direct;    /* the ioctl first (root); the helper once that is refused */
+        int direct_error;   /* what the direct ioctl said, when it was refused */
+        uint64_t requests;  /* connections made */
+        usec_t quiet_until; /* CLOCK_MONOTONIC: a timed-out helper is not asked again before */
+        EbsOps ops;         /* admin through the helper; userdata is this */
 } EbsHelperClient;
 
 /* A client of the helper at SOCKET_PATH; with TRY_DIRECT the ioctl is tried first and the helper

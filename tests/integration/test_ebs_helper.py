@@ -102,8 +102,9 @@ def test_helper_gives_up_on_a_silent_peer(devices):
 class HelperSocket:
     """Accept=yes in a thread: each connection handed to a new helper as stdin and stdout."""
 
-    def __init__(self, path, root):
+    def __init__(self, path, root, hang=False):
         self.path, self.root = path, root
+        self.hang = hang  # accept and never answer
         self.requests = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(str(path))
@@ -119,6 +120,9 @@ class HelperSocket:
                 conn, _ = self.sock.accept()
             except OSError:
                 continue
+            if self.hang:
+                self.hung = getattr(self, "hung", []) + [conn]
+                continue
             with conn:
                 conn.settimeout(5)
                 try:
@@ -132,6 +136,8 @@ class HelperSocket:
         self.running = False
         self.thread.join(5)
         self.sock.close()
+        for c in getattr(self, "hung", []):
+            c.close()
 
 
 def test_daemon_reads_pages_through_the_helper(agent_factory, tmp_path, devices):
@@ -166,12 +172,44 @@ def test_daemon_reads_pages_through_the_helper(agent_factory, tmp_path, devices)
         helper.close()
 
 
-def test_daemon_says_when_the_helper_socket_is_missing(agent_factory, tmp_path):
+def volume_error(a):
+    rc, doc = a.status()
+    assert doc is not None, a.log()
+    return doc["volumes"][0]["error"] if doc["volumes"] else "(not listed yet)"
+
+
+def test_daemon_says_when_the_helper_is_missing_and_asks_again(agent_factory, tmp_path, devices):
+    """No helper socket (the socket unit stopped): named in status, and asked again every
+    collection, not marked like a device's refusal: once the helper listens, the figures come."""
     daemon_root = tmp_path / "daemon-nitro"
     FakeNitro(daemon_root).volume("nvme1", "vol0abc")
+    sock_path = tmp_path / "later.sock"
     a = agent_factory(CONFIG, env={"EC2AGENT_TEST_NITRO": str(daemon_root),
-                                   "EC2AGENT_TEST_NVME_SOCKET": str(tmp_path / "absent.sock")}).start()
-    doc = wait_for(lambda: (lambda d: d if d["volumes"] and d["volumes"][0]["error"] else None)(a.status()[1]),
-                   15, what="the volume's error")
-    assert doc["volumes"][0]["error"] == \
-        "the helper ec2agent-nvme does not answer (is ec2agent-nvme.socket running?)", doc["volumes"]
+                                   "EC2AGENT_TEST_NVME_SOCKET": str(sock_path)}).start()
+    wait_for(lambda: volume_error(a) == "the helper ec2agent-nvme does not answer (is ec2agent-nvme.socket running?)",
+             15, what="the missing helper in status")
+    helper = HelperSocket(sock_path, devices.root)
+    try:
+        wait_for(lambda: volume_error(a) is None, 15, what="the volume read once the helper listens")
+        assert a.log().count("does not answer") == 1, a.log()  # logged once, not every interval
+    finally:
+        helper.close()
+
+
+def test_daemon_gives_up_on_a_helper_that_never_answers(agent_factory, tmp_path, devices):
+    """A helper that accepts and never answers: each ask ends at its 2 s deadline, the error is in
+    status, the agent keeps answering, and an answering helper is used again afterwards."""
+    daemon_root = tmp_path / "daemon-nitro"
+    mine = FakeNitro(daemon_root)
+    mine.volume("nvme1", "vol0abc")
+    sock_path = tmp_path / "hung.sock"
+    helper = HelperSocket(sock_path, devices.root, hang=True)
+    try:
+        a = agent_factory(CONFIG, env={"EC2AGENT_TEST_NITRO": str(daemon_root),
+                                       "EC2AGENT_TEST_NVME_SOCKET": str(sock_path)}).start()
+        wait_for(lambda: volume_error(a) == "the helper ec2agent-nvme did not answer in time", 20,
+                 what="the timeout in status")
+        helper.hang = False
+        wait_for(lambda: volume_error(a) is None, 30, what="the volume read once the helper answers")
+    finally:
+        helper.close()
