@@ -289,7 +289,7 @@ def test_exec_step_stopped_at_its_timeout(machine, imds):
         return acts if acts and acts[0]["state"] not in ("pending", "running") else None
     act = wait_for(slow, timeout=30, what="the slow exec step to end")[0]
     assert act["state"] == "timed-out" and "stopped at the timeout" in act["error"], act
-    r = machine.run("systemctl", "list-units", "--all", "--plain", "--no-legend", "ec2agent-*")
+    r = machine.run("systemctl", "list-units", "--all", "--plain", "--no-legend", "ec2agent-step*")
     cmdlines = machine.run("sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null").stdout
     assert "/bin/sleep\x00600" not in cmdlines  # killed, nothing left running
     assert "activ" not in r.stdout.replace("inactive", ""), r.stdout
