@@ -17,7 +17,10 @@ struct Actions {
         const Config *config;
         AwsEnv aws;
         sd_bus_slot *job_removed;
-        ActionJob *jobs; /* waiting for JobRemoved */
+        ActionJob *jobs;                   /* waiting for JobRemoved */
+        Notifier *notifier;                /* notify to Slack, Teams, PagerDuty (actions_set_notify) */
+        char **(*reasons)(void *userdata); /* status reasons for an alert's text */
+        void *reasons_userdata;
 };
 
 /* A systemd job an action waits for: the reply gives its path, JobRemoved its result. */
@@ -114,3 +117,5 @@ int action_http_event_body(const ActionExec *x, Buf *b, bool sns);
 
 /* executors, in actions-exec.c and actions-http.c */
 extern const ActionExecutor action_exec_executor, action_lifecycle_executor, action_notify_executor;
+/* executors, in actions-alert.c: notify to Slack/Teams/PagerDuty, and reschedule */
+extern const ActionExecutor action_alert_executor, action_reschedule_executor;

@@ -57,9 +57,13 @@ void action_scrub(const Actions *a, const Step *s, char *text) {
         scrub_userinfo(text, s && s->kind == STEP_NOTIFY ? s->webhook : NULL);
         scrub_userinfo(text, a->config->endpoint_sns);
         scrub_userinfo(text, a->config->endpoint_autoscaling);
+        scrub_userinfo(text, a->config->endpoint_ec2);
 }
 
 void action_target(const Step *s, char *ret, size_t max) {
+        NotifyTarget t;
+        if (action_alert_target(s, &t) >= 0)
+                return notify_target_text(&t, ret, max); /* scheme and host: the path holds a token */
         if (s->kind == STEP_NOTIFY && s->webhook) {
                 const char *host = strstr(s->webhook, "://");
                 host = host ? host + 3 : s->webhook;
@@ -74,10 +78,11 @@ void action_target(const Step *s, char *ret, size_t max) {
                 return;
         }
         snprintf(ret, max, "%s",
-                 s->kind == STEP_EXEC        ? s->argv[0]
-                 : s->kind == STEP_LIFECYCLE ? s->hook
-                 : s->kind == STEP_NOTIFY    ? s->sns_topic_arn
-                                             : "reboot.target");
+                 s->kind == STEP_EXEC         ? s->argv[0]
+                 : s->kind == STEP_LIFECYCLE  ? s->hook
+                 : s->kind == STEP_NOTIFY     ? s->sns_topic_arn
+                 : s->kind == STEP_RESCHEDULE ? "ec2 scheduled event"
+                                              : "reboot.target");
 }
 
 /* ---- systemd jobs ---- */
@@ -193,6 +198,7 @@ static const ActionExecutor *const executors[_STEP_KIND_MAX] = {
         [STEP_LIFECYCLE] = &action_lifecycle_executor,
         [STEP_NOTIFY] = &action_notify_executor,
         [STEP_REBOOT] = &unit_executor,
+        [STEP_RESCHEDULE] = &action_reschedule_executor,
 };
 
 int action_start(Actions *a, const ActionInfo *info, ActionDoneFn done, void *userdata, ActionExec **ret) {
@@ -201,6 +207,8 @@ int action_start(Actions *a, const ActionInfo *info, ActionDoneFn done, void *us
                                            : NULL;
         ActionExec *x;
 
+        if (ex == &action_notify_executor && action_step_is_alert(info->step))
+                ex = &action_alert_executor; /* notify to Slack, Teams, PagerDuty */
         if (!ex)
                 return -EOPNOTSUPP;
         x = calloc(1, ex->size);

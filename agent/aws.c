@@ -44,11 +44,13 @@ char *aws_endpoint(const Config *c, AwsService service, const char *region) {
                 [AWS_SERVICE_CLOUDWATCH] = { "AWS_ENDPOINT_URL_CLOUDWATCH", "monitoring" },
                 [AWS_SERVICE_AUTOSCALING] = { "AWS_ENDPOINT_URL_AUTO_SCALING", "autoscaling" },
                 [AWS_SERVICE_SNS] = { "AWS_ENDPOINT_URL_SNS", "sns" },
+                [AWS_SERVICE_EC2] = { "AWS_ENDPOINT_URL_EC2", "ec2" },
         };
         const char *configured[] = {
                 [AWS_SERVICE_CLOUDWATCH] = c->endpoint_cloudwatch,
                 [AWS_SERVICE_AUTOSCALING] = c->endpoint_autoscaling,
                 [AWS_SERVICE_SNS] = c->endpoint_sns,
+                [AWS_SERVICE_EC2] = c->endpoint_ec2,
         };
         const char *e = env(services[service].env) ?: env("AWS_ENDPOINT_URL") ?: configured[service];
         char *url;

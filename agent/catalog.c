@@ -55,13 +55,16 @@ const char *const maintenance_codes[] = {
         "instance-retirement", "instance-stop", NULL,
 };
 
-#define M(id, name, unit)         [id] = { name, unit, false, true }
+/* M: published to CloudWatch only when metrics.measurements names it (the Nitro ones, nitro.c);
+ * D: in the default set too */
+#define M(id, name, unit)         [id] = { name, unit, false, false }
+#define D(id, name, unit)         [id] = { name, unit, false, true }
 #define PLANNED_M(id, name, unit) [id] = { name, unit, true, false }
-#define OPT_IN_M(id, name, unit)  [id] = { name, unit, false, false }
+#define OPT_IN_M(id, name, unit)  M(id, name, unit)
 
 static const MetricInfo metrics[_METRIC_MAX] = {
         /* as aws/amazon-cloudwatch-agent's mem, swap, disk and cpu plugins publish them */
-        M(METRIC_MEM_USED_PERCENT, "mem_used_percent", "Percent"),
+        D(METRIC_MEM_USED_PERCENT, "mem_used_percent", "Percent"),
         M(METRIC_MEM_AVAILABLE_PERCENT, "mem_available_percent", "Percent"),
         M(METRIC_MEM_USED, "mem_used", "Bytes"),
         M(METRIC_MEM_AVAILABLE, "mem_available", "Bytes"),
@@ -69,10 +72,10 @@ static const MetricInfo metrics[_METRIC_MAX] = {
         M(METRIC_MEM_CACHED, "mem_cached", "Bytes"),
         M(METRIC_MEM_BUFFERED, "mem_buffered", "Bytes"),
         M(METRIC_MEM_FREE, "mem_free", "Bytes"),
-        M(METRIC_SWAP_USED_PERCENT, "swap_used_percent", "Percent"),
+        D(METRIC_SWAP_USED_PERCENT, "swap_used_percent", "Percent"),
         M(METRIC_SWAP_USED, "swap_used", "Bytes"),
         M(METRIC_SWAP_FREE, "swap_free", "Bytes"),
-        M(METRIC_DISK_USED_PERCENT, "disk_used_percent", "Percent"),
+        D(METRIC_DISK_USED_PERCENT, "disk_used_percent", "Percent"),
         M(METRIC_DISK_USED, "disk_used", "Bytes"),
         M(METRIC_DISK_FREE, "disk_free", "Bytes"),
         M(METRIC_DISK_TOTAL, "disk_total", "Bytes"),
@@ -81,8 +84,8 @@ static const MetricInfo metrics[_METRIC_MAX] = {
         M(METRIC_DISK_INODES_TOTAL, "disk_inodes_total", "Count"),
         M(METRIC_CPU_USAGE_ACTIVE, "cpu_usage_active", "Percent"),
         /* the agent's own */
-        M(METRIC_OOM_KILLS, "oom_kills", "Count"),
-        M(METRIC_KERNEL_PROBLEMS, "kernel_problems", "Count"),
+        D(METRIC_OOM_KILLS, "oom_kills", "Count"),
+        D(METRIC_KERNEL_PROBLEMS, "kernel_problems", "Count"),
         M(METRIC_MEM_PRESSURE_SOME_AVG10, "mem_pressure_some_avg10", "Percent"),
         /* SPEC §7, Nitro (nitro.c): the EBS NVMe log page and the ENA driver's ethtool statistics,
          * not in the default set (metrics.measurements selects them). Units as SPEC §7 describes
@@ -114,6 +117,7 @@ static const MetricInfo metrics[_METRIC_MAX] = {
 };
 
 #undef M
+#undef D
 #undef PLANNED_M
 #undef OPT_IN_M
 
@@ -164,14 +168,46 @@ const char *metric_name(MetricId id) {
 }
 
 const MetricInfo *metric_lookup(const char *name) {
+        int id = metric_from_string(name);
+        return id < 0 ? NULL : &metrics[id];
+}
+
+int metric_from_string(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(metrics); i++)
                 if (!metrics[i].planned && strcmp(metrics[i].name, name) == 0)
-                        return &metrics[i];
-        return NULL;
+                        return (int) i;
+        return -ENOENT;
+}
+
+uint64_t metric_default_set(void) {
+        uint64_t set = 0;
+        for (size_t i = 0; i < ELEMENTSOF(metrics); i++)
+                if (metrics[i].published_by_default)
+                        set |= METRIC_BIT(i);
+        return set;
 }
 
 bool metric_name_is_valid(const char *name) {
         return metric_lookup(name) != NULL;
+}
+
+static const char *const dimension_names[] = {
+        "InstanceId", "InstanceType", "ImageId",   "AutoScalingGroupName", "path", "device", "fstype",
+        "class",      "VolumeId",     "interface",
+};
+
+const char *dimension_name(unsigned bit) {
+        for (size_t i = 0; i < ELEMENTSOF(dimension_names); i++)
+                if (bit == 1U << i)
+                        return dimension_names[i];
+        return NULL;
+}
+
+int dimension_from_string(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(dimension_names); i++)
+                if (strcmp(dimension_names[i], name) == 0)
+                        return (int) (1U << i);
+        return -ENOENT;
 }
 
 static const char *const severity_names[] = {

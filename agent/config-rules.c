@@ -44,6 +44,17 @@ static const char *check_sns_arn(const char *s) {
         return NULL;
 }
 
+static const char *check_routing_key(const char *s) {
+        /* PagerDuty integration keys are 32 characters; the value is a secret and never echoed */
+        size_t n = strlen(s);
+        if (n == 0 || n > 128)
+                return "must be a PagerDuty integration key (1 to 128 characters)";
+        for (const char *p = s; *p; p++)
+                if (*p <= ' ' || *p >= 0x7f)
+                        return "must be a PagerDuty integration key (printable ASCII, no spaces)";
+        return NULL;
+}
+
 static const char *check_unit_name(const char *s) {
         static const char *const suffixes[] = { ".service", ".socket",    ".target", ".timer",
                                                 ".mount",   ".automount", ".swap",   ".path",
@@ -149,11 +160,93 @@ static const Field lifecycle_fields[] = {
         F_END,
 };
 
+static const Field pagerduty_fields[] = {
+        F_STRING("routing_key", Step, pagerduty_routing_key, check_routing_key),
+        F_STRING_OR_NULL("url", Step, pagerduty_url, config_check_url),
+        F_END,
+};
+
+static void parse_pagerduty(Ctx *c, const char *path, const cJSON *v, void *base) {
+        uint64_t seen = config_apply_object(c, path, v, pagerduty_fields, base);
+        if (cJSON_IsObject(v) && !SEEN(seen, 0))
+                config_error(c, path, "needs \"routing_key\"");
+}
+
 static const Field notify_fields[] = {
         F_STRING("sns_topic_arn", Step, sns_topic_arn, check_sns_arn),
         F_STRING("webhook", Step, webhook, config_check_url),
+        F_STRING("slack", Step, slack, config_check_url),
+        F_STRING("teams", Step, teams, config_check_url),
+        F_CUSTOM("pagerduty", parse_pagerduty),
         F_END,
 };
+
+/* ---- reschedule: the maintenance window (mwindow.h) ---- */
+
+static void parse_days(Ctx *c, const char *path, const cJSON *v, void *base) {
+        _cleanup_strv_free_ char **days = NULL;
+        unsigned bits = 0, d;
+
+        if (!config_parse_string_array(c, path, v, NULL, false, true, &days))
+                return;
+        for (size_t i = 0; days[i]; i++) {
+                if (mwindow_parse_day(days[i], &d) < 0) {
+                        _cleanup_free_ char *p = config_path_index(path, i);
+                        config_error(c, p ?: path, "must be a day: \"sun\", \"mon\", … \"sat\"");
+                        return;
+                }
+                bits |= 1u << d;
+        }
+        ((Step *) base)->window.days = bits;
+}
+
+static void parse_time(Ctx *c, const char *path, const cJSON *v, bool end, unsigned *ret) {
+        if (!cJSON_IsString(v) || mwindow_parse_time(v->valuestring, end, ret) < 0)
+                config_error(c, path, "must be a time \"HH:MM\" (00:00 to %s)", end ? "24:00" : "23:59");
+}
+
+static void parse_start(Ctx *c, const char *path, const cJSON *v, void *base) {
+        parse_time(c, path, v, false, &((Step *) base)->window.start_min);
+}
+
+static void parse_end(Ctx *c, const char *path, const cJSON *v, void *base) {
+        parse_time(c, path, v, true, &((Step *) base)->window.end_min);
+}
+
+static void parse_offset(Ctx *c, const char *path, const cJSON *v, void *base) {
+        if (!cJSON_IsString(v) ||
+            mwindow_parse_offset(v->valuestring, &((Step *) base)->window.offset_min) < 0)
+                config_error(c, path, "must be a UTC offset \"+HH:MM\" or \"-HH:MM\" (at most 14:00)");
+}
+
+enum { WINDOW_DAYS, WINDOW_START, WINDOW_END, WINDOW_OFFSET };
+
+static const Field window_fields[] = {
+        [WINDOW_DAYS] = F_CUSTOM("days", parse_days),
+        [WINDOW_START] = F_CUSTOM("start", parse_start),
+        [WINDOW_END] = F_CUSTOM("end", parse_end),
+        [WINDOW_OFFSET] = F_CUSTOM("utc_offset", parse_offset),
+        F_END,
+};
+
+static void parse_window(Ctx *c, const char *path, const cJSON *v, void *base) {
+        Step *s = base;
+        uint64_t seen = config_apply_object(c, path, v, window_fields, base);
+
+        if (!cJSON_IsObject(v))
+                return;
+        if (!SEEN(seen, WINDOW_DAYS) || !SEEN(seen, WINDOW_START) || !SEEN(seen, WINDOW_END))
+                config_error(c, path, "needs \"days\", \"start\" and \"end\"");
+        else if (s->window.start_min == s->window.end_min % 1440 && s->window.end_min != 1440)
+                config_error(c, path, "\"start\" and \"end\" must differ");
+}
+
+static void parse_reschedule(Ctx *c, const char *path, const cJSON *v, void *base) {
+        static const Field fields[] = { F_CUSTOM("window", parse_window), F_END };
+        uint64_t seen = config_apply_object(c, path, v, fields, base);
+        if (cJSON_IsObject(v) && !SEEN(seen, 0))
+                config_error(c, path, "needs \"window\"");
+}
 
 static const Field reboot_fields[] = {
         F_UINT("max_per_day", Step, max_per_day, 1, 100),
@@ -168,14 +261,15 @@ static const Field step_fields[] = {
         [STEP_LIFECYCLE] = F_OBJECT("complete_lifecycle_action", lifecycle_fields),
         [STEP_NOTIFY] = F_OBJECT("notify", notify_fields),
         [STEP_REBOOT] = F_OBJECT("reboot", reboot_fields),
+        [STEP_RESCHEDULE] = F_CUSTOM("reschedule", parse_reschedule),
         F_UINT("timeout_s", Step, timeout_s, 1, 86400),
         F_CUSTOM("on_failure", parse_on_failure),
         F_END,
 };
 
 static const unsigned step_default_timeout_s[_STEP_KIND_MAX] = {
-        [STEP_STOP] = 90,      [STEP_RESTART] = 90, [STEP_EXEC] = 60,
-        [STEP_LIFECYCLE] = 60, [STEP_NOTIFY] = 15,  [STEP_REBOOT] = 60,
+        [STEP_STOP] = 90,   [STEP_RESTART] = 90, [STEP_EXEC] = 60,       [STEP_LIFECYCLE] = 60,
+        [STEP_NOTIFY] = 15, [STEP_REBOOT] = 60,  [STEP_RESCHEDULE] = 60,
 };
 
 static void step_done(Step *s) {
@@ -185,6 +279,12 @@ static void step_done(Step *s) {
         free(s->result);
         free(s->sns_topic_arn);
         free(s->webhook);
+        free(s->slack);
+        free(s->teams);
+        if (s->pagerduty_routing_key)
+                explicit_bzero(s->pagerduty_routing_key, strlen(s->pagerduty_routing_key));
+        free(s->pagerduty_routing_key);
+        free(s->pagerduty_url);
 }
 
 static bool parse_step(Ctx *c, const char *path, const cJSON *v, Step *s) {
@@ -199,7 +299,7 @@ static bool parse_step(Ctx *c, const char *path, const cJSON *v, Step *s) {
         if (__builtin_popcountll(actions) != 1) {
                 config_error(c, path,
                              "needs exactly one of \"stop\", \"restart\", \"exec\", "
-                             "\"complete_lifecycle_action\", \"notify\", \"reboot\"");
+                             "\"complete_lifecycle_action\", \"notify\", \"reboot\", \"reschedule\"");
                 return false;
         }
         s->kind = (StepKind) __builtin_ctzll(actions);
@@ -211,8 +311,11 @@ static bool parse_step(Ctx *c, const char *path, const cJSON *v, Step *s) {
         }
         if (s->kind == STEP_LIFECYCLE && !s->result && !config_set_string(c, &s->result, "CONTINUE"))
                 return false;
-        if (s->kind == STEP_NOTIFY && !s->sns_topic_arn == !s->webhook) {
-                config_error(c, path, "notify needs exactly one of \"sns_topic_arn\" and \"webhook\"");
+        if (s->kind == STEP_NOTIFY &&
+            !!s->sns_topic_arn + !!s->webhook + !!s->slack + !!s->teams + !!s->pagerduty_routing_key != 1) {
+                config_error(c, path,
+                             "notify needs exactly one of \"sns_topic_arn\", \"webhook\", \"slack\", "
+                             "\"teams\" and \"pagerduty\"");
                 return false;
         }
         return true;

@@ -83,12 +83,139 @@ static void parse_filesystems(Ctx *c, const char *path, const cJSON *v, void *ba
                                          &((Config *) base)->metrics_filesystems);
 }
 
+/* The name closest to NAME among the non-NULL entries NAMES(i), i < N, or NULL when none is within
+ * a third of NAME's length in edits (at least 2: "swap_used_pct" finds "swap_used_percent"). */
+static const char *did_you_mean(const char *name, const char *(*names)(size_t i), size_t n) {
+        const char *best = NULL;
+        size_t bestd = MAX((size_t) 2, strlen(name) / 3) + 1;
+        for (size_t i = 0; i < n; i++) {
+                const char *cand = names(i);
+                size_t d = cand ? config_edit_distance(name, cand) : SIZE_MAX;
+                if (d < bestd) {
+                        bestd = d;
+                        best = cand;
+                }
+        }
+        return best;
+}
+
+static const char *collected_metric(size_t i) {
+        const MetricInfo *m = metric_info((MetricId) i);
+        return m && !m->planned ? m->name : NULL;
+}
+
+static const char *dimension_at(size_t i) {
+        return dimension_name(1U << i);
+}
+
+/* metrics.measurements: SPEC §7 names, or "*" for every one. */
+static void parse_measurements(Ctx *c, const char *path, const cJSON *v, void *base) {
+        _cleanup_strv_free_ char **names = NULL;
+        uint64_t set = 0;
+        bool ok = true;
+
+        if (!config_parse_string_array(c, path, v, NULL, true, true, &names))
+                return;
+        for (size_t i = 0; names[i]; i++) {
+                int id = metric_from_string(names[i]);
+                if (strcmp(names[i], "*") == 0) {
+                        set = UINT64_MAX; /* the Nitro metrics too, once collected */
+                        continue;
+                }
+                if (id >= 0) {
+                        set |= METRIC_BIT(id);
+                        continue;
+                }
+                _cleanup_free_ char *p = config_path_index(path, i);
+                const char *best = did_you_mean(names[i], collected_metric, _METRIC_MAX);
+                if (best)
+                        config_error(c, p ?: path, "unknown metric \"%s\" (did you mean \"%s\"?)", names[i],
+                                     best);
+                else
+                        config_error(c, p ?: path, "unknown metric \"%s\" (see SPEC §7, or \"*\" for all)",
+                                     names[i]);
+                ok = false;
+        }
+        if (ok)
+                ((Config *) base)->metrics_measurements = set;
+}
+
+/* metrics.aggregation_dimensions: as the CloudWatch agent's, a list of dimension sets ([] too). */
+static void parse_aggregation_dimensions(Ctx *c, const char *path, const cJSON *v, void *base) {
+        Config *cfg = base;
+        unsigned sets[AGGREGATION_SETS_MAX];
+        size_t n = 0, i = 0;
+        bool ok = true;
+
+        if (!cJSON_IsArray(v)) {
+                config_error(c, path, "must be an array of arrays of dimension names, not %s",
+                             config_type_name(v));
+                return;
+        }
+        if (cJSON_GetArraySize(v) > AGGREGATION_SETS_MAX) {
+                config_error(c, path, "must not list more than %d sets (each one is paid for)",
+                             AGGREGATION_SETS_MAX);
+                return;
+        }
+        for (const cJSON *e = v->child; e; e = e->next, i++) {
+                _cleanup_free_ char *p = config_path_index(path, i);
+                _cleanup_strv_free_ char **names = NULL;
+                unsigned set = 0;
+                if (!p) {
+                        c->oom = -ENOMEM;
+                        return;
+                }
+                if (!config_parse_string_array(c, p, e, NULL, true, true, &names)) {
+                        ok = false;
+                        continue;
+                }
+                for (size_t k = 0; names[k]; k++) {
+                        int bit = dimension_from_string(names[k]);
+                        if (bit >= 0) {
+                                set |= (unsigned) bit;
+                                continue;
+                        }
+                        _cleanup_free_ char *pk = config_path_index(p, k);
+                        const char *best = did_you_mean(names[k], dimension_at, 8 * sizeof(unsigned));
+                        config_error(
+                                c, pk ?: p,
+                                best ? "unknown dimension \"%s\" (did you mean \"%s\"?)"
+                                     : "unknown dimension \"%s\" (use InstanceId, InstanceType, ImageId, "
+                                       "AutoScalingGroupName, path, device, fstype, class, VolumeId, "
+                                       "interface)%s",
+                                names[k], best ?: "");
+                        ok = false;
+                }
+                for (size_t k = 0; k < n; k++)
+                        if (sets[k] == set) {
+                                config_error(c, p, "the same set is listed twice");
+                                ok = false;
+                        }
+                sets[n++] = set;
+        }
+        if (!ok)
+                return;
+        memcpy(cfg->metrics_aggregation_dimensions, sets, n * sizeof(unsigned));
+        cfg->n_metrics_aggregation_dimensions = n;
+}
+
+static const char *check_textfile(const char *s) {
+        const char *msg = config_check_abs_path(s);
+        if (msg)
+                return msg;
+        if (!endswith(s, ".prom") || endswith(s, "/.prom"))
+                return "must name a file ending in \".prom\" (node_exporter's textfile collector reads only "
+                       "those)";
+        return NULL;
+}
+
 /* ---- the document ---- */
 
 static const Field endpoint_fields[] = {
         F_STRING_OR_NULL("cloudwatch", Config, endpoint_cloudwatch, config_check_url),
         F_STRING_OR_NULL("autoscaling", Config, endpoint_autoscaling, config_check_url),
         F_STRING_OR_NULL("sns", Config, endpoint_sns, config_check_url),
+        F_STRING_OR_NULL("ec2", Config, endpoint_ec2, config_check_url),
         F_END,
 };
 
@@ -116,6 +243,9 @@ static const Field metrics_fields[] = {
         F_BOOL("high_resolution", Config, metrics_high_resolution),
         F_CUSTOM("dimensions", parse_dimensions),
         F_CUSTOM("filesystems", parse_filesystems),
+        F_CUSTOM("measurements", parse_measurements),
+        F_CUSTOM("aggregation_dimensions", parse_aggregation_dimensions),
+        F_STRING_OR_NULL("prometheus_textfile", Config, metrics_prometheus_textfile, check_textfile),
         F_END,
 };
 
@@ -147,8 +277,10 @@ Config *config_free(Config *c) {
         free(c->endpoint_cloudwatch);
         free(c->endpoint_autoscaling);
         free(c->endpoint_sns);
+        free(c->endpoint_ec2);
         free(c->imds_endpoint);
         free(c->metrics_namespace);
+        free(c->metrics_prometheus_textfile);
         strv_free(c->metrics_filesystems);
         free(c->kmsg_path);
         free(c->kernel_pstore_path);
@@ -174,6 +306,7 @@ static int config_new_default(Config **ret) {
                 .metrics_dimensions = DIMENSION_INSTANCE_ID,
                 .kmsg_enabled = true,
         };
+        c->metrics_measurements = metric_default_set();
         c->metrics_namespace = strdup("CWAgent");
         c->kmsg_path = strdup("/dev/kmsg");
         c->kernel_pstore_path = strdup("/sys/fs/pstore");

@@ -411,6 +411,32 @@ static bool rule_has_instance(const RuleState *rs, const char *key) {
         return false;
 }
 
+/* ---- PagerDuty: resolved when the trouble is over ---- */
+
+/* Finds the notify target of step STEP of RULE for notifier_resolve(): the routing key lives only in
+ * the configuration. */
+static int engine_notify_lookup(const char *rule, unsigned step, NotifyTarget *ret, void *userdata) {
+        const Engine *e = userdata;
+        for (size_t i = 0; i < e->config->n_rules; i++)
+                if (strcmp(e->config->rules[i].name, rule) == 0 && step < e->config->rules[i].n_steps)
+                        return action_alert_target(&e->config->rules[i].steps[step], ret);
+        return -ENOENT;
+}
+
+/* The trouble rule I alerted about is over: its when condition cleared (KEY NULL), or the scheduled
+ * event KEY (engine_instance_key) completed or was canceled. Resolves what it opened in PagerDuty. */
+static void engine_resolve(Engine *e, size_t i, const char *type, const char *summary, const char *key) {
+        const Rule *ru = &e->config->rules[i];
+        AlertFacts f;
+
+        if (!e->env.notifier)
+                return;
+        action_alert_facts(e->actions, ru->name, type, summary, 0, NULL, &f);
+        if (notifier_resolve(e->env.notifier, ru->name, key, &f, engine_notify_lookup, e) > 0)
+                log_info("Rule %s: %s is over; resolving its PagerDuty incident.", ru->name,
+                         key ?: "its condition");
+}
+
 void engine_on_event(Engine *e, const Event *ev) {
         const char *change = json_get_string(ev->detail, "change");
         usec_t now = now_usec(CLOCK_REALTIME);
@@ -426,6 +452,12 @@ void engine_on_event(Engine *e, const Event *ev) {
                                 changed = true;
                         } else
                                 i++;
+                for (size_t i = 0; key && i < e->config->n_rules; i++)
+                        for (char **p = e->config->rules[i].on; p && *p; p++)
+                                if (event_pattern_matches(*p, ev->type)) {
+                                        engine_resolve(e, i, ev->type, ev->summary, key);
+                                        break;
+                                }
                 if (changed)
                         engine_state_dirty(e);
                 return;
@@ -488,6 +520,7 @@ static int engine_on_metrics(sd_event_source *s, uint64_t usec, void *userdata) 
                                                          ru->above, ru->threshold)) {
                                 rs->armed = true;
                                 engine_state_dirty(e);
+                                engine_resolve(e, i, "metric", NULL, NULL);
                         }
                         continue;
                 }
@@ -591,7 +624,12 @@ int engine_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, c
         k = actions_new(event, bus, http, config, &env->aws, &e->actions);
         if (k < 0)
                 return k;
+        actions_set_notify(e->actions, env->notifier, env->reasons, env->userdata);
         engine_state_load(e);
+        /* a metric rule armed again before a restart may have left its resolve undelivered */
+        for (size_t i = 0; i < config->n_rules; i++)
+                if (config->rules[i].metric && e->rules[i].armed)
+                        engine_resolve(e, i, "metric", NULL, NULL);
         k = sd_event_add_time_relative(event, &e->metric_timer, CLOCK_MONOTONIC,
                                        config->metrics_collection_interval_s * USEC_PER_SEC,
                                        USEC_PER_MSEC * 10, engine_on_metrics, e);

@@ -197,7 +197,9 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
                         return -1;
                 return 0;
         }
-        if (sd_event_add_time(h->event, &h->timer, CLOCK_MONOTONIC, when, 0, http_on_timer, h) < 0)
+        /* accuracy 1 µs: sd-event's default (0 = 250 ms) coalesced curl's "now" timeouts, which
+         * start every transfer, to the next 250 ms boundary (bench/notify-latency: 250 → 31 ms) */
+        if (sd_event_add_time(h->event, &h->timer, CLOCK_MONOTONIC, when, 1, http_on_timer, h) < 0)
                 return -1;
         (void) sd_event_source_set_description(h->timer, "http-timer");
         return 0;

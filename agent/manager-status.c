@@ -69,8 +69,9 @@ cJSON *manager_status(Manager *m) {
             !cJSON_AddStringToObject(doc, "health", "unknown") ||
             !(reasons = cJSON_AddArrayToObject(doc, "reasons")) || !add_agent(m, doc) ||
             imds_status(m->imds, doc) < 0 || sampler_status(m->sampler, doc) < 0 || !add_kernel(m, doc) ||
-            publisher_status(m->publisher, doc) < 0 || nitro_status(m->nitro, doc) < 0 ||
-            engine_status(m->engine, doc) < 0)
+            publisher_status(m->publisher, doc) < 0 || prometheus_status(m->prometheus, doc) < 0 ||
+            nitro_status(m->nitro, doc) < 0 || engine_status(m->engine, doc) < 0 ||
+            notifier_status(m->notifier, doc) < 0)
                 return NULL;
 
         Health h = health_evaluate(doc, now_usec(CLOCK_REALTIME), reasons);

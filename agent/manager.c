@@ -53,7 +53,9 @@ Manager *manager_free(Manager *m) {
         imds_free(m->imds);
         kmsg_free(m->kmsg); /* first: saving its cursor flushes the engine's firings */
         engine_free(m->engine);
+        notifier_free(m->notifier);   /* after the engine: its runs held the notifier's calls */
         publisher_free(m->publisher); /* spools what is still queued */
+        prometheus_free(m->prometheus);
         nitro_free(m->nitro);
         nitro_fake_free(m->nitro_fake);
         ebs_helper_client_free(m->ebs_helper);
@@ -77,13 +79,14 @@ void manager_emit(Manager *m, Event *e) {
         int r;
 
         m->events_emitted++;
-        if (m->publisher) {
-                /* a burst's follow-up carries the whole count; its first record was counted already */
-                double n = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->detail, "aggregated"))
-                                   ? json_get_number(ev->detail, "count", 1) - 1
-                                   : 1;
+        /* a burst's follow-up carries the whole count; its first record was counted already */
+        double n = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->detail, "aggregated"))
+                           ? json_get_number(ev->detail, "count", 1) - 1
+                           : 1;
+        if (m->publisher)
                 publisher_note_event(m->publisher, ev->type, n);
-        }
+        if (m->prometheus)
+                prometheus_note_event(m->prometheus, ev->type, n);
         r = journal_append(m->journal, ev, m->boot_id);
         if (r < 0) {
                 if (m->journal_error != r)
@@ -219,6 +222,8 @@ static const AwsCredentials *env_credentials(void *userdata) {
 static bool env_identity_pending(void *userdata) {
         Manager *m = userdata;
         bool want_asg = m->config->metrics_dimensions & DIMENSION_ASG_NAME;
+        for (size_t i = 0; i < m->config->n_metrics_aggregation_dimensions; i++)
+                want_asg |= m->config->metrics_aggregation_dimensions[i] & DIMENSION_ASG_NAME;
         return m->imds && (!imds_identity(m->imds) || (want_asg && !imds_asg_known(m->imds))) &&
                now_usec(CLOCK_MONOTONIC) - m->started_mono < IDENTITY_WAIT_USEC;
 }
@@ -285,6 +290,26 @@ static const SeriesStore *env_series(void *userdata) {
         return m->sampler ? sampler_series(m->sampler) : &empty;
 }
 
+/* The status reasons, for an alert's text. */
+static char **env_reasons(void *userdata) {
+        _cleanup_json_ cJSON *doc = manager_status(userdata);
+        char **v = NULL;
+        const cJSON *r;
+
+        cJSON_ArrayForEach (r, cJSON_GetObjectItemCaseSensitive(doc, "reasons"))
+                if (cJSON_IsString(r) && strv_extend(&v, r->valuestring) < 0)
+                        break;
+        return v;
+}
+
+/* Alerts to Slack, Teams and PagerDuty, with PagerDuty's open incidents from the state directory. */
+static int manager_start_notifier(Manager *m) {
+        int r = notifier_new(m->event, m->http, m->state_dir, &m->notifier);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the notifier: %m");
+        return 0;
+}
+
 /* The rules: on the system bus when systemd runs (stop, restart, reboot), without it otherwise. */
 static int manager_start_engine(Manager *m) {
         sigset_t ss;
@@ -310,6 +335,8 @@ static int manager_start_engine(Manager *m) {
                 .sink = { collector_emit, m },
                 .aws = manager_aws_env(m),
                 .series = env_series,
+                .notifier = m->notifier,
+                .reasons = env_reasons,
                 .userdata = m,
         };
         r = engine_new(m->event, m->bus, m->http, m->config, m->state_dir, &env, &m->engine);
@@ -405,6 +432,25 @@ static int manager_start_publisher(Manager *m) {
         return 0;
 }
 
+static cJSON *prometheus_status_doc(void *userdata) {
+        return manager_status(userdata);
+}
+
+/* node_exporter's textfile, when metrics.prometheus_textfile names one (metrics on or off). */
+static int manager_start_prometheus(Manager *m) {
+        if (!m->config->metrics_prometheus_textfile)
+                return 0;
+        PrometheusOptions o = { .path = m->config->metrics_prometheus_textfile,
+                                .interval_s = m->config->metrics_collection_interval_s,
+                                .series = sampler_series(m->sampler),
+                                .status = prometheus_status_doc,
+                                .userdata = m };
+        int r = prometheus_new(m->event, &o, &m->prometheus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the Prometheus textfile: %m");
+        return 0;
+}
+
 /* The kernel log, when on; an unreadable one is said in status and the agent goes on. */
 static int manager_start_kmsg(Manager *m) {
         if (!m->config->kmsg_enabled)
@@ -426,8 +472,14 @@ static int manager_start_kmsg(Manager *m) {
         return 0;
 }
 
+/* Every EBS and ENA metric goes into the series: status, the report and the Prometheus textfile
+ * have them all; the publisher sends to CloudWatch only those metrics.measurements names. */
+static bool manager_nitro_wants(MetricId id, void *userdata) {
+        return true;
+}
+
 /* EBS volumes and ENA interfaces: health and events always (where the hardware exists), metrics
- * when metrics.measurements names them. EC2AGENT_TEST_NITRO=DIR (tests only, nitro-fake.h) reads
+ * into the sampler's series. EC2AGENT_TEST_NITRO=DIR (tests only, nitro-fake.h) reads
  * DIR/sys as sysfs and answers the ioctls from DIR's files. Page 0xD0 needs CAP_SYS_ADMIN, which
  * the daemon lacks: once the ioctl is refused it is asked of ec2agent-nvme (ebs-helper.h) at
  * EBS_HELPER_SOCKET; EC2AGENT_TEST_NVME_SOCKET=PATH (tests only) asks the helper at PATH always. */
@@ -435,7 +487,9 @@ static int manager_start_nitro(Manager *m) {
         const char *fake = secure_getenv("EC2AGENT_TEST_NITRO");
         const char *helper = secure_getenv("EC2AGENT_TEST_NVME_SOCKET");
         _cleanup_free_ char *sysfs = NULL;
-        NitroOptions o = { .interval_s = m->config->metrics_collection_interval_s };
+        NitroOptions o = { .interval_s = m->config->metrics_collection_interval_s,
+                           .series = sampler_series_shared(m->sampler),
+                           .want_metric = manager_nitro_wants };
         int r;
 
         if (fake && *fake) {
@@ -455,8 +509,6 @@ static int manager_start_nitro(Manager *m) {
                 return log_oom();
         if (m->ebs_helper)
                 o.ebs_ops = &m->ebs_helper->ops;
-        /* The EBS and ENA metrics are opt-in: fed once metrics.measurements (issue 18) selects them,
-         * through o.series (the sampler's store) and o.want_metric. */
         r = nitro_new(m->event, &o, &(EventSink){ collector_emit, m }, &m->nitro);
         if (r == -ENOMEM)
                 return log_oom();
@@ -489,12 +541,13 @@ int manager_start(Manager *m) {
         if ((r = manager_start_loop(m)) < 0)
                 return r;
         /* The rules first: the events of this very start (a crashed previous boot) may trigger them. */
-        if ((r = manager_start_engine(m)) < 0)
+        if ((r = manager_start_notifier(m)) < 0 || (r = manager_start_engine(m)) < 0)
                 return r;
         judge_previous_boot(m);
         if ((r = manager_start_imds(m)) < 0 || (r = manager_start_sampler(m)) < 0 ||
-            (r = manager_start_publisher(m)) < 0 || (r = manager_start_kmsg(m)) < 0 ||
-            (r = manager_start_nitro(m)) < 0 || (r = manager_start_status(m)) < 0)
+            (r = manager_start_publisher(m)) < 0 || (r = manager_start_prometheus(m)) < 0 ||
+            (r = manager_start_kmsg(m)) < 0 || (r = manager_start_nitro(m)) < 0 ||
+            (r = manager_start_status(m)) < 0)
                 return r;
         return 0;
 }

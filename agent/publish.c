@@ -2,14 +2,18 @@
  *
  * Every publish_interval_s the complete intervals of every series become one StatisticValues
  * datum each (SampleCount, Sum, Minimum, Maximum), stamped with the interval's start, with the
- * CloudWatch agent's unit and the configured dimensions (disk metrics add path, device, fstype).
- * The agent's own counters (oom_kills, kernel_problems by class) are datums of the same intervals.
+ * CloudWatch agent's unit and the configured dimensions (disk metrics add path, device, fstype),
+ * for the metrics metrics.measurements selects; then once more per metrics.aggregation_dimensions
+ * set the instance has, with only that set's dimensions (the CloudWatch agent's rollup). The
+ * agent's own counters (oom_kills, kernel_problems by class) are datums of the same intervals,
+ * sent only for intervals in which they are above zero.
  *
  * A datum is one compact JSON line, {"m":NAME,"t":SECONDS,"s":[count,sum,min,max],"d":[[K,V],…]},
  * which is also its form in the spool: state_dir/spool/NNNNNNNNNNNNNNNN.jsonl, oldest first. At
  * most MEMORY_MAX datums wait in memory; older ones go to the spool, bounded by SPOOL_MAX_BYTES,
  * whose overflow drops the oldest file and counts it. One request is in flight at a time, with up
- * to 1 000 datums and under 1 MB (CloudWatch's limits), gzipped above 10 KiB as botocore does.
+ * to 1 000 datums and a form under 1 MB (CloudWatch's limits; what does not fit is the next
+ * request's), gzipped above 10 KiB as botocore does.
  * Failures are retried with full-jitter exponential backoff capped at 20 s (the SDKs' standard
  * mode); a rejected batch (a non-retryable 4xx) is logged with AWS's code and counted. */
 #include <dirent.h>
@@ -62,6 +66,8 @@ struct Publisher {
         char **batch;
         size_t n_batch;
         char *batch_file; /* the spool file it came from, removed on success */
+        char **rest;      /* from BATCH_FILE, what did not fit in 1 MB: written back once the batch left */
+        size_t n_rest;
         unsigned attempt;
 
         /* counters of the current interval */
@@ -75,6 +81,11 @@ struct Publisher {
 
 /* ---- datums ---- */
 
+static const char *dim_of(const cJSON *pair, int i) {
+        const cJSON *v = cJSON_GetArrayItem(pair, i);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 /* Appends ["NAME", "VALUE"] to the dimension array D. */
 static bool add_pair(cJSON *d, const char *name, const char *value) {
         const char *pair[] = { name, value };
@@ -85,10 +96,11 @@ static bool add_pair(cJSON *d, const char *name, const char *value) {
         return false;
 }
 
-static cJSON *dims_base(Publisher *p) {
+/* The instance's dimensions it has (IMDS's identity and group tag): those named by the DIMENSION_*
+ * bits WANT. */
+static cJSON *dims_base(Publisher *p, unsigned want) {
         const InstanceIdentity *id = p->env.identity(p->env.userdata);
         const char *asg = p->env.asg_name(p->env.userdata);
-        unsigned want = p->config->metrics_dimensions;
         cJSON *d = cJSON_CreateArray();
         const struct {
                 unsigned bit;
@@ -107,33 +119,47 @@ static cJSON *dims_base(Publisher *p) {
         return d;
 }
 
-/* Appends one datum line to the memory queue. DIMS: a disk series' dimensions, or NULL. */
-static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims, const char *extra_dim,
-                       const char *extra_value, usec_t at, const Stats *st) {
+/* The pairs of DIMS whose names SET has, as a new array (NULL: ENOMEM); *FOUND: their bits. */
+static cJSON *dims_filter(const cJSON *dims, unsigned set, unsigned *found) {
+        cJSON *out = cJSON_CreateArray();
+        const cJSON *pair;
+
+        *found = 0;
+        cJSON_ArrayForEach (pair, dims) {
+                const char *name = dim_of(pair, 0), *value = dim_of(pair, 1);
+                int bit = name ? dimension_from_string(name) : -ENOENT;
+                if (!out || bit < 0 || !(set & (unsigned) bit) || !value)
+                        continue;
+                if (!add_pair(out, name, value)) {
+                        cJSON_Delete(out);
+                        return NULL;
+                }
+                *found |= (unsigned) bit;
+        }
+        return out;
+}
+
+int publish_rollup_dims(const cJSON *available, const cJSON *published, unsigned set, cJSON **ret) {
+        unsigned found;
+        _cleanup_json_ cJSON *out = dims_filter(available, set, &found);
+
+        if (!out)
+                return -ENOMEM;
+        /* a dimension the instance or the datum lacks (no Auto Scaling group, a memory metric's path):
+         * the set is left out, not sent short; the published dimensions: the datum itself, sent already */
+        if (found != set || cJSON_Compare(out, published, true))
+                return 0;
+        *ret = TAKE_PTR(out);
+        return 1;
+}
+
+/* Appends one datum line, METRIC with the dimensions D (not taken), to the memory queue. */
+static int queue_line(Publisher *p, const char *metric, cJSON *d, usec_t at, const Stats *st) {
         _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        cJSON *d = dims_base(p);
         double s[4] = { st->count, st->sum, st->min, st->max };
         char *line;
 
-        if (!j || !d || !cJSON_AddItemToObject(j, "d", d)) {
-                cJSON_Delete(d);
-                return -ENOMEM;
-        }
-        if (dims) {
-                const struct {
-                        const char *name, *value;
-                } pairs[] = { { "path", dims->path },
-                              { "device", dims->device },
-                              { "fstype", dims->fstype },
-                              { "VolumeId", dims->volume_id },
-                              { "interface", dims->interface } };
-                for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
-                        if (pairs[i].value[0] && !add_pair(d, pairs[i].name, pairs[i].value))
-                                return -ENOMEM;
-        }
-        if (extra_dim && !add_pair(d, extra_dim, extra_value))
-                return -ENOMEM;
-        if (!cJSON_AddStringToObject(j, "m", metric) ||
+        if (!j || !cJSON_AddItemReferenceToObject(j, "d", d) || !cJSON_AddStringToObject(j, "m", metric) ||
             !cJSON_AddNumberToObject(j, "t", (double) (at / USEC_PER_SEC)) ||
             !cJSON_AddItemToObject(j, "s", cJSON_CreateDoubleArray(s, 4)) ||
             !(line = cJSON_PrintUnformatted(j)))
@@ -148,12 +174,59 @@ static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims,
         return 0;
 }
 
-/* ---- the spool ---- */
-
-static const char *dim_of(const cJSON *pair, int i) {
-        const cJSON *v = cJSON_GetArrayItem(pair, i);
-        return cJSON_IsString(v) ? v->valuestring : NULL;
+/* True when metrics.measurements publishes METRIC. */
+static bool selected(const Publisher *p, const char *metric) {
+        int id = metric_from_string(metric);
+        return id >= 0 && (p->config->metrics_measurements & METRIC_BIT(id));
 }
+
+/* Appends the datums of one interval of METRIC to the memory queue: one with every dimension, and
+ * one more per metrics.aggregation_dimensions set the datum has (the CloudWatch agent's rollup).
+ * DIMS: a disk series' dimensions, or NULL; EXTRA_DIM: one more (kernel_problems' class). */
+static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims, const char *extra_dim,
+                       const char *extra_value, usec_t at, const Stats *st) {
+        const unsigned own = DIMENSION_PATH | DIMENSION_DEVICE | DIMENSION_FSTYPE | DIMENSION_CLASS |
+                             DIMENSION_VOLUME_ID | DIMENSION_INTERFACE;
+        _cleanup_json_ cJSON *all = dims_base(p, DIMENSION_INSTANCE_ID | DIMENSION_INSTANCE_TYPE |
+                                                         DIMENSION_IMAGE_ID | DIMENSION_ASG_NAME),
+                             *d = NULL;
+        unsigned found;
+        int r;
+
+        if (!all)
+                return -ENOMEM;
+        if (dims) {
+                const struct {
+                        const char *name, *value;
+                } pairs[] = { { "path", dims->path },
+                              { "device", dims->device },
+                              { "fstype", dims->fstype },
+                              { "VolumeId", dims->volume_id },
+                              { "interface", dims->interface } };
+                for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
+                        if (pairs[i].value[0] && !add_pair(all, pairs[i].name, pairs[i].value))
+                                return -ENOMEM;
+        }
+        if (extra_dim && !add_pair(all, extra_dim, extra_value))
+                return -ENOMEM;
+        /* the datum: metrics.dimensions and its own; then once per aggregation set, from all the instance
+         * has */
+        if (!(d = dims_filter(all, p->config->metrics_dimensions | own, &found)))
+                return -ENOMEM;
+        if ((r = queue_line(p, metric, d, at, st)) < 0)
+                return r;
+        for (size_t i = 0; i < p->config->n_metrics_aggregation_dimensions; i++) {
+                _cleanup_json_ cJSON *rolled = NULL;
+                r = publish_rollup_dims(all, d, p->config->metrics_aggregation_dimensions[i], &rolled);
+                if (r > 0)
+                        r = queue_line(p, metric, rolled, at, st);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- the spool ---- */
 
 static int spool_filter(const struct dirent *d) {
         return d->d_name[0] != '.' && endswith(d->d_name, ".jsonl");
@@ -461,16 +534,76 @@ usec_t publish_retry_delay(unsigned attempt, double r) {
         return aws_backoff(attempt, PUBLISH_RETRY_BASE_USEC, PUBLISH_RETRY_CAP_USEC, r);
 }
 
-/* Forgets the batch; DONE: it left for good (sent, rejected or dropped), so its spool file goes. */
+/* Forgets the batch; DONE: it left for good (sent, rejected or dropped), so its spool file goes, or
+ * keeps only what did not fit in the request (the rest, sent next). */
 static void batch_free(Publisher *p, bool done) {
         if (done && p->batch_file) {
-                (void) unlink(p->batch_file);
+                Buf b;
+                int r = 0;
+                buf_init(&b, SPOOL_MAX_BYTES);
+                for (size_t i = 0; i < p->n_rest && r >= 0; i++)
+                        r = buf_appendf(&b, "%s\n", p->rest[i]);
+                if (p->n_rest == 0)
+                        (void) unlink(p->batch_file);
+                else if (r < 0 || (r = write_file_atomic(p->spool_dir, strrchr(p->batch_file, '/') + 1,
+                                                         b.data, b.len, 0640)) < 0)
+                        log_warning_errno(r, "Cannot rewrite %s, its sent datapoints will be sent again: %m",
+                                          p->batch_file);
+                buf_done(&b);
                 p->spooled_datums -= MIN(p->spooled_datums, p->n_batch);
         }
         for (size_t i = 0; i < p->n_batch; i++)
                 free(p->batch[i]);
-        p->n_batch = 0;
+        for (size_t i = 0; i < p->n_rest; i++)
+                free(p->rest[i]);
+        p->n_batch = p->n_rest = 0;
+        p->rest = mfree(p->rest);
         p->batch_file = mfree(p->batch_file);
+}
+
+/* The request for the batch would pass CloudWatch's 1 MB: only the first FIT of its N readable
+ * datums (batch lines IDX[0..N)) go now; the others wait, in order, at the front of the queue (or,
+ * from a spool file, in the file: batch_free writes them back). Lines that are not datums (too old,
+ * unreadable: counted dropped already) go. Returns 0, or -ENOMEM with the batch unchanged. */
+static int batch_split(Publisher *p, const size_t *idx, size_t fit, size_t n) {
+        size_t n_rest = n - fit, k = 0, j = 0, gone = 0;
+        char **rest = calloc(n_rest, sizeof(char *));
+
+        if (!rest)
+                return -ENOMEM;
+        if (!p->batch_file) {
+                char **q = realloc(p->queue, (p->n_queue + n_rest) * sizeof(char *));
+                if (!q) {
+                        free(rest);
+                        return -ENOMEM;
+                }
+                p->queue = q;
+        }
+        for (size_t i = fit; i < n; i++) {
+                rest[i - fit] = p->batch[idx[i]];
+                p->batch[idx[i]] = NULL;
+        }
+        for (size_t i = 0; i < p->n_batch; i++) {
+                if (j < fit && idx[j] == i) {
+                        p->batch[k++] = p->batch[i];
+                        j++;
+                } else if (p->batch[i]) {
+                        free(p->batch[i]);
+                        gone++;
+                }
+        }
+        p->n_batch = k;
+        if (p->batch_file) {
+                p->rest = rest;
+                p->n_rest = n_rest;
+                p->spooled_datums -= MIN(p->spooled_datums, (uint64_t) gone);
+                return 0;
+        }
+        memmove(p->queue + n_rest, p->queue, p->n_queue * sizeof(char *));
+        memcpy(p->queue, rest, n_rest * sizeof(char *));
+        p->n_queue += n_rest;
+        free(rest);
+        return 0;
 }
 
 static void schedule_send(Publisher *p, usec_t delay);
@@ -534,7 +667,7 @@ static void send_batch(Publisher *p) {
         const char *region = aws_region(p->config, id);
         _cleanup_free_ char *endpoint = NULL;
         cJSON *parsed[BATCH_MAX_DATUMS];
-        size_t n_parsed = 0;
+        size_t idx[BATCH_MAX_DATUMS], n_parsed = 0, fit;
         Buf form, gz;
         int r;
 
@@ -572,10 +705,24 @@ static void send_batch(Publisher *p) {
                         cJSON_Delete(d);
                         continue;
                 }
+                idx[n_parsed] = i;
                 parsed[n_parsed++] = d;
         }
-        r = publish_build_form(&form, p->config->metrics_namespace, (const cJSON *const *) parsed, n_parsed,
-                               p->config->metrics_high_resolution);
+        /* CloudWatch takes 1 MB a request: while the form is larger, half as many datums go (long
+         * paths, many dimensions, a backlog of 1 000); the rest is the next request's. */
+        for (fit = n_parsed;; fit = (fit + 1) / 2) {
+                buf_reset(&form);
+                r = publish_build_form(&form, p->config->metrics_namespace, (const cJSON *const *) parsed,
+                                       fit, p->config->metrics_high_resolution);
+                if ((r >= 0 && form.len <= BATCH_MAX_BYTES) || fit <= 1)
+                        break;
+        }
+        if (r >= 0 && fit < n_parsed && batch_split(p, idx, fit, n_parsed) < 0) {
+                log_oom(); /* sent whole: CloudWatch may refuse it, and it is counted rejected */
+                buf_reset(&form);
+                r = publish_build_form(&form, p->config->metrics_namespace, (const cJSON *const *) parsed,
+                                       n_parsed, p->config->metrics_high_resolution);
+        }
         for (size_t i = 0; i < n_parsed; i++)
                 cJSON_Delete(parsed[i]);
         if (r < 0 || n_parsed == 0) {
@@ -632,11 +779,14 @@ static void schedule_send(Publisher *p, usec_t delay) {
 
 /* ---- aggregation ---- */
 
+/* The agent's counters go out only for intervals in which they are above zero: CloudWatch bills a
+ * metric for the hours it receives data (SPEC §7). */
 static void flush_counters(Publisher *p, usec_t interval_start) {
         Stats st = { 1, p->oom_kills, p->oom_kills, p->oom_kills };
-        (void) queue_datum(p, metric_name(METRIC_OOM_KILLS), NULL, NULL, NULL, interval_start, &st);
+        if (p->oom_kills > 0 && selected(p, metric_name(METRIC_OOM_KILLS)))
+                (void) queue_datum(p, metric_name(METRIC_OOM_KILLS), NULL, NULL, NULL, interval_start, &st);
         for (size_t i = 0; i < ELEMENTSOF(p->problems); i++)
-                if (p->problems[i] > 0) {
+                if (p->problems[i] > 0 && selected(p, metric_name(METRIC_KERNEL_PROBLEMS))) {
                         st = (Stats){ 1, p->problems[i], p->problems[i], p->problems[i] };
                         (void) queue_datum(p, metric_name(METRIC_KERNEL_PROBLEMS), NULL, "class",
                                            event_type_info(i)->name, interval_start, &st);
@@ -668,7 +818,7 @@ static void aggregate(Publisher *p, usec_t now) {
                 for (size_t i = 0; i < p->series->n; i++) {
                         const Series *x = p->series->series[i];
                         Stats st;
-                        if (series_stats(x, from, from + p->interval, &st) > 0)
+                        if (selected(p, x->name) && series_stats(x, from, from + p->interval, &st) > 0)
                                 (void) queue_datum(p, x->name, &x->dims, NULL, NULL, from, &st);
                 }
         }

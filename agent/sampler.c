@@ -433,6 +433,10 @@ const SeriesStore *sampler_series(const Sampler *s) {
         return &s->series;
 }
 
+SeriesStore *sampler_series_shared(Sampler *s) {
+        return &s->series;
+}
+
 /* Before the first sample (or without a sampler): the keys, null. */
 static cJSON *memory_absent_json(void) {
         cJSON *m = cJSON_CreateObject();

@@ -16,6 +16,7 @@
 #include "aws.h"
 #include "config.h"
 #include "http.h"
+#include "notify.h"
 
 typedef enum ActionState {
         ACTION_PENDING,
@@ -67,6 +68,27 @@ int actions_new(sd_event *event, sd_bus *bus, Http *http, const Config *config, 
                 Actions **ret);
 /* Frees A (NULL taken): every action must be freed first. Returns NULL. */
 Actions *actions_free(Actions *a);
+
+/* Gives the executors of notify formats the NOTIFIER (owned by the caller, outliving A) and the
+ * status reasons an alert shows: REASONS returns a string vector the caller frees (NULL: none). */
+void actions_set_notify(Actions *a, Notifier *notifier, char **(*reasons)(void *userdata), void *userdata);
+
+/* True when S is a notify to Slack, Teams or PagerDuty (actions-alert.c runs it). */
+bool action_step_is_alert(const Step *s);
+
+/* Where such a notify step S posts: fills *RET (URL and routing key borrowed from S) and returns 0,
+ * or -EINVAL for another step. */
+int action_alert_target(const Step *s, NotifyTarget *ret);
+
+/* The facts of an alert of RULE on EVENT (its SUMMARY and DEADLINE) with the status REASONS
+ * (borrowed, may be NULL), the instance's identity and group from A's AWS callbacks, into *RET
+ * (strings borrowed). */
+void action_alert_facts(const Actions *a, const char *rule, const char *event, const char *summary,
+                        usec_t deadline, char **reasons, AlertFacts *ret);
+
+/* The instance key of a scheduled EVENT with DETAIL, as engine_instance_key makes it
+ * ("maintenance:EVENT_ID"); NULL for any other event (or ENOMEM). A new string. */
+char *action_scheduled_instance(const char *event, const cJSON *detail);
 
 /* What step S acts on, for status and events, in RET (MAX bytes): the command, the hook, the topic,
  * "webhook HOST" (a webhook URL's path, query and userinfo often hold a token), "reboot.target".

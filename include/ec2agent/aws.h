@@ -53,6 +53,7 @@ typedef enum AwsService {
         AWS_SERVICE_CLOUDWATCH,
         AWS_SERVICE_AUTOSCALING,
         AWS_SERVICE_SNS,
+        AWS_SERVICE_EC2,
 } AwsService;
 
 /* The endpoint URL of SERVICE for REGION: $AWS_ENDPOINT_URL_<SERVICE>, $AWS_ENDPOINT_URL, the

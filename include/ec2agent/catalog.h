@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum Severity {
         SEVERITY_INFO,
@@ -93,8 +94,33 @@ typedef struct MetricInfo {
         const char *name; /* "mem_used_percent" */
         const char *unit; /* the CloudWatch unit it is published with: "Percent", "Bytes", "Count", … */
         bool planned;     /* named by the SPEC, collected by nothing yet: lookups do not find it */
-        bool default_set; /* published without metrics.measurements naming it (the Nitro ones are not) */
+        bool published_by_default; /* in metrics.measurements' default set (SPEC §4): what costs money */
 } MetricInfo;
+
+/* A set of metrics (metrics.measurements) is a bitmask of MetricIds. */
+#define METRIC_BIT(id) (UINT64_C(1) << (id))
+_Static_assert(_METRIC_MAX <= 64, "a set of metrics is a uint64_t");
+
+/* The dimensions of a datum: the instance's (metrics.dimensions), then a metric's own (SPEC §7). */
+enum {
+        DIMENSION_INSTANCE_ID = 1 << 0,
+        DIMENSION_INSTANCE_TYPE = 1 << 1,
+        DIMENSION_IMAGE_ID = 1 << 2,
+        DIMENSION_ASG_NAME = 1 << 3,
+        /* a datum's own dimensions, which metrics.aggregation_dimensions may keep too */
+        DIMENSION_PATH = 1 << 4,
+        DIMENSION_DEVICE = 1 << 5,
+        DIMENSION_FSTYPE = 1 << 6,
+        DIMENSION_CLASS = 1 << 7,
+        DIMENSION_VOLUME_ID = 1 << 8,
+        DIMENSION_INTERFACE = 1 << 9,
+};
+
+/* The CloudWatch name of dimension BIT (one DIMENSION_* bit), or NULL. */
+const char *dimension_name(unsigned bit);
+
+/* The DIMENSION_* bit named NAME ("InstanceId", …, "path", "class"), or -ENOENT. */
+int dimension_from_string(const char *name);
 
 /* The scheduled-event codes of IMDS events/maintenance/scheduled. */
 extern const char *const maintenance_codes[];
@@ -123,6 +149,12 @@ const char *metric_name(MetricId id);
 
 /* Looks a metric NAME up. NULL when unknown or planned. */
 const MetricInfo *metric_lookup(const char *name);
+
+/* The id of metric NAME as metric_lookup() finds it, or -ENOENT. */
+int metric_from_string(const char *name);
+
+/* The metrics published to CloudWatch when metrics.measurements is not given (METRIC_BIT set). */
+uint64_t metric_default_set(void);
 
 /* True for a metric name of SPEC §7 that the agent collects. */
 bool metric_name_is_valid(const char *name);

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "catalog.h"
+#include "mwindow.h"
 #include "util.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/ec2agent/config.json"
@@ -16,6 +18,7 @@ typedef enum StepKind {
         STEP_LIFECYCLE,
         STEP_NOTIFY,
         STEP_REBOOT,
+        STEP_RESCHEDULE,
         _STEP_KIND_MAX,
 } StepKind;
 
@@ -26,9 +29,13 @@ typedef struct Step {
         char *group;  /* NULL: the instance's aws:autoscaling:groupName tag */
         char *result; /* "CONTINUE" or "ABANDON" */
         unsigned heartbeat_s;
-        char *sns_topic_arn; /* notify: one of these two */
+        char *sns_topic_arn; /* notify: one of these five */
         char *webhook;
-        unsigned max_per_day; /* reboot */
+        char *slack, *teams;         /* incoming-webhook URLs (secrets) */
+        char *pagerduty_routing_key; /* a secret; set for a pagerduty notify */
+        char *pagerduty_url;         /* NULL: https://events.pagerduty.com/v2/enqueue */
+        MWindow window;              /* reschedule */
+        unsigned max_per_day;        /* reboot */
         unsigned timeout_s;
         bool abort_on_failure;
 } Step;
@@ -48,16 +55,13 @@ typedef struct Rule {
         unsigned origin; /* which file defined it (loader-internal) */
 } Rule;
 
-enum {
-        DIMENSION_INSTANCE_ID = 1 << 0,
-        DIMENSION_INSTANCE_TYPE = 1 << 1,
-        DIMENSION_IMAGE_ID = 1 << 2,
-        DIMENSION_ASG_NAME = 1 << 3,
-};
+/* The most sets metrics.aggregation_dimensions takes: each multiplies what a fleet pays. */
+#define AGGREGATION_SETS_MAX 8
 
 typedef struct Config {
         char *aws_region;
         char *endpoint_cloudwatch, *endpoint_autoscaling, *endpoint_sns;
+        char *endpoint_ec2;
 
         bool imds_enabled;
         char *imds_endpoint;
@@ -71,8 +75,12 @@ typedef struct Config {
         unsigned metrics_collection_interval_s;
         unsigned metrics_publish_interval_s;
         bool metrics_high_resolution;
-        unsigned metrics_dimensions; /* DIMENSION_* bits */
-        char **metrics_filesystems;  /* mount points; "*" for every block-backed one */
+        unsigned metrics_dimensions;   /* DIMENSION_* bits */
+        char **metrics_filesystems;    /* mount points; "*" for every block-backed one */
+        uint64_t metrics_measurements; /* published to CloudWatch: METRIC_BIT(MetricId) set */
+        unsigned metrics_aggregation_dimensions[AGGREGATION_SETS_MAX]; /* DIMENSION_* bits each */
+        size_t n_metrics_aggregation_dimensions;
+        char *metrics_prometheus_textfile; /* NULL: none */
 
         bool kmsg_enabled;
         char *kmsg_path;

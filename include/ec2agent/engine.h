@@ -9,6 +9,7 @@
 #include "config.h"
 #include "event.h"
 #include "http.h"
+#include "notify.h"
 #include "series.h"
 
 #define ENGINE_STATE_FILE "actions.json"
@@ -20,6 +21,8 @@ typedef struct EngineEnv {
         EventSink sink; /* rule-fired, action-done, action-failed */
         AwsEnv aws;     /* identity, group and credentials for the HTTP steps */
         const SeriesStore *(*series)(void *userdata);
+        Notifier *notifier;                /* Slack, Teams, PagerDuty (NULL: those steps fail) */
+        char **(*reasons)(void *userdata); /* the status reasons an alert shows (a new vector) */
         void *userdata;
 } EngineEnv;
 

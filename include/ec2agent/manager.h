@@ -14,6 +14,7 @@
 #include "ebs-helper.h"
 #include "nitro.h"
 #include "nitro-fake.h"
+#include "prometheus.h"
 #include "publish.h"
 #include "sampler.h"
 #include "status.h"
@@ -35,15 +36,17 @@ typedef struct Manager {
         Kmsg *kmsg;     /* NULL when the kernel log is off or unreadable */
         int kmsg_error; /* why it is unreadable (a negative errno), 0 otherwise */
         Sampler *sampler;
-        Publisher *publisher;  /* NULL when metrics are off */
-        Nitro *nitro;          /* EBS volumes and ENA interfaces (empty lists off Nitro) */
-        NitroFake *nitro_fake; /* EC2AGENT_TEST_NITRO's fake devices: tests only */
+        Publisher *publisher;   /* NULL when metrics are off */
+        Prometheus *prometheus; /* NULL without metrics.prometheus_textfile */
+        Nitro *nitro;           /* EBS volumes and ENA interfaces (empty lists off Nitro) */
+        NitroFake *nitro_fake;  /* EC2AGENT_TEST_NITRO's fake devices: tests only */
 
         /* page 0xD0 through ec2agent-nvme once the ioctl is refused (NULL with a fake) */
         EbsHelperClient *ebs_helper;
 
         sd_bus *bus; /* the system bus, NULL without systemd */
         Engine *engine;
+        Notifier *notifier; /* notify to Slack, Teams, PagerDuty; its open incidents */
         bool env_credentials;
         AwsCredentials credentials_from_env;
         Journal *journal;

@@ -25,6 +25,12 @@ const char *publish_unit(const char *metric);
 int publish_build_form(Buf *b, const char *namespace_, const cJSON *const *datums, size_t n,
                        bool high_resolution);
 
+/* The CloudWatch agent's rollup (aggregation_dimensions): of AVAILABLE, every dimension the instance
+ * and the datum have ([[K,V],…]), the pairs whose names are in SET (DIMENSION_* bits), as a new
+ * array in *RET. Returns 1; 0 when AVAILABLE lacks a dimension SET names (the set is left out) or
+ * the result is PUBLISHED, the datum's own dimensions (sent already); -ENOMEM. */
+int publish_rollup_dims(const cJSON *available, const cJSON *published, unsigned set, cJSON **ret);
+
 /* How many of the N datum LINES, oldest first, go in one request: at most PUBLISH_BATCH_MAX_DATUMS,
  * and a form (as publish_build_form makes it for NAMESPACE_) of at most PUBLISH_BATCH_MAX_BYTES.
  * At least one when N > 0, so a datum too big alone still leaves (and is dropped at the build). A

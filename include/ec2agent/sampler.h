@@ -54,6 +54,9 @@ void sampler_collect(Sampler *s);
 size_t sampler_calls_pending(const Sampler *s);
 
 const SeriesStore *sampler_series(const Sampler *s);
+/* The same store, for another collector that adds its own series to it (nitro's EBS and ENA
+ * counters): one store, so the publisher, the textfile and the rules see every metric. */
+SeriesStore *sampler_series_shared(Sampler *s);
 
 /* Writes status "memory", "filesystems" and "cpu" of DOC; S NULL (or no sample yet) writes their
  * absent shape: null values, no filesystems. Returns 0 or -ENOMEM. */

@@ -1,10 +1,15 @@
-"""A fake AWS Query-API endpoint (CloudWatch, Auto Scaling, SNS) that checks every signature.
+"""A fake AWS Query-API endpoint (CloudWatch, Auto Scaling, SNS, EC2) that checks every signature.
 
 Each request's SigV4 signature is recomputed with botocore (python3-botocore) from the
 headers the client says it signed, the body (gunzipped only for parsing, signed as sent),
 and the secret of the access key; a mismatch is answered like AWS does
 (403 SignatureDoesNotMatch) and recorded. Accepted requests are parsed into their Query
 parameters and recorded. Replies can be scripted: a queue of (status, body) answers.
+
+EC2 (Version 2016-11-15) keeps scheduled events: ec2_events[event_id] = ec2_event(...);
+DescribeInstanceStatus lists them under eventsSet, ModifyInstanceEventStartTime moves one (refused
+like EC2 does past its NotBeforeDeadline, or when it has none) and calls on_modify(event_id, epoch)
+so a test can make the IMDS fake serve the new NotBefore.
 """
 import argparse
 import gzip
@@ -50,6 +55,39 @@ ERROR_XML = ('<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-
 
 def error_xml(code, message):
     return ERROR_XML.format(code=code, message=message)
+
+
+def ec2_error_xml(code, message):
+    """EC2's error document differs from the other Query services'."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>%s</Code><Message>%s</Message>'
+            '</Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>' % (code, message))
+
+
+def iso(t):
+    """EC2's timestamps: 2026-12-13T02:00:00.000Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))
+
+
+def ec2_event(code, not_before, deadline=None, not_after=None, instance="i-0abc1234def567890"):
+    return {"code": code, "not_before": not_before, "not_after": not_after, "deadline": deadline,
+            "instance": instance, "description": "The instance is scheduled for %s" % code}
+
+
+def ec2_event_xml(tag, event_id, e):
+    parts = ["<%s>" % tag, "<instanceEventId>%s</instanceEventId>" % event_id, "<code>%s</code>" % e["code"],
+             "<description>%s</description>" % e["description"], "<notBefore>%s</notBefore>" % iso(e["not_before"])]
+    if e["not_after"]:
+        parts.append("<notAfter>%s</notAfter>" % iso(e["not_after"]))
+    if e["deadline"]:
+        parts.append("<notBeforeDeadline>%s</notBeforeDeadline>" % iso(e["deadline"]))
+    parts.append("</%s>" % tag)
+    return "".join(parts)
+
+
+def parse_iso(s):
+    import calendar
+    s = s.replace(".000Z", "Z")
+    return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 def verify_sigv4(method, path, headers, body, keys):
@@ -100,6 +138,9 @@ class FakeAws:
         self.rejected = []      # signature failures: dicts with why
         self.script = []        # queued (status, body) answers, consumed one per request
         self.delay = 0.0
+        self.ec2_events = {}    # event id -> ec2_event(...)
+        self.on_modify = None   # callback(event_id, new NotBefore as epoch seconds)
+        self.ec2_refuse = None  # (status, code, message): how every ModifyInstanceEventStartTime is refused
         handler = type("Handler", (_Handler,), {"aws": self})
         self.server = QuietServer((host, port), handler)
         self.server.daemon_threads = True
@@ -177,8 +218,56 @@ class _Handler(BaseHTTPRequestHandler):
             aws.requests.append(record)
         if scripted:
             return self._reply(scripted[0], scripted[1])
+        if action in ("DescribeInstanceStatus", "ModifyInstanceEventStartTime"):
+            return self._ec2(action, params)
         self._reply(200, '<%sResponse><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000'
                          '</RequestId></ResponseMetadata></%sResponse>' % (action, action))
+
+
+def _ec2(self, action, params):
+    aws = self.aws
+    ns = 'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"'
+    if params.get("Version") != "2016-11-15":
+        return self._reply(400, ec2_error_xml("InvalidParameterValue", "Version must be 2016-11-15"))
+    if action == "DescribeInstanceStatus":
+        instance = params.get("InstanceId.1")
+        with aws.lock:
+            items = "".join(ec2_event_xml("item", k, e) for k, e in aws.ec2_events.items() if e["instance"] == instance)
+        return self._reply(200, '<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstanceStatusResponse %s>'
+                                '<requestId>r-1</requestId><instanceStatusSet><item><instanceId>%s</instanceId>'
+                                '<availabilityZone>eu-west-1a</availabilityZone><eventsSet>%s</eventsSet>'
+                                '<instanceState><code>16</code><name>running</name></instanceState></item>'
+                                '</instanceStatusSet></DescribeInstanceStatusResponse>' % (ns, instance, items))
+    eid = params.get("InstanceEventId", "")
+    if aws.ec2_refuse:
+        return self._reply(aws.ec2_refuse[0], ec2_error_xml(aws.ec2_refuse[1], aws.ec2_refuse[2]))
+    with aws.lock:
+        e = aws.ec2_events.get(eid)
+        if not e or e["instance"] != params.get("InstanceId"):
+            return self._reply(400, ec2_error_xml("InvalidInstanceEventID.NotFound",
+                                                  "The event ID '%s' does not exist" % eid))
+        try:
+            t = parse_iso(params.get("NotBefore", ""))
+        except ValueError:
+            return self._reply(400, ec2_error_xml("InvalidParameterValue", "NotBefore is not a valid time"))
+        if not e["deadline"]:
+            return self._reply(400, ec2_error_xml("InvalidParameterValue",
+                                                  "The event %s cannot be rescheduled" % eid))
+        if t > e["deadline"]:
+            return self._reply(400, ec2_error_xml("InvalidParameterValue",
+                                                  "The requested time is after the event's deadline"))
+        if e["not_after"]:
+            e["not_after"] = t + (e["not_after"] - e["not_before"])
+        e["not_before"] = t
+        reply = ec2_event_xml("event", eid, e)
+        hook = aws.on_modify
+    if hook:
+        hook(eid, t)
+    self._reply(200, '<?xml version="1.0" encoding="UTF-8"?>\n<ModifyInstanceEventStartTimeResponse %s>'
+                     '<requestId>r-2</requestId>%s</ModifyInstanceEventStartTimeResponse>' % (ns, reply))
+
+
+_Handler._ec2 = _ec2
 
 
 def main():

@@ -88,6 +88,41 @@ class FakeImds:
         with self.lock:
             self.paths[_norm(path)] = body
 
+    def scheduled(self, events):
+        """Serves EVENTS (dicts: EventId, Code, State, NotBefore/NotAfter/NotBeforeDeadline as epoch
+        seconds or None) at events/maintenance/scheduled, times in IMDS's "21 Jan 2019 09:00:43 GMT"."""
+        def gmt(t):
+            return time.strftime("%-d %b %Y %H:%M:%S GMT", time.gmtime(t))
+        out = []
+        for e in events:
+            o = {k: v for k, v in e.items() if not k.startswith("Not")}
+            for k in ("NotBefore", "NotAfter", "NotBeforeDeadline"):
+                if e.get(k):
+                    o[k] = gmt(e[k])
+            out.append(o)
+        self.set("events/maintenance/scheduled", json.dumps(out))
+
+    def move_scheduled(self, event_id, not_before):
+        """What IMDS shows after ModifyInstanceEventStartTime: EVENT_ID's NotBefore (and NotAfter,
+        by the same shift) moved to NOT_BEFORE (epoch seconds)."""
+        import calendar
+
+        def parse(s):
+            return calendar.timegm(time.strptime(s, "%d %b %Y %H:%M:%S GMT"))
+
+        def gmt(t):
+            return time.strftime("%-d %b %Y %H:%M:%S GMT", time.gmtime(t))
+        path = _norm("events/maintenance/scheduled")
+        with self.lock:
+            events = json.loads(self.paths.get(path, "[]"))
+            for e in events:
+                if e.get("EventId") == event_id:
+                    shift = not_before - parse(e["NotBefore"])
+                    e["NotBefore"] = gmt(not_before)
+                    if e.get("NotAfter"):
+                        e["NotAfter"] = gmt(parse(e["NotAfter"]) + shift)
+            self.paths[path] = json.dumps(events)
+
     def delete(self, path):
         with self.lock:
             self.paths.pop(_norm(path), None)

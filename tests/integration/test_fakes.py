@@ -75,3 +75,42 @@ def test_aws_scripted_answers(aws):
     assert curl_sigv4(aws, "fakeEnvSecret/abcdefghijklmnopqrstuvwxyz012") == "400"
     assert curl_sigv4(aws, "fakeEnvSecret/abcdefghijklmnopqrstuvwxyz012") == "500"
     assert curl_sigv4(aws, "fakeEnvSecret/abcdefghijklmnopqrstuvwxyz012") == "200"
+
+
+def test_ec2_fake_answers_botocore(aws, imds):
+    """The EC2 fake speaks EC2's XML as botocore's own model reads it, and refuses like EC2."""
+    import botocore.session
+    import json as _json
+    import time as _time
+    from fakes.aws import ec2_event
+    now = int(_time.time())
+    aws.ec2_events["instance-event-0d59"] = ec2_event("system-reboot", now + 86400, deadline=now + 7 * 86400,
+                                                      not_after=now + 86400 + 7200)
+    aws.ec2_events["instance-event-0nod"] = ec2_event("instance-stop", now + 86400)
+    imds.scheduled([{"EventId": "instance-event-0d59", "Code": "system-reboot", "State": "active",
+                     "NotBefore": now + 86400, "NotAfter": now + 86400 + 7200}])
+    aws.on_modify = imds.move_scheduled
+    ec2 = botocore.session.get_session().create_client(
+        "ec2", region_name="eu-west-1", endpoint_url=aws.url,
+        aws_access_key_id="AKIDFAKEENVKEY000001",
+        aws_secret_access_key="fakeEnvSecret/abcdefghijklmnopqrstuvwxyz012")
+    r = ec2.describe_instance_status(InstanceIds=["i-0abc1234def567890"], IncludeAllInstances=True)
+    events = {e["InstanceEventId"]: e for e in r["InstanceStatuses"][0]["Events"]}
+    assert int(events["instance-event-0d59"]["NotBeforeDeadline"].timestamp()) == now + 7 * 86400
+    assert "NotBeforeDeadline" not in events["instance-event-0nod"]
+    moved = ec2.modify_instance_event_start_time(InstanceId="i-0abc1234def567890",
+                                                 InstanceEventId="instance-event-0d59", NotBefore=now + 3 * 86400)
+    assert int(moved["Event"]["NotBefore"].timestamp()) == now + 3 * 86400
+    served = _json.loads(imds.paths["/latest/meta-data/events/maintenance/scheduled"])
+    assert served[0]["NotBefore"] == _time.strftime("%-d %b %Y %H:%M:%S GMT", _time.gmtime(now + 3 * 86400))
+    assert served[0]["NotAfter"] == _time.strftime("%-d %b %Y %H:%M:%S GMT", _time.gmtime(now + 3 * 86400 + 7200))
+    for eid, t, code in (("instance-event-0d59", now + 8 * 86400, "InvalidParameterValue"),
+                         ("instance-event-0nod", now + 2 * 86400, "InvalidParameterValue"),
+                         ("instance-event-0zzz", now + 2 * 86400, "InvalidInstanceEventID.NotFound")):
+        try:
+            ec2.modify_instance_event_start_time(InstanceId="i-0abc1234def567890", InstanceEventId=eid, NotBefore=t)
+            raise AssertionError("not refused")
+        except ec2.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == code
+    assert [r["service"] for r in aws.accepted()] == ["ec2"] * 5
+    assert not aws.rejected

@@ -161,3 +161,43 @@ def test_refusing_device_is_asked_once_and_hotplug_is_followed(agent_factory, ni
     nitro.remove_iface("ens5")
     wait_for(lambda: [n["interface"] for n in status_of(a)[1]["network"]] == ["ens6"], 10, what="ens5 unplugged")
     assert a.log().count("vol-0def (nvme2): the device refused") == 1, a.log()
+
+
+def test_metrics_go_to_cloudwatch_when_measured_and_to_the_textfile_always(agent_factory, nitro, imds, aws,
+                                                                           tmp_path):
+    """SPEC §7: the EBS and ENA metrics are opt-in for CloudWatch (metrics.measurements), with
+    VolumeId / interface as dimensions; the Prometheus textfile has every one of them."""
+    from test_publish import delivered
+    nitro.volume("nvme0", "vol0123456789abcdef0")
+    nitro.page("nvme0", volume_iops=41_000_000)
+    nitro.iface("ens5", 2, pps=1200)
+    prom = tmp_path / "prom" / "ec2agent.prom"
+    prom.parent.mkdir()
+    config = {"kmsg": {"enabled": False},
+              "metrics": {"collection_interval_s": 1, "publish_interval_s": 2, "prometheus_textfile": str(prom),
+                          "measurements": ["mem_used_percent", "diskio_ebs_volume_performance_exceeded_iops",
+                                           "ethtool_pps_allowance_exceeded"]}}
+    a = agent_factory(config=config, env={"EC2AGENT_TEST_NITRO": str(nitro.root),
+                                          "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url,
+                                          "AWS_ENDPOINT_URL": aws.url}).start()
+
+    def sent(name):
+        return [d for d in delivered(aws) if d["name"] == name]
+
+    wait_for(lambda: sent("diskio_ebs_volume_performance_exceeded_iops") and
+             sent("ethtool_pps_allowance_exceeded"), 30, what="EBS and ENA metrics published")
+    ebs = sent("diskio_ebs_volume_performance_exceeded_iops")[0]
+    assert ebs["dims"].get("VolumeId") == "vol-0123456789abcdef0", ebs
+    ena = sent("ethtool_pps_allowance_exceeded")[0]
+    assert ena["dims"].get("interface") == "ens5", ena
+    # only what measurements names goes to CloudWatch
+    names = {d["name"] for d in delivered(aws)}
+    assert names == {"mem_used_percent", "diskio_ebs_volume_performance_exceeded_iops",
+                     "ethtool_pps_allowance_exceeded"}, names
+    # the textfile has every metric, the unpublished ones too
+    wait_for(lambda: prom.exists() and "ec2agent_diskio_ebs_volume_queue_length" in prom.read_text(), 20,
+             what="the textfile with the EBS metrics")
+    text = prom.read_text()
+    assert 'ec2agent_diskio_ebs_volume_queue_length{volume_id="vol-0123456789abcdef0"} 2' in text, text
+    assert 'ec2agent_ethtool_conntrack_allowance_available{interface="ens5"} 5000' in text, text
+    a.stop()

@@ -60,9 +60,9 @@ def publishing(agent_factory, imds, aws, tmp_path):
 
 
 def test_put_metric_data_is_signed_and_complete(publishing, aws):
-    a = publishing(metrics={"filesystems": ["/"]})
+    a = publishing(metrics={"filesystems": ["/"], "measurements": ["*"]})
     a.start()
-    wait_for(lambda: {d["name"] for d in delivered(aws)} >= set(UNITS) - {"kernel_problems"}, 15,
+    wait_for(lambda: {d["name"] for d in delivered(aws)} >= set(UNITS) - {"kernel_problems", "oom_kills"}, 15,
              what="every metric name")
     assert aws.rejected == []
     reqs = aws.accepted("PutMetricData")
@@ -221,6 +221,11 @@ def test_agent_metrics_oom_kills_and_kernel_problems(agent_factory, imds, aws, t
     wait_for(lambda: [d for d in delivered(aws) if d["name"] == "kernel_problems"], 10, what="kernel_problems")
     probs = [d for d in delivered(aws) if d["name"] == "kernel_problems"]
     assert probs[0]["dims"]["class"] == "io-error" and probs[0]["sum"] >= 1
+    # only for the intervals in which they are above zero (SPEC §7): no zeros sent, no zeros paid for
+    time.sleep(4.5)
+    counters = [d for d in delivered(aws) if d["name"] in ("oom_kills", "kernel_problems")]
+    assert all(d["sum"] > 0 for d in counters), counters
+    assert len([d for d in counters if d["name"] == "oom_kills"]) == 1
 
 
 def test_corrupt_spool_lines_are_skipped_and_counted(publishing, aws):

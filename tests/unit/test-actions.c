@@ -176,6 +176,49 @@ static void test_webhook_retries_until_cancelled_without_its_secret(void) {
         f_done(&f);
 }
 
+/* A notify to Slack, Teams or PagerDuty runs in actions-alert.c; its target shows scheme and host,
+ * never the token in the path or the routing key. */
+static void test_alert_targets(void) {
+        Step slack = { .kind = STEP_NOTIFY,
+                       .slack = (char *) "https://hooks.slack.com/services/T0/B0/SECRET" };
+        Step pd = { .kind = STEP_NOTIFY, .pagerduty_routing_key = (char *) "R0UTINGKEY" };
+        Step sns = { .kind = STEP_NOTIFY, .sns_topic_arn = (char *) "arn:aws:sns:eu-west-1:1:ops" };
+        Step move = { .kind = STEP_RESCHEDULE };
+        char target[256];
+        NotifyTarget t;
+
+        ASSERT_TRUE(action_step_is_alert(&slack) && action_step_is_alert(&pd) &&
+                    !action_step_is_alert(&sns));
+        action_target(&slack, target, sizeof target);
+        ASSERT_STR(target, "slack https://hooks.slack.com/***");
+        action_target(&pd, target, sizeof target);
+        ASSERT_STR(target, "pagerduty https://events.pagerduty.com/***");
+        action_target(&move, target, sizeof target);
+        ASSERT_STR(target, "ec2 scheduled event");
+        ASSERT_INT(action_alert_target(&pd, &t), 0);
+        ASSERT_INT(t.format, ALERT_PAGERDUTY);
+        ASSERT_STR(t.url, PAGERDUTY_DEFAULT_URL);
+        ASSERT_STR(t.routing_key, "R0UTINGKEY");
+        ASSERT_INT(action_alert_target(&sns, &t), -EINVAL);
+}
+
+/* A reschedule for any other event than a scheduled one is skipped at once, AWS never asked. */
+static void test_reschedule_skips_other_events(void) {
+        Fixture f;
+        Step s = { .kind = STEP_RESCHEDULE, .window = { .days = 1, .start_min = 120, .end_min = 300 } };
+        ActionExec *x = NULL;
+        Result res = {};
+
+        f_init(&f);
+        ActionInfo in = info_for(&s, "ec2 scheduled event", "spot-interruption");
+        ASSERT_INT(action_start(f.actions, &in, on_done, &res, &x), 0);
+        ASSERT_INT(res.calls, 1);
+        ASSERT_INT(res.state, ACTION_SKIPPED);
+        ASSERT_STR(res.error, "spot-interruption is not a scheduled event");
+        action_free(x);
+        f_done(&f);
+}
+
 static void test_state_names(void) {
         for (int i = 0; i < _ACTION_STATE_MAX; i++)
                 ASSERT_INT(action_state_from_string(action_state_to_string((ActionState) i)), i);
@@ -186,4 +229,4 @@ static void test_state_names(void) {
 
 TAP_MAIN(T(test_exec_reports_its_exit), T(test_cancel_ends_a_process_as_timed_out),
          T(test_refused_starts_report_at_once), T(test_webhook_retries_until_cancelled_without_its_secret),
-         T(test_state_names))
+         T(test_alert_targets), T(test_reschedule_skips_other_events), T(test_state_names))

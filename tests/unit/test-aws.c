@@ -116,6 +116,20 @@ static void test_endpoints(void) {
         ASSERT_STR(aws_region(&c, &id), "eu-central-1");
 }
 
+static void test_endpoint_ec2(void) {
+        Config c = { .endpoint_ec2 = (char *) "http://127.0.0.1:4" };
+        _cleanup_free_ char *a = NULL, *b = NULL, *d = NULL;
+        unsetenv("AWS_ENDPOINT_URL");
+        unsetenv("AWS_ENDPOINT_URL_EC2");
+        ASSERT_STR((a = aws_endpoint(&c, AWS_SERVICE_EC2, "eu-west-1")), "http://127.0.0.1:4");
+        c.endpoint_ec2 = NULL;
+        ASSERT_STR((b = aws_endpoint(&c, AWS_SERVICE_EC2, "eu-west-1")),
+                   "https://ec2.eu-west-1.amazonaws.com");
+        setenv("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:5", 1);
+        ASSERT_STR((d = aws_endpoint(&c, AWS_SERVICE_EC2, NULL)), "http://127.0.0.1:5");
+        unsetenv("AWS_ENDPOINT_URL_EC2");
+}
+
 /* The IMDS base URL: the endpoint mode picks the default (case-insensitive, as botocore), the
  * variable's mode over the config's, and an explicit endpoint wins over any mode. */
 static void test_imds_endpoint(void) {
@@ -159,4 +173,4 @@ static void test_imds_endpoint(void) {
 }
 
 TAP_MAIN(T(test_form), T(test_errors), T(test_retry_rules), T(test_put_metric_data_form), T(test_endpoints),
-         T(test_imds_endpoint))
+         T(test_imds_endpoint), T(test_endpoint_ec2))

@@ -1,5 +1,6 @@
 /* test-catalog.c — event type lookup, rule patterns, metric names; the catalog holds every name of the SPEC.
  * EC2AGENT_SPEC=/path/to/SPEC.md checks the tables here against the SPEC's own text as well. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,21 @@ static void test_every_spec_metric(void) {
         ASSERT_STR(metric_name(_METRIC_MAX), "");
 }
 
+/* SPEC §4: the default metrics.measurements, exactly; every default is something collected. */
+static void test_default_measurements(void) {
+        uint64_t want = METRIC_BIT(METRIC_MEM_USED_PERCENT) | METRIC_BIT(METRIC_SWAP_USED_PERCENT) |
+                        METRIC_BIT(METRIC_DISK_USED_PERCENT) | METRIC_BIT(METRIC_OOM_KILLS) |
+                        METRIC_BIT(METRIC_KERNEL_PROBLEMS);
+        ASSERT_TRUE(metric_default_set() == want);
+        for (MetricId i = 0; i < _METRIC_MAX; i++)
+                if (metric_info(i)->published_by_default)
+                        ASSERT_FALSE(metric_info(i)->planned);
+        ASSERT_INT(metric_from_string("swap_used_percent"), METRIC_SWAP_USED_PERCENT);
+        ASSERT_INT(metric_from_string("swap_used_pct"), -ENOENT);
+        ASSERT_INT(metric_from_string("diskio_ebs_total_read_ops"), METRIC_DISKIO_EBS_TOTAL_READ_OPS);
+        ASSERT_FALSE(metric_default_set() & METRIC_BIT(METRIC_DISKIO_EBS_TOTAL_READ_OPS)); /* opt-in */
+}
+
 /* SPEC §6, every event type as the SPEC's table lists it. */
 static const char *const spec_event_types[] = {
         "spot-interruption",
@@ -194,12 +210,12 @@ static void test_nitro_metrics_are_opt_in(void) {
                 const MetricInfo *m = metric_lookup(nitro[i]);
                 if (!m)
                         TAP_FAIL("%s is not collected", nitro[i]);
-                ASSERT_FALSE(m->default_set);
+                ASSERT_FALSE(m->published_by_default);
         }
         ASSERT_STR(metric_name(METRIC_DISKIO_EBS_TOTAL_READ_OPS), "diskio_ebs_total_read_ops");
         ASSERT_STR(metric_name(METRIC_ETHTOOL_CONNTRACK_ALLOWANCE_AVAILABLE),
                    "ethtool_conntrack_allowance_available");
-        ASSERT_TRUE(metric_lookup("mem_used_percent")->default_set);
+        ASSERT_TRUE(metric_lookup("mem_used_percent")->published_by_default);
 }
 
 /* Every type made today has a MESSAGE_ID that units/ec2agent.catalog explains (journalctl -x). */
@@ -368,6 +384,6 @@ static void test_spec_file(void) {
 }
 
 TAP_MAIN(T(test_lookup), T(test_patterns), T(test_metrics_and_severity), T(test_every_spec_metric),
-         T(test_every_spec_event_type), T(test_message_ids_in_journal_catalog),
+         T(test_default_measurements), T(test_every_spec_event_type), T(test_message_ids_in_journal_catalog),
          T(test_kmsg_classes_are_catalog_types), T(test_health_warning_types), T(test_spec_file),
          T(test_nitro_metrics_are_opt_in))

@@ -40,6 +40,9 @@ static void test_defaults(void) {
         ASSERT_INT(c->metrics_dimensions, DIMENSION_INSTANCE_ID);
         ASSERT_STR(c->metrics_filesystems[0], "/");
         ASSERT_TRUE(c->metrics_filesystems[1] == NULL);
+        ASSERT_TRUE(c->metrics_measurements == metric_default_set());
+        ASSERT_INT(c->n_metrics_aggregation_dimensions, 0);
+        ASSERT_TRUE(c->metrics_prometheus_textfile == NULL);
         ASSERT_TRUE(c->kmsg_enabled);
         ASSERT_STR(c->kmsg_path, "/dev/kmsg");
         ASSERT_STR(c->kernel_pstore_path, "/sys/fs/pstore");
@@ -52,7 +55,7 @@ static void test_full_document(void) {
         Config *c;
         _cleanup_free_ char *e = errors_of(
                 "{ \"aws\": { \"region\": \"eu-west-1\", \"endpoints\": { \"cloudwatch\": "
-                "\"http://127.0.0.1:1\" } },"
+                "\"http://127.0.0.1:1\", \"ec2\": \"http://127.0.0.1:7\" } },"
                 "  \"imds\": { \"enabled\": false, \"endpoint\": \"http://127.0.0.1:2\", "
                 "\"poll_interval_s\": 2, \"endpoint_mode\": \"ipv6\","
                 "             \"scheduled_events_interval_s\": 30, \"timeout_ms\": 500 },"
@@ -67,6 +70,7 @@ static void test_full_document(void) {
         ASSERT_STR(e, "");
         ASSERT_STR(c->aws_region, "eu-west-1");
         ASSERT_STR(c->endpoint_cloudwatch, "http://127.0.0.1:1");
+        ASSERT_STR(c->endpoint_ec2, "http://127.0.0.1:7");
         ASSERT_FALSE(c->imds_enabled);
         ASSERT_STR(c->imds_endpoint, "http://127.0.0.1:2");
         ASSERT_TRUE(c->imds_endpoint_ipv6);
@@ -170,7 +174,10 @@ static const struct {
         { "{\"imds\":[]}", "t.json: imds: must be an object, not an array" },
         { "{\"aws\":{\"region\":\"EU West\"}}",
           "t.json: aws.region: must be an AWS region name such as \"eu-west-1\"" },
-        { "{\"aws\":{\"endpoints\":{\"ec2\":\"http://x\"}}}", "t.json: aws.endpoints.ec2: unknown key" },
+        { "{\"aws\":{\"endpoints\":{\"dynamodb\":\"http://x\"}}}",
+          "t.json: aws.endpoints.dynamodb: unknown key" },
+        { "{\"aws\":{\"endpoints\":{\"ec2\":\"x\"}}}",
+          "t.json: aws.endpoints.ec2: must be an http:// or https:// URL" },
         { "{\"metrics\":{\"namespace\":\"AWS/EC2\"}}",
           "t.json: metrics.namespace: must not start with \"AWS/\" (reserved for AWS services)" },
         { "{\"metrics\":{\"dimensions\":[\"Host\"]}}", "t.json: metrics.dimensions[0]: unknown dimension "
@@ -224,7 +231,7 @@ static const struct {
           "x\"]}]}]}",
           "t.json: rules[0].do[0]: needs exactly one of \"stop\", \"restart\", \"exec\", "
           "\"complete_lifecycle_action\", "
-          "\"notify\", \"reboot\"" },
+          "\"notify\", \"reboot\", \"reschedule\"" },
         { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"exec\":[\"deregister\"]}]}]}",
           "t.json: rules[0].do[0].exec[0]: must be an absolute path (no shell, no PATH search)" },
         { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"exec\":[\"/"
@@ -241,7 +248,42 @@ static const struct {
           "t.json: rules[0].do[0].complete_lifecycle_action.heartbeat_s: must be between 30 and 7200, not "
           "10" },
         { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"notify\":{}}]}]}",
-          "t.json: rules[0].do[0]: notify needs exactly one of \"sns_topic_arn\" and \"webhook\"" },
+          "t.json: rules[0].do[0]: notify needs exactly one of \"sns_topic_arn\", \"webhook\", \"slack\", "
+          "\"teams\" and \"pagerduty\"" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"notify\":{\"slack\":\"https://h/x\","
+          "\"teams\":\"https://t/y\"}}]}]}",
+          "t.json: rules[0].do[0]: notify needs exactly one of \"sns_topic_arn\", \"webhook\", \"slack\", "
+          "\"teams\" and \"pagerduty\"" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"notify\":{\"slack\":\"hooks\"}}]}]}",
+          "t.json: rules[0].do[0].notify.slack: must be an http:// or https:// URL" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"notify\":{\"pagerduty\":{}}}]}]}",
+          "t.json: rules[0].do[0].notify.pagerduty: needs \"routing_key\"" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"notify\":{\"pagerduty\":"
+          "{\"routing_key\":\"s3cr3t key\"}}}]}]}",
+          "t.json: rules[0].do[0].notify.pagerduty.routing_key: must be a PagerDuty integration key "
+          "(printable ASCII, no spaces)" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"notify\":{\"pagerduty\":"
+          "{\"routing_key\":\"k\",\"url\":\"ftp://x\"}}}]}]}",
+          "t.json: rules[0].do[0].notify.pagerduty.url: must be an http:// or https:// URL" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"maintenance\"],\"do\":[{\"reschedule\":{}}]}]}",
+          "t.json: rules[0].do[0].reschedule: needs \"window\"" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"maintenance\"],\"do\":[{\"reschedule\":{\"window\":"
+          "{\"days\":[\"sun\"],\"start\":\"02:00\"}}}]}]}",
+          "t.json: rules[0].do[0].reschedule.window: needs \"days\", \"start\" and \"end\"" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"maintenance\"],\"do\":[{\"reschedule\":{\"window\":"
+          "{\"days\":[\"sun\",\"funday\"],\"start\":\"02:00\",\"end\":\"05:00\"}}}]}]}",
+          "t.json: rules[0].do[0].reschedule.window.days[1]: must be a day: \"sun\", \"mon\", … \"sat\"" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"maintenance\"],\"do\":[{\"reschedule\":{\"window\":"
+          "{\"days\":[\"sun\"],\"start\":\"2:00\",\"end\":\"05:00\"}}}]}]}",
+          "t.json: rules[0].do[0].reschedule.window.start: must be a time \"HH:MM\" (00:00 to 23:59)" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"maintenance\"],\"do\":[{\"reschedule\":{\"window\":"
+          "{\"days\":[\"sun\"],\"start\":\"02:00\",\"end\":\"02:00\"}}}]}]}",
+          "t.json: rules[0].do[0].reschedule.window: \"start\" and \"end\" must differ" },
+        { "{\"rules\":[{\"name\":\"r\",\"on\":[\"maintenance\"],\"do\":[{\"reschedule\":{\"window\":"
+          "{\"days\":[\"sun\"],\"start\":\"02:00\",\"end\":\"05:00\",\"utc_offset\":\"+15:00\"}}}]}]}",
+          "t.json: rules[0].do[0].reschedule.window.utc_offset: must be a UTC offset \"+HH:MM\" or "
+          "\"-HH:MM\" "
+          "(at most 14:00)" },
         { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"notify\":{\"sns_topic_arn\":\"ops\"}"
           "}]}]}",
           "t.json: rules[0].do[0].notify.sns_topic_arn: must be an SNS topic ARN such as "
@@ -251,7 +293,76 @@ static const struct {
         { "{\"rules\":[{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"reboot\":{}}]},"
           "{\"name\":\"r\",\"on\":[\"oom-kill\"],\"do\":[{\"reboot\":{}}]}]}",
           "t.json: rules[1]: a rule named \"r\" exists already" },
+        /* metrics.measurements, aggregation_dimensions, prometheus_textfile (issue 18) */
+        { "{\"metrics\":{\"measurements\":[\"mem_used_percent\",\"swap_used_pct\"]}}",
+          "t.json: metrics.measurements[1]: unknown metric \"swap_used_pct\" (did you mean "
+          "\"swap_used_percent\"?)" },
+        { "{\"metrics\":{\"measurements\":[\"load_average\"]}}",
+          "t.json: metrics.measurements[0]: unknown metric \"load_average\" (see SPEC §7, or \"*\" for "
+          "all)" },
+        { "{\"metrics\":{\"measurements\":[\"oom_kills\",\"oom_kills\"]}}",
+          "t.json: metrics.measurements[1]: \"oom_kills\" is listed twice" },
+        { "{\"metrics\":{\"measurements\":\"*\"}}",
+          "t.json: metrics.measurements: must be an array of strings, not a string" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[\"InstanceType\"]}}",
+          "t.json: metrics.aggregation_dimensions[0]: must be an array of strings, not a string" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[[\"AutoScalingGroup\"]]}}",
+          "t.json: metrics.aggregation_dimensions[0][0]: unknown dimension \"AutoScalingGroup\" (did you "
+          "mean "
+          "\"AutoScalingGroupName\"?)" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[[\"Region\"]]}}",
+          "t.json: metrics.aggregation_dimensions[0][0]: unknown dimension \"Region\" (use InstanceId, "
+          "InstanceType, "
+          "ImageId, AutoScalingGroupName, path, device, fstype, class, VolumeId, interface)" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[[\"InstanceType\",\"ImageId\"],[\"ImageId\","
+          "\"InstanceType\"]]}}",
+          "t.json: metrics.aggregation_dimensions[1]: the same set is listed twice" },
+        { "{\"metrics\":{\"aggregation_dimensions\":[[],[\"InstanceId\"],[\"InstanceType\"],[\"ImageId\"],["
+          "\"path\"],"
+          "[\"device\"],[\"fstype\"],[\"class\"],[\"AutoScalingGroupName\"]]}}",
+          "t.json: metrics.aggregation_dimensions: must not list more than 8 sets (each one is paid for)" },
+        { "{\"metrics\":{\"aggregation_dimensions\":{}}}",
+          "t.json: metrics.aggregation_dimensions: must be an array of arrays of dimension names, not an "
+          "object" },
+        { "{\"metrics\":{\"prometheus_textfile\":\"ec2agent.prom\"}}",
+          "t.json: metrics.prometheus_textfile: must be an absolute path" },
+        { "{\"metrics\":{\"prometheus_textfile\":\"/var/lib/prometheus/node-exporter/ec2agent.txt\"}}",
+          "t.json: metrics.prometheus_textfile: must name a file ending in \".prom\" (node_exporter's "
+          "textfile "
+          "collector reads only those)" },
 };
+
+static void test_metrics_keys(void) {
+        Config *c;
+        _cleanup_free_ char *e = errors_of(
+                "{\"metrics\":{\"measurements\":[\"cpu_usage_active\",\"disk_free\"],"
+                "\"aggregation_dimensions\":[[\"AutoScalingGroupName\"],[\"InstanceType\",\"path\"],[]],"
+                "\"prometheus_textfile\":\"/var/lib/prometheus/node-exporter/ec2agent.prom\"}}",
+                &c);
+        ASSERT_STR(e, "");
+        ASSERT_TRUE(c->metrics_measurements ==
+                    (METRIC_BIT(METRIC_CPU_USAGE_ACTIVE) | METRIC_BIT(METRIC_DISK_FREE)));
+        ASSERT_INT(c->n_metrics_aggregation_dimensions, 3);
+        ASSERT_INT(c->metrics_aggregation_dimensions[0], DIMENSION_ASG_NAME);
+        ASSERT_INT(c->metrics_aggregation_dimensions[1], DIMENSION_INSTANCE_TYPE | DIMENSION_PATH);
+        ASSERT_INT(c->metrics_aggregation_dimensions[2], 0);
+        ASSERT_STR(c->metrics_prometheus_textfile, "/var/lib/prometheus/node-exporter/ec2agent.prom");
+        config_free(c);
+
+        /* "*" is every metric; [] none (Prometheus only); null turns the textfile off again */
+        free(e);
+        e = errors_of("{\"metrics\":{\"measurements\":[\"*\"],\"prometheus_textfile\":null}}", &c);
+        ASSERT_STR(e, "");
+        for (MetricId i = 0; i < _METRIC_MAX; i++)
+                ASSERT_TRUE(c->metrics_measurements & METRIC_BIT(i));
+        ASSERT_TRUE(c->metrics_prometheus_textfile == NULL);
+        config_free(c);
+        free(e);
+        e = errors_of("{\"metrics\":{\"measurements\":[]}}", &c);
+        ASSERT_STR(e, "");
+        ASSERT_TRUE(c->metrics_measurements == 0);
+        config_free(c);
+}
 
 static void test_invalid(void) {
         for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
@@ -349,5 +460,38 @@ static void test_dropins(void) {
         ASSERT_INT(system(cmd), 0);
 }
 
-TAP_MAIN(T(test_defaults), T(test_full_document), T(test_rules), T(test_invalid), T(test_several_errors),
-         T(test_errors_escape_control_characters), T(test_dropins))
+static void test_notify_formats_and_reschedule(void) {
+        Config *c;
+        _cleanup_free_ char *e = errors_of(
+                "{\"rules\":[{\"name\":\"maint\",\"on\":[\"maintenance\"],\"do\":["
+                "{\"reschedule\":{\"window\":{\"days\":[\"sat\",\"sun\"],\"start\":\"22:00\",\"end\":\"02:"
+                "00\","
+                "\"utc_offset\":\"-03:30\"}}},"
+                "{\"notify\":{\"slack\":\"https://hooks.slack.com/services/T/B/X\"}},"
+                "{\"notify\":{\"teams\":\"https://example.webhook.office.com/w\"}},"
+                "{\"notify\":{\"pagerduty\":{\"routing_key\":\"0123456789abcdef0123456789abcdef\"}}},"
+                "{\"notify\":{\"pagerduty\":{\"routing_key\":\"k\",\"url\":\"http://127.0.0.1:1/v2/"
+                "enqueue\"}}}"
+                "]}]}",
+                &c);
+        ASSERT_STR(e, "");
+        const Step *s = c->rules[0].steps;
+        ASSERT_INT(s[0].kind, STEP_RESCHEDULE);
+        ASSERT_STR(step_kind_to_string(s[0].kind), "reschedule");
+        ASSERT_INT(s[0].window.days, (1 << 6) | 1);
+        ASSERT_INT(s[0].window.start_min, 22 * 60);
+        ASSERT_INT(s[0].window.end_min, 2 * 60);
+        ASSERT_INT(s[0].window.offset_min, -210);
+        ASSERT_INT(s[0].timeout_s, 60);
+        ASSERT_STR(s[1].slack, "https://hooks.slack.com/services/T/B/X");
+        ASSERT_STR(s[2].teams, "https://example.webhook.office.com/w");
+        ASSERT_STR(s[3].pagerduty_routing_key, "0123456789abcdef0123456789abcdef");
+        ASSERT_TRUE(s[3].pagerduty_url == NULL);
+        ASSERT_STR(s[4].pagerduty_url, "http://127.0.0.1:1/v2/enqueue");
+        ASSERT_INT(s[1].kind, STEP_NOTIFY);
+        config_free(c);
+}
+
+TAP_MAIN(T(test_metrics_keys), T(test_defaults), T(test_full_document), T(test_rules), T(test_invalid),
+         T(test_several_errors), T(test_errors_escape_control_characters), T(test_dropins),
+         T(test_notify_formats_and_reschedule))
