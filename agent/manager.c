@@ -59,6 +59,7 @@ Manager *manager_free(Manager *m) {
         forwarder_free(m->forwarder); /* its events are in its spool already */
         nitro_free(m->nitro);
         nitro_fake_free(m->nitro_fake);
+        ebs_helper_client_free(m->ebs_helper);
         sampler_free(m->sampler);
         http_free(m->http);
         explicit_bzero(&m->credentials_from_env, sizeof m->credentials_from_env);
@@ -492,9 +493,12 @@ static bool manager_nitro_wants(MetricId id, void *userdata) {
 
 /* EBS volumes and ENA interfaces: health and events always (where the hardware exists), metrics
  * into the sampler's series. EC2AGENT_TEST_NITRO=DIR (tests only, nitro-fake.h) reads
- * DIR/sys as sysfs and answers the ioctls from DIR's files. */
+ * DIR/sys as sysfs and answers the ioctls from DIR's files. Page 0xD0 needs CAP_SYS_ADMIN, which
+ * the daemon lacks: once the ioctl is refused it is asked of ec2agent-nvme (ebs-helper.h) at
+ * EBS_HELPER_SOCKET; EC2AGENT_TEST_NVME_SOCKET=PATH (tests only) asks the helper at PATH always. */
 static int manager_start_nitro(Manager *m) {
         const char *fake = secure_getenv("EC2AGENT_TEST_NITRO");
+        const char *helper = secure_getenv("EC2AGENT_TEST_NVME_SOCKET");
         _cleanup_free_ char *sysfs = NULL;
         NitroOptions o = { .interval_s = m->config->metrics_collection_interval_s,
                            .series = sampler_series_shared(m->sampler),
@@ -509,6 +513,15 @@ static int manager_start_nitro(Manager *m) {
                 o.ebs_ops = &m->nitro_fake->ebs;
                 o.ethtool_ops = &m->nitro_fake->ethtool;
         }
+        if (helper && *helper)
+                log_warning("EC2AGENT_TEST_NVME_SOCKET is set: EBS pages are asked of the helper at %s.",
+                            helper);
+        if (helper && *helper
+                    ? ebs_helper_client_new(helper, false, &m->ebs_helper) < 0
+                    : !o.ebs_ops && ebs_helper_client_new(EBS_HELPER_SOCKET, true, &m->ebs_helper) < 0)
+                return log_oom();
+        if (m->ebs_helper)
+                o.ebs_ops = &m->ebs_helper->ops;
         r = nitro_new(m->event, &o, &(EventSink){ collector_emit, m }, &m->nitro);
         if (r == -ENOMEM)
                 return log_oom();

@@ -214,9 +214,22 @@ static const char *volume_error(int error) {
                 return "the NVMe admin command needs root with CAP_SYS_ADMIN";
         case -ENOENT:
                 return "its /dev node is missing (a sandbox without the NVMe devices?)";
+        case -ECONNREFUSED:
+                return "the helper ec2agent-nvme does not answer (is ec2agent-nvme.socket running?)";
+        case -ETIMEDOUT:
+                return "the helper ec2agent-nvme did not answer in time";
+        case -ENODEV:
+                return "the helper ec2agent-nvme found no such controller";
+        case -EMEDIUMTYPE:
+                return "the helper ec2agent-nvme refused it: its model is not EBS's";
         default:
                 return strerror(-error);
         }
+}
+
+/* The helper (ebs-helper.h) not answering says nothing of the volume: asked again next time. */
+static bool volume_error_transient(int error) {
+        return error == -ECONNREFUSED || error == -ECONNRESET || error == -ETIMEDOUT;
 }
 
 static void volume_read(Nitro *n, Volume *v, usec_t mono, usec_t realtime) {
@@ -224,12 +237,22 @@ static void volume_read(Nitro *n, Volume *v, usec_t mono, usec_t realtime) {
         uint64_t now[_VOL_MAX], step[_VOL_MAX], w5[_VOL_MAX];
         int r;
 
-        if (v->error || (v->last_read && mono - v->last_read < NITRO_MIN_GAP_USEC))
+        if ((v->error && !volume_error_transient(v->error)) ||
+            (v->last_read && mono - v->last_read < NITRO_MIN_GAP_USEC))
                 return;
         v->last_read = mono;
         r = ebs_read_log_page(&n->ebs, v->c.name, &p);
         if (r == -ENOMEM)
                 return (void) log_oom();
+        if (r < 0 && volume_error_transient(r)) {
+                if (r != v->error) /* once, not every interval */
+                        log_warning("EBS volume %s (%s): %s; asked again every collection.", v->c.volume_id,
+                                    v->c.name, volume_error(r));
+                v->error = r;
+                v->have_page = false;
+                return;
+        }
+        v->error = 0;
         if (r < 0) {
                 /* asked again only when it reappears: a refusal does not change by asking */
                 v->error = r;

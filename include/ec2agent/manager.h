@@ -12,6 +12,7 @@
 #include "imds.h"
 #include "journal.h"
 #include "kmsg.h"
+#include "ebs-helper.h"
 #include "nitro.h"
 #include "nitro-fake.h"
 #include "prometheus.h"
@@ -41,7 +42,11 @@ typedef struct Manager {
         Forwarder *forwarder;   /* NULL when forward is off */
         Nitro *nitro;           /* EBS volumes and ENA interfaces (empty lists off Nitro) */
         NitroFake *nitro_fake;  /* EC2AGENT_TEST_NITRO's fake devices: tests only */
-        sd_bus *bus;            /* the system bus, NULL without systemd */
+
+        /* page 0xD0 through ec2agent-nvme once the ioctl is refused (NULL with a fake) */
+        EbsHelperClient *ebs_helper;
+
+        sd_bus *bus; /* the system bus, NULL without systemd */
         Engine *engine;
         Notifier *notifier; /* notify to Slack, Teams, PagerDuty; its open incidents */
         bool env_credentials;

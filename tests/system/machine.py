@@ -105,7 +105,11 @@ class Machine:
         end = time.monotonic() + timeout
         while time.monotonic() < end and self.pid is None:
             for child in Path("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)).read_text().split():
-                if Path("/proc/%s/comm" % child).read_text().strip() == "systemd":
+                try:
+                    comm = Path("/proc/%s/comm" % child).read_text().strip()
+                except FileNotFoundError:  # a short-lived child of nspawn, gone since the listing
+                    continue
+                if comm == "systemd":
                     self.pid = int(child)
             if self.proc.poll() is not None:
                 raise AssertionError("systemd-nspawn exited with %s" % self.proc.returncode)

@@ -187,6 +187,55 @@ def test_unit_active_at_boot_and_sandboxed(machine):
     assert human.returncode in (0, 1) and "i-0abc1234def567890" in human.stdout
 
 
+# A client of the NVMe helper's socket (perl-base is in every Debian rootfs): the request from
+# argv, the reply as hex, the connect error on stderr.
+NVME_ASK = r"""#!/usr/bin/perl
+use IO::Socket::UNIX;
+my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => "/run/ec2agent-nvme.sock") or die "connect: $!\n";
+print $s $ARGV[0];
+$s->shutdown(1);
+local $/;
+my $r = <$s>;
+print unpack("H*", $r // "");
+"""
+
+
+def test_nvme_helper_socket_is_root_and_narrow(machine):
+    """EBS statistics need CAP_SYS_ADMIN (NVMe admin Get Log Page), which the agent has not: the
+    package's socket starts a root helper per connection. It listens, only root and group
+    ec2agent may connect, its service is sandboxed to that one capability, and it answers the
+    agent's user for a controller this machine does not have (no NVMe in a container) with
+    -ENODEV, and a hostile request with nothing."""
+    show = machine.show("ec2agent-nvme.socket", "ActiveState", "SubState", "UnitFileState", "Accept")
+    assert show == {"ActiveState": "active", "SubState": "listening", "UnitFileState": "enabled",
+                    "Accept": "yes"}, show
+    assert machine.run("stat", "-c", "%a %U %G %F", "/run/ec2agent-nvme.sock").stdout.split() == \
+        ["660", "root", "ec2agent", "socket"]
+    # the template has no [Install]: nothing enables it, only the socket starts it
+    assert machine.run("systemctl", "is-enabled", "ec2agent-nvme@.service").stdout.strip() == "static"
+
+    r = machine.run("systemd-analyze", "security", "ec2agent-nvme@x.service", "--no-pager")
+    line = [l for l in r.stdout.splitlines() if "Overall exposure level" in l][0]
+    exposure = float(line.split(":")[1].split()[0])
+    log("systemd-analyze security (helper): %s" % line.strip())
+    assert exposure <= 1.5
+
+    machine.write("/usr/local/bin/nvme-ask", NVME_ASK, 0o755)
+    r = machine.run("runuser", "-u", "ec2agent", "--", "/usr/local/bin/nvme-ask", "nvme9999\n")
+    assert r.returncode == 0, r.stderr
+    # "nvme9999", status -19 (ENODEV) little-endian, length 0
+    assert r.stdout == "6e766d6539393939" + "edffffff" + "00000000", r.stdout
+    r = machine.run("runuser", "-u", "ec2agent", "--", "/usr/local/bin/nvme-ask", "../../dev/sda\n")
+    assert r.returncode == 0 and r.stdout == "", r
+    # another user cannot connect at all (0660 root:ec2agent)
+    r = machine.run("runuser", "-u", "nobody", "--", "/usr/local/bin/nvme-ask", "nvme1\n")
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    # every instance ran and is gone (CollectMode=inactive-or-failed: the refused one too)
+    wait_for(lambda: "ec2agent-nvme@" not in machine.run("systemctl", "list-units", "--all", "--no-legend",
+                                                          "ec2agent-nvme@*").stdout,
+             timeout=20, what="the helper instances gone")
+
+
 def test_metrics_reach_aws_from_the_sandbox(machine, aws):
     """PutMetricData from inside the sandbox, to an endpoint named in /etc/hosts, signed with the
     instance profile's keys from IMDS: name resolution, TCP and SigV4 all work under the unit's
@@ -245,7 +294,7 @@ def test_exec_step_stopped_at_its_timeout(machine, imds):
         return acts if acts and acts[0]["state"] not in ("pending", "running") else None
     act = wait_for(slow, timeout=30, what="the slow exec step to end")[0]
     assert act["state"] == "timed-out" and "stopped at the timeout" in act["error"], act
-    r = machine.run("systemctl", "list-units", "--all", "--plain", "--no-legend", "ec2agent-*")
+    r = machine.run("systemctl", "list-units", "--all", "--plain", "--no-legend", "ec2agent-step*")
     cmdlines = machine.run("sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null").stdout
     assert "/bin/sleep\x00600" not in cmdlines  # killed, nothing left running
     assert "activ" not in r.stdout.replace("inactive", ""), r.stdout
