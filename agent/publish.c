@@ -1,4 +1,5 @@
-/* publish.c — CloudWatch PutMetricData: aggregation, batching, retries, the spool.
+/* publish.c — CloudWatch PutMetricData: aggregation, batching, retries; datum lines in
+ * publish-datum.c, the spool in publish-spool.c.
  *
  * Every publish_interval_s the complete intervals of every series become one StatisticValues
  * datum each (SampleCount, Sum, Minimum, Maximum), stamped with the interval's start, with the
@@ -28,388 +29,11 @@
 #include "ec2agent/catalog.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
-#include "ec2agent/publish.h"
-
-#define BATCH_MAX_DATUMS   PUBLISH_BATCH_MAX_DATUMS
-#define BATCH_MAX_BYTES    PUBLISH_BATCH_MAX_BYTES
-#define MEMORY_MAX         2000 /* datums in memory before the oldest go to the spool */
-#define SPOOL_CHUNK        1000 /* datums per spool file */
-#define SPOOL_MAX_BYTES    (16U * 1024U * 1024U)
-#define MAX_AGE_USEC       (14 * USEC_PER_DAY - USEC_PER_HOUR) /* CloudWatch keeps two weeks back */
-#define REQUEST_TIMEOUT_MS 20000
-#define WAIT_USEC          (1 * USEC_PER_SEC) /* for credentials or a region */
-#define SPOOL_DIR          "spool"
+#include "publish-internal.h"
 
 const char *publish_unit(const char *metric) {
         const MetricInfo *m = metric_lookup(metric);
         return m ? m->unit : NULL;
-}
-
-struct Publisher {
-        sd_event *event;
-        Http *http;
-        const Config *config;
-        const SeriesStore *series;
-        AwsEnv env;
-        char *spool_dir;
-        sd_event_source *tick, *retry;
-        usec_t interval, offset;
-        usec_t done_until; /* intervals before this (realtime) are aggregated */
-
-        char **queue; /* datum lines, oldest first */
-        size_t n_queue;
-        uint64_t spool_seq;
-        uint64_t spooled_datums, spooled_bytes;
-
-        /* the batch in flight */
-        HttpCall *call;
-        char **batch;
-        size_t n_batch;
-        char *batch_file; /* the spool file it came from, removed on success */
-        char **rest;      /* from BATCH_FILE, what did not fit in 1 MB: written back once the batch left */
-        size_t n_rest;
-        unsigned attempt;
-
-        /* counters of the current interval */
-        usec_t counter_start;
-        double oom_kills, problems[_EVENT_TYPE_MAX]; /* by event type: the kernel problems' */
-
-        uint64_t published, rejected, dropped, requests, bytes_sent;
-        usec_t last_publish_at, failing_since;
-        char last_error[256];
-};
-
-/* ---- datums ---- */
-
-static const char *dim_of(const cJSON *pair, int i) {
-        const cJSON *v = cJSON_GetArrayItem(pair, i);
-        return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* Appends ["NAME", "VALUE"] to the dimension array D. */
-static bool add_pair(cJSON *d, const char *name, const char *value) {
-        const char *pair[] = { name, value };
-        cJSON *a = cJSON_CreateStringArray(pair, 2);
-        if (a && cJSON_AddItemToArray(d, a))
-                return true;
-        cJSON_Delete(a);
-        return false;
-}
-
-/* The instance's dimensions it has (IMDS's identity and group tag): those named by the DIMENSION_*
- * bits WANT. */
-static cJSON *dims_base(Publisher *p, unsigned want) {
-        const InstanceIdentity *id = p->env.identity(p->env.userdata);
-        const char *asg = p->env.asg_name(p->env.userdata);
-        cJSON *d = cJSON_CreateArray();
-        const struct {
-                unsigned bit;
-                const char *name, *value;
-        } dims[] = {
-                { DIMENSION_INSTANCE_ID, "InstanceId", id ? id->instance_id : NULL },
-                { DIMENSION_INSTANCE_TYPE, "InstanceType", id ? id->instance_type : NULL },
-                { DIMENSION_IMAGE_ID, "ImageId", id ? id->ami_id : NULL },
-                { DIMENSION_ASG_NAME, "AutoScalingGroupName", asg },
-        };
-        for (size_t i = 0; d && i < ELEMENTSOF(dims); i++)
-                if ((want & dims[i].bit) && dims[i].value && !add_pair(d, dims[i].name, dims[i].value)) {
-                        cJSON_Delete(d);
-                        return NULL;
-                }
-        return d;
-}
-
-/* The pairs of DIMS whose names SET has, as a new array (NULL: ENOMEM); *FOUND: their bits. */
-static cJSON *dims_filter(const cJSON *dims, unsigned set, unsigned *found) {
-        cJSON *out = cJSON_CreateArray();
-        const cJSON *pair;
-
-        *found = 0;
-        cJSON_ArrayForEach (pair, dims) {
-                const char *name = dim_of(pair, 0), *value = dim_of(pair, 1);
-                int bit = name ? dimension_from_string(name) : -ENOENT;
-                if (!out || bit < 0 || !(set & (unsigned) bit) || !value)
-                        continue;
-                if (!add_pair(out, name, value)) {
-                        cJSON_Delete(out);
-                        return NULL;
-                }
-                *found |= (unsigned) bit;
-        }
-        return out;
-}
-
-int publish_rollup_dims(const cJSON *available, const cJSON *published, unsigned set, cJSON **ret) {
-        unsigned found;
-        _cleanup_json_ cJSON *out = dims_filter(available, set, &found);
-
-        if (!out)
-                return -ENOMEM;
-        /* a dimension the instance or the datum lacks (no Auto Scaling group, a memory metric's path):
-         * the set is left out, not sent short; the published dimensions: the datum itself, sent already */
-        if (found != set || cJSON_Compare(out, published, true))
-                return 0;
-        *ret = TAKE_PTR(out);
-        return 1;
-}
-
-/* Appends one datum line, METRIC with the dimensions D (not taken), to the memory queue. */
-static int queue_line(Publisher *p, const char *metric, cJSON *d, usec_t at, const Stats *st) {
-        _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        double s[4] = { st->count, st->sum, st->min, st->max };
-        char *line;
-
-        if (!j || !cJSON_AddItemReferenceToObject(j, "d", d) || !cJSON_AddStringToObject(j, "m", metric) ||
-            !cJSON_AddNumberToObject(j, "t", (double) (at / USEC_PER_SEC)) ||
-            !cJSON_AddItemToObject(j, "s", cJSON_CreateDoubleArray(s, 4)) ||
-            !(line = cJSON_PrintUnformatted(j)))
-                return -ENOMEM;
-        char **q = realloc(p->queue, (p->n_queue + 1) * sizeof(char *));
-        if (!q) {
-                free(line);
-                return -ENOMEM;
-        }
-        p->queue = q;
-        p->queue[p->n_queue++] = line;
-        return 0;
-}
-
-/* True when metrics.measurements publishes METRIC. */
-static bool selected(const Publisher *p, const char *metric) {
-        int id = metric_from_string(metric);
-        return id >= 0 && (p->config->metrics_measurements & METRIC_BIT(id));
-}
-
-/* Appends the datums of one interval of METRIC to the memory queue: one with every dimension, and
- * one more per metrics.aggregation_dimensions set the datum has (the CloudWatch agent's rollup).
- * DIMS: a disk series' dimensions, or NULL; EXTRA_DIM: one more (kernel_problems' class). */
-static int queue_datum(Publisher *p, const char *metric, const SeriesDims *dims, const char *extra_dim,
-                       const char *extra_value, usec_t at, const Stats *st) {
-        const unsigned own = DIMENSION_PATH | DIMENSION_DEVICE | DIMENSION_FSTYPE | DIMENSION_CLASS |
-                             DIMENSION_VOLUME_ID | DIMENSION_INTERFACE;
-        _cleanup_json_ cJSON *all = dims_base(p, DIMENSION_INSTANCE_ID | DIMENSION_INSTANCE_TYPE |
-                                                         DIMENSION_IMAGE_ID | DIMENSION_ASG_NAME),
-                             *d = NULL;
-        unsigned found;
-        int r;
-
-        if (!all)
-                return -ENOMEM;
-        if (dims) {
-                const struct {
-                        const char *name, *value;
-                } pairs[] = { { "path", dims->path },
-                              { "device", dims->device },
-                              { "fstype", dims->fstype },
-                              { "VolumeId", dims->volume_id },
-                              { "interface", dims->interface } };
-                for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
-                        if (pairs[i].value[0] && !add_pair(all, pairs[i].name, pairs[i].value))
-                                return -ENOMEM;
-        }
-        if (extra_dim && !add_pair(all, extra_dim, extra_value))
-                return -ENOMEM;
-        /* the datum: metrics.dimensions and its own; then once per aggregation set, from all the instance
-         * has */
-        if (!(d = dims_filter(all, p->config->metrics_dimensions | own, &found)))
-                return -ENOMEM;
-        if ((r = queue_line(p, metric, d, at, st)) < 0)
-                return r;
-        for (size_t i = 0; i < p->config->n_metrics_aggregation_dimensions; i++) {
-                _cleanup_json_ cJSON *rolled = NULL;
-                r = publish_rollup_dims(all, d, p->config->metrics_aggregation_dimensions[i], &rolled);
-                if (r > 0)
-                        r = queue_line(p, metric, rolled, at, st);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-/* ---- the spool ---- */
-
-static int spool_filter(const struct dirent *d) {
-        return d->d_name[0] != '.' && endswith(d->d_name, ".jsonl");
-}
-
-static int spool_sort(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static uint64_t count_lines(const char *text, size_t len) {
-        uint64_t n = 0;
-        for (size_t i = 0; i < len; i++)
-                n += text[i] == '\n';
-        return n;
-}
-
-/* Rescans the spool: its size and the next sequence number (and, when COUNT, the datums it
- * holds); drops the oldest files while it is over its bound. */
-static void spool_scan(Publisher *p, bool count) {
-        struct dirent **names = NULL;
-        int n = scandir(p->spool_dir, &names, spool_filter, spool_sort);
-        uint64_t bytes = 0;
-
-        if (count)
-                p->spooled_datums = 0;
-        for (int i = 0; i < n; i++) {
-                char path[512];
-                struct stat st;
-                uint64_t seq;
-                snprintf(path, sizeof path, "%s/%s", p->spool_dir, names[i]->d_name);
-                if (stat(path, &st) == 0)
-                        bytes += (uint64_t) st.st_size;
-                if (count) {
-                        _cleanup_free_ char *text = NULL;
-                        size_t len;
-                        if (read_file_bounded(path, SPOOL_MAX_BYTES, &text, &len) >= 0)
-                                p->spooled_datums += count_lines(text, len);
-                }
-                if (parse_u64_n(names[i]->d_name, strcspn(names[i]->d_name, "."), UINT64_MAX, &seq) == 0 &&
-                    seq >= p->spool_seq)
-                        p->spool_seq = seq + 1;
-        }
-        /* Over the bound: the oldest files go, and what they held is counted as dropped. */
-        for (int i = 0; i < n && bytes > SPOOL_MAX_BYTES; i++) {
-                char path[512];
-                _cleanup_free_ char *text = NULL;
-                size_t len = 0;
-                snprintf(path, sizeof path, "%s/%s", p->spool_dir, names[i]->d_name);
-                if (p->batch_file && strcmp(p->batch_file, path) == 0)
-                        continue;
-                if (read_file_bounded(path, SPOOL_MAX_BYTES, &text, &len) >= 0) {
-                        uint64_t lines = count_lines(text, len);
-                        p->dropped += lines;
-                        p->spooled_datums -= MIN(p->spooled_datums, lines);
-                        log_warning("The CloudWatch spool is full: dropping %llu datapoints of %s.",
-                                    (unsigned long long) lines, names[i]->d_name);
-                }
-                bytes -= MIN(bytes, (uint64_t) len);
-                (void) unlink(path);
-        }
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
-        p->spooled_bytes = bytes;
-}
-
-/* Writes the oldest N datums of the memory queue to a new spool file, or fewer: a file is sent as
- * one request later, so it holds what fits in one (publish_batch_fit). */
-static int spool_write(Publisher *p, size_t n) {
-        char name[64];
-        Buf b;
-        int r;
-
-        n = publish_batch_fit(p->queue, n, p->config->metrics_namespace, p->config->metrics_high_resolution);
-        if (n == 0)
-                return 0;
-        buf_init(&b, SPOOL_MAX_BYTES);
-        for (size_t i = 0; i < n; i++)
-                if ((r = buf_appendf(&b, "%s\n", p->queue[i])) < 0) {
-                        buf_done(&b);
-                        return r;
-                }
-        snprintf(name, sizeof name, "%016llu.jsonl", (unsigned long long) p->spool_seq++);
-        r = write_file_atomic(p->spool_dir, name, b.data, b.len, 0640);
-        buf_done(&b);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++)
-                free(p->queue[i]);
-        memmove(p->queue, p->queue + n, (p->n_queue - n) * sizeof(char *));
-        p->n_queue -= n;
-        p->spooled_datums += n;
-        spool_scan(p, false);
-        return 0;
-}
-
-int publish_parse_datum(const char *line, size_t len, cJSON **ret) {
-        _cleanup_json_ cJSON *d = NULL;
-        const cJSON *t, *st, *x, *dims, *pair;
-        const char *m;
-
-        if (len == 0 || memchr(line, '\n', len) || !(d = cJSON_ParseWithLength(line, len)))
-                return -EBADMSG;
-        t = cJSON_GetObjectItemCaseSensitive(d, "t");
-        st = cJSON_GetObjectItemCaseSensitive(d, "s");
-        dims = cJSON_GetObjectItemCaseSensitive(d, "d");
-        m = json_get_string(d, "m");
-        /* a metric name as CloudWatch takes it (1-255 characters), a time, four finite numbers */
-        if (!cJSON_IsObject(d) || !m || !m[0] || strlen(m) > 255 || !cJSON_IsNumber(t) ||
-            !isfinite(t->valuedouble) || t->valuedouble < 0 || t->valuedouble > 253402300799.0 ||
-            !cJSON_IsArray(st) || cJSON_GetArraySize(st) != 4)
-                return -EBADMSG;
-        cJSON_ArrayForEach (x, st)
-                if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
-                        return -EBADMSG;
-        if (dims && !cJSON_IsArray(dims))
-                return -EBADMSG;
-        cJSON_ArrayForEach (pair, dims)
-                if (cJSON_GetArraySize(pair) != 2 || !dim_of(pair, 0) || !dim_of(pair, 1))
-                        return -EBADMSG;
-        *ret = TAKE_PTR(d);
-        return 0;
-}
-
-/* The oldest spool file's datums as a batch, or 0 when the spool is empty. A line that is no
- * datum (a torn write, a disk error, a hand edit) is skipped and counted as dropped: the file is
- * set aside as NAME.corrupt for the post-mortem and its good lines written back under NAME. */
-static int spool_take(Publisher *p) {
-        struct dirent **names = NULL;
-        int n = scandir(p->spool_dir, &names, spool_filter, spool_sort), r = 0;
-
-        for (int i = 0; i < n && r == 0; i++) {
-                char path[512];
-                _cleanup_free_ char *text = NULL;
-                size_t len, bad = 0;
-                Buf good;
-                snprintf(path, sizeof path, "%s/%s", p->spool_dir, names[i]->d_name);
-                if (read_file_bounded(path, SPOOL_MAX_BYTES, &text, &len) < 0) {
-                        (void) unlink(path);
-                        continue;
-                }
-                buf_init(&good, SPOOL_MAX_BYTES);
-                for (const char *l = text, *end = text + len; l < end && p->n_batch < BATCH_MAX_DATUMS;) {
-                        const char *nl = memchr(l, '\n', (size_t) (end - l)), *le = nl ?: end;
-                        _cleanup_json_ cJSON *d = NULL;
-                        char *c;
-                        if (le == l) {
-                                l = le + 1;
-                                continue;
-                        }
-                        if (publish_parse_datum(l, (size_t) (le - l), &d) < 0) {
-                                bad++;
-                        } else if (!(c = strndup(l, (size_t) (le - l))) ||
-                                   buf_append(&good, l, (size_t) (le - l + 1)) < 0) {
-                                free(c);
-                                break; /* ENOMEM: what is taken goes, the rest stays spooled */
-                        } else
-                                p->batch[p->n_batch++] = c;
-                        l = nl ? nl + 1 : end;
-                }
-                if (bad > 0) {
-                        log_warning("The CloudWatch spool file %s holds %zu unreadable lines: skipped.",
-                                    path, bad);
-                        p->dropped += bad;
-                        p->spooled_datums -= MIN(p->spooled_datums, (uint64_t) bad);
-                        (void) state_set_aside(p->spool_dir, names[i]->d_name, "unreadable lines");
-                        if (p->n_batch > 0 &&
-                            write_file_atomic(p->spool_dir, names[i]->d_name, good.data, good.len, 0640) < 0)
-                                log_warning("Cannot rewrite %s: its good datapoints are sent but not kept.",
-                                            path);
-                }
-                buf_done(&good);
-                if (p->n_batch == 0) {
-                        (void) unlink(path); /* empty or torn: nothing to send */
-                        continue;
-                }
-                p->batch_file = strdup(path);
-                r = 1;
-        }
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
-        return r;
 }
 
 /* ---- the request ---- */
@@ -431,14 +55,14 @@ static int form_add_datum(Buf *b, size_t i, const cJSON *d, bool high_resolution
         if ((r = aws_form_add(b, key, m)) < 0)
                 return r;
         cJSON_ArrayForEach (pair, cJSON_GetObjectItemCaseSensitive(d, "d")) {
-                if (!dim_of(pair, 0) || !dim_of(pair, 1))
+                if (!publish_dim_of(pair, 0) || !publish_dim_of(pair, 1))
                         continue;
                 k++;
                 snprintf(key, sizeof key, "MetricData.member.%zu.Dimensions.member.%zu.Name", i, k);
-                if ((r = aws_form_add(b, key, dim_of(pair, 0))) < 0)
+                if ((r = aws_form_add(b, key, publish_dim_of(pair, 0))) < 0)
                         return r;
                 snprintf(key, sizeof key, "MetricData.member.%zu.Dimensions.member.%zu.Value", i, k);
-                if ((r = aws_form_add(b, key, dim_of(pair, 1))) < 0)
+                if ((r = aws_form_add(b, key, publish_dim_of(pair, 1))) < 0)
                         return r;
         }
         snprintf(key, sizeof key, "MetricData.member.%zu.Timestamp", i);
@@ -633,7 +257,7 @@ static void on_response(const HttpResponse *resp, void *userdata) {
                 p->last_error[0] = 0;
                 p->attempt = 0;
                 batch_free(p, true);
-                spool_scan(p, false);
+                publish_spool_scan(p, false);
                 schedule_send(p, 0); /* a backlog drains request after request */
                 return;
         }
@@ -656,7 +280,7 @@ static void on_response(const HttpResponse *resp, void *userdata) {
         p->rejected += p->n_batch;
         p->attempt = 0;
         batch_free(p, true);
-        spool_scan(p, false);
+        publish_spool_scan(p, false);
         schedule_send(p, 0);
 }
 
@@ -673,7 +297,7 @@ static void send_batch(Publisher *p) {
 
         if (p->call)
                 return;
-        if (p->n_batch == 0 && spool_take(p) <= 0) {
+        if (p->n_batch == 0 && publish_spool_take(p) <= 0) {
                 size_t n = publish_batch_fit(p->queue, p->n_queue, p->config->metrics_namespace,
                                              p->config->metrics_high_resolution);
                 if (n > 0) {
@@ -779,17 +403,24 @@ static void schedule_send(Publisher *p, usec_t delay) {
 
 /* ---- aggregation ---- */
 
+/* True when metrics.measurements publishes METRIC. */
+static bool selected(const Publisher *p, const char *metric) {
+        int id = metric_from_string(metric);
+        return id >= 0 && (p->config->metrics_measurements & METRIC_BIT(id));
+}
+
 /* The agent's counters go out only for intervals in which they are above zero: CloudWatch bills a
  * metric for the hours it receives data (SPEC §7). */
 static void flush_counters(Publisher *p, usec_t interval_start) {
         Stats st = { 1, p->oom_kills, p->oom_kills, p->oom_kills };
         if (p->oom_kills > 0 && selected(p, metric_name(METRIC_OOM_KILLS)))
-                (void) queue_datum(p, metric_name(METRIC_OOM_KILLS), NULL, NULL, NULL, interval_start, &st);
+                (void) publish_queue_datum(p, metric_name(METRIC_OOM_KILLS), NULL, NULL, NULL,
+                                           interval_start, &st);
         for (size_t i = 0; i < ELEMENTSOF(p->problems); i++)
                 if (p->problems[i] > 0 && selected(p, metric_name(METRIC_KERNEL_PROBLEMS))) {
                         st = (Stats){ 1, p->problems[i], p->problems[i], p->problems[i] };
-                        (void) queue_datum(p, metric_name(METRIC_KERNEL_PROBLEMS), NULL, "class",
-                                           event_type_info(i)->name, interval_start, &st);
+                        (void) publish_queue_datum(p, metric_name(METRIC_KERNEL_PROBLEMS), NULL, "class",
+                                                   event_type_info(i)->name, interval_start, &st);
                 }
         p->oom_kills = 0;
         memset(p->problems, 0, sizeof p->problems);
@@ -819,7 +450,7 @@ static void aggregate(Publisher *p, usec_t now) {
                         const Series *x = p->series->series[i];
                         Stats st;
                         if (selected(p, x->name) && series_stats(x, from, from + p->interval, &st) > 0)
-                                (void) queue_datum(p, x->name, &x->dims, NULL, NULL, from, &st);
+                                (void) publish_queue_datum(p, x->name, &x->dims, NULL, NULL, from, &st);
                 }
         }
         if (p->counter_start + p->interval <= end) {
@@ -828,7 +459,7 @@ static void aggregate(Publisher *p, usec_t now) {
         }
         p->done_until = MAX(p->done_until, end);
         if (p->n_queue > MEMORY_MAX) {
-                int r = spool_write(p, MIN((size_t) SPOOL_CHUNK, p->n_queue));
+                int r = publish_spool_write(p, MIN((size_t) SPOOL_CHUNK, p->n_queue));
                 if (r < 0)
                         log_warning_errno(r, "Cannot spool datapoints to %s, keeping them in memory: %m",
                                           p->spool_dir);
@@ -872,7 +503,7 @@ int publisher_new(sd_event *event, Http *http, const Config *config, const Serie
         if (mkdir(p->spool_dir, 0750) < 0 && errno != EEXIST)
                 log_warning_errno(errno, "Cannot create %s, an outage will be kept in memory only: %m",
                                   p->spool_dir);
-        spool_scan(p, true);
+        publish_spool_scan(p, true);
 
         /* A stable offset per machine within the interval (FNV-1a of the machine id). */
         _cleanup_free_ char *machine_id = NULL;
@@ -917,7 +548,7 @@ Publisher *publisher_free(Publisher *p) {
                         p->n_batch = 0;
                 }
         }
-        while (p->n_queue > 0 && spool_write(p, MIN((size_t) SPOOL_CHUNK, p->n_queue)) >= 0)
+        while (p->n_queue > 0 && publish_spool_write(p, MIN((size_t) SPOOL_CHUNK, p->n_queue)) >= 0)
                 ;
         if (p->n_queue > 0)
                 log_error("Cannot spool %zu datapoints to %s: they are lost.", p->n_queue, p->spool_dir);

@@ -7,35 +7,15 @@
  * (kernel/printk/printk.c, devkmsg_write). Formats are cited from the kernel source; where they
  * changed between versions (2.6.32 / RHEL 6 to 6.x) or architectures (x86, arm, arm64, powerpc,
  * riscv), every variant has its row. Records that begin with a task name are matched first, on
- * the structure around the name, so a name never makes a record another class. Samples are in
- * tests/fixtures/kmsg/corpus.txt (one per row; tests/fixtures/kmsg/SOURCES says where from). */
+ * the structure around the name (kmsg-claim.c), so a name never makes a record another class.
+ * Samples are in tests/fixtures/kmsg/corpus.txt (one per row; tests/fixtures/kmsg/SOURCES says
+ * where from). */
 #include <stdio.h>
 #include <string.h>
 
 #include "ec2agent/catalog.h"
 #include "ec2agent/kmsg.h"
-
-typedef struct Cursor {
-        const char *p, *end;
-} Cursor;
-
-static bool cur_find(Cursor *c, const char *lit) {
-        const char *f = memmem(c->p, (size_t) (c->end - c->p), lit, strlen(lit));
-        if (!f)
-                return false;
-        c->p = f + strlen(lit);
-        return true;
-}
-
-static bool cur_u64(Cursor *c, uint64_t *ret) {
-        size_t n = 0;
-        while (c->p + n < c->end && c->p[n] >= '0' && c->p[n] <= '9')
-                n++;
-        if (parse_u64_n(c->p, n, UINT64_MAX, ret) < 0)
-                return false;
-        c->p += n;
-        return true;
-}
+#include "kmsg-internal.h"
 
 static bool cur_i64(Cursor *c, int64_t *ret) {
         bool neg = c->p < c->end && *c->p == '-';
@@ -46,39 +26,6 @@ static bool cur_i64(Cursor *c, int64_t *ret) {
         *ret = neg ? -(int64_t) v : (int64_t) v;
         c->p = d.p;
         return true;
-}
-
-/* The longest head of S (N bytes) that fits MAX-1 bytes and ends at a character boundary of the
- * text (TEXT-CONTRACT.md): never inside a UTF-8 sequence or a "\xNN" escape. */
-static size_t char_cut(const char *s, size_t n, size_t max) {
-        size_t k;
-
-        if (n < max)
-                return n;
-        k = max - 1;
-        while (k > 0 && ((unsigned char) s[k] & 0xc0) == 0x80) /* s[k] continues a character */
-                k--;
-        for (size_t j = k > 3 ? k - 3 : 0; j < k; j++)
-                if (s[j] == '\\' && s[j + 1] == 'x') { /* an escape that the cut would split */
-                        k = j;
-                        break;
-                }
-        return k;
-}
-
-static void copy_span(const char *s, size_t n, char *dst, size_t max) {
-        size_t k = char_cut(s, n, max);
-        memcpy(dst, s, k);
-        dst[k] = 0;
-}
-
-/* Copies from the cursor up to (not including) the first of STOP or the end, cut to fit MAX. */
-static void cur_word(Cursor *c, const char *stop, char *dst, size_t max) {
-        size_t n = 0;
-        while (c->p + n < c->end && !strchr(stop, c->p[n]))
-                n++;
-        copy_span(c->p, n, dst, max);
-        c->p += n;
 }
 
 /* The last occurrence of LIT in [P, END), or NULL. */
@@ -358,177 +305,6 @@ static void ex_pci_source(const char *line, Cursor *c, KmsgMatch *m, const char 
         n = strlen(m->source);
         if (n > 0 && m->source[n - 1] == ':')
                 m->source[n - 1] = 0;
-}
-
-/* ---- records that begin with a task name ----
- *
- * The kernel reports user-space crashes, and a few other things, as kernel records that begin
- * with the task's name ("comm": 1 to 15 bytes, any byte but NUL, TASK_COMM_LEN - 1) and often end
- * with a mapped file name: both are the user's. A program may be named "Killed process " or
- * "EXT4-fs (sda1", so these formats are matched before the table, on the structure the kernel
- * prints around the name, and such a record is a segfault or nothing: never another class. */
-
-#define COMM_MAX_RAW 15
-
-static bool has_at(const char *p, const char *end, const char *lit) {
-        size_t l = strlen(lit);
-        return (size_t) (end - p) >= l && memcmp(p, lit, l) == 0;
-}
-
-/* powerpc's "%s (%d) at %lx nip " after "COMM[PID]: ": a signal's name in lower case ("segfault",
- * "bus error", "trace/breakpoint trap"), its number, the address. */
-static bool powerpc_signal(const char *p, const char *end) {
-        const char *q = p;
-        uint64_t v;
-        while (q < end && q - p < 32 && ((*q >= 'a' && *q <= 'z') || *q == ' ' || *q == '/'))
-                q++;
-        if (q - p < 2 || q[-1] != ' ' || q >= end || *q != '(')
-                return false;
-        Cursor c = { q + 1, end };
-        if (!cur_u64(&c, &v) || !has_at(c.p, end, ") at "))
-                return false;
-        c.p += 5;
-        while (c.p < end && *c.p && strchr("0123456789abcdef", *c.p))
-                c.p++;
-        return has_at(c.p, end, " nip ");
-}
-
-/* The user-space crash formats: the text after "COMM[PID]" starts with TAIL, and what follows
- * the tail passes REST (if any). */
-typedef struct UserCrash {
-        const char *tail;
-        const char *format;
-        bool (*rest)(const char *p, const char *end);
-} UserCrash;
-
-static const UserCrash user_crashes[] = {
-        /* arch/x86/mm/fault.c show_signal_msg, 2.6.32-6.x: "%s[%d]: segfault at %lx ip %px sp %px
-         * error %lx" + print_vma_addr " in %s[%lx+%lx]" (6.x: "[%lx,%lx+%lx]", then " likely on CPU
-         * %d (core %d, socket %d)") */
-        { ": segfault at ", "segfault (x86 fault.c show_signal_msg)", NULL },
-        /* arch/x86/kernel/traps.c do_trap / do_general_protection: "%s[%d] trap %s ip:%lx sp:%lx
-         * error:%lx" and "%s[%d] general protection fault ip:…" under pr_fmt "traps: " (3.x+);
-         * 2.6.32 has no prefix and says "general protection ip:" */
-        { " trap ", "trap (x86 traps.c do_trap)", NULL },
-        { " general protection ", "general protection (x86 traps.c)", NULL },
-        /* arch/x86/kernel/signal.c signal_fault: "%s[%d] bad frame in %s frame:%p ip:%lx sp:%lx
-         * orax:%lx" */
-        { " bad frame in ", "bad frame (x86 signal.c signal_fault)", NULL },
-        /* arch/arm64/kernel/traps.c arm64_show_signal (4.18+): "%s[%d]: unhandled exception: …";
-         * arch/arm64/mm/fault.c (before 4.18): "%s[%d]: unhandled %s (%d) at 0x%08lx, esr 0x%03x";
-         * arch/riscv/kernel/traps.c do_trap: "%s[%d]: unhandled signal %d code 0x%x at 0x…";
-         * arch/powerpc/kernel/traps.c (before 4.17): "%s[%d]: unhandled signal %d at %lx nip …" */
-        { ": unhandled ", "unhandled (arm64/riscv/powerpc traps.c)", NULL },
-        /* arch/powerpc/kernel/traps.c show_signal_msg (4.17+): "%s[%d]: %s (%d) at %lx nip %lx lr %lx
-         * code %x" with the signal's name: "segfault", "bus error", "illegal instruction", … */
-        { ": ", "signal (powerpc traps.c show_signal_msg, 4.17+)", powerpc_signal },
-};
-
-static void user_crash_fields(const char *t, const char *comm_end, uint64_t pid, const char *after,
-                              const char *end, KmsgMatch *m) {
-        copy_span(t, (size_t) (comm_end - t), m->process, sizeof m->process);
-        m->pid = (int64_t) pid;
-        Cursor d = { after, end };
-        if (cur_find(&d, " in "))
-                cur_word(&d, "[", m->where, sizeof m->where);
-        copy_span(m->process, strlen(m->process), m->source, sizeof m->source);
-}
-
-/* "[PID]" at P: returns the text after ']' with *PID, or NULL. */
-static const char *bracket_pid(const char *p, const char *end, uint64_t *pid) {
-        Cursor c = { p + 1, end };
-        if (!cur_u64(&c, pid) || c.p - p > 11 || c.p >= end || *c.p != ']')
-                return NULL;
-        return c.p + 1;
-}
-
-/* Claims a record that begins at T with a task name at S (T or after "traps: "): returns true with *RET
- * set (KMSG_SEGFAULT, KMSG_OOM_CONTEXT or KMSG_NONE), or false when the record is not one. One
- * pass over the first 15 raw bytes: at every character that could end the name, the kernel's
- * text that follows a name is tried. A name may hold '[', digits, ' ' and ':' itself, so the
- * first place where the whole structure holds wins; no name can hold the structure entire. */
-static bool claim_from(const char *t, const char *s, const char *end, KmsgMatch *m, KmsgClass *ret,
-                       bool *other_ret) {
-        const char *after;
-        bool other = false;
-        uint64_t pid;
-        size_t raw = 0;
-
-        for (const char *p = s; p < end && raw <= COMM_MAX_RAW; raw++) {
-                if (p > s) /* S..P is a possible name of RAW bytes */
-                        switch (*p) {
-                        case '[':
-                                if (!(after = bracket_pid(p, end, &pid)))
-                                        break;
-                                for (size_t i = 0; i < ELEMENTSOF(user_crashes); i++)
-                                        if (has_at(after, end, user_crashes[i].tail) &&
-                                            (!user_crashes[i].rest ||
-                                             user_crashes[i].rest(after + strlen(user_crashes[i].tail),
-                                                                  end))) {
-                                                *m = (KmsgMatch){ .klass = KMSG_SEGFAULT,
-                                                                  .format = user_crashes[i].format };
-                                                user_crash_fields(s, p, pid,
-                                                                  after + strlen(user_crashes[i].tail), end,
-                                                                  m);
-                                                return (*ret = KMSG_SEGFAULT), true;
-                                        }
-                                /* "COMM[PID]" then anything else: vsyscall, memfd_create, … */
-                                other = other || after == end || *after == ':' || *after == ' ';
-                                break;
-                        case ':':
-                                /* arch/arm/mm/fault.c __do_user_fault: "%s: unhandled page fault (%d)
-                                 * at 0x%08lx, code 0x%03x" */
-                                if (has_at(p, end, ": unhandled page fault (")) {
-                                        *m = (KmsgMatch){ .klass = KMSG_SEGFAULT,
-                                                          .format = "unhandled page fault (arm fault.c)" };
-                                        copy_span(s, (size_t) (p - s), m->process, sizeof m->process);
-                                        copy_span(m->process, strlen(m->process), m->source,
-                                                  sizeof m->source);
-                                        return (*ret = KMSG_SEGFAULT), true;
-                                }
-                                /* mm/page_alloc.c warn_alloc: "%s: page allocation failure…",
-                                 * "%s: vmalloc…" */
-                                other = other || has_at(p, end, ": page allocation failure") ||
-                                        has_at(p, end, ": vmalloc");
-                                break;
-                        case ' ':
-                                /* mm/oom_kill.c dump_header: "%s invoked oom-killer: gfp_mask=…" */
-                                if (s == t && has_at(p, end, " invoked oom-killer: ")) {
-                                        *m = (KmsgMatch){ .klass = KMSG_OOM_CONTEXT,
-                                                          .format = "oom invoked" };
-                                        copy_span(t, (size_t) (p - t), m->process, sizeof m->process);
-                                        return (*ret = KMSG_OOM_CONTEXT), true;
-                                }
-                                /* "%s (%d)…": kernel/exit.c stack depth, fs/drop_caches.c, arm's
-                                 * "undefined instruction", … */
-                                if (p + 1 < end && p[1] == '(') {
-                                        Cursor c = { p + 2, end };
-                                        other = other ||
-                                                (cur_u64(&c, &pid) && c.p < end && *c.p == ')' &&
-                                                 (c.p + 1 == end || c.p[1] == ':' || c.p[1] == ' '));
-                                }
-                                break;
-                        }
-                /* the next character: "\xNN" is one raw byte, U+FFFD at least one */
-                if (*p == '\\' && end - p > 3 && p[1] == 'x')
-                        p += 4;
-                else if ((unsigned char) *p == 0xef && end - p > 2 && (unsigned char) p[1] == 0xbf &&
-                         (unsigned char) p[2] == 0xbd)
-                        p += 3;
-                else
-                        p++;
-        }
-        *other_ret = *other_ret || other;
-        return false;
-}
-
-static bool classify_user(const char *t, const char *end, KmsgMatch *m, KmsgClass *ret) {
-        bool other = has_at(t, end, "traps: "); /* x86 traps.c, with no trap it prints: nothing */
-        if ((other && claim_from(t, t + 7, end, m, ret, &other)) || claim_from(t, t, end, m, ret, &other))
-                return true;
-        if (other)
-                return (*ret = KMSG_NONE), true;
-        return false;
 }
 
 typedef struct Rule {
@@ -856,7 +632,7 @@ KmsgClass kmsg_classify(const KmsgRecord *rec, KmsgMatch *ret) {
         if (rec->facility != 0 || n == 0)
                 return KMSG_NONE;
         KmsgClass user;
-        if (classify_user(t, t + n, ret, &user))
+        if (kmsg_claim_user(t, t + n, ret, &user))
                 return user;
         for (size_t i = 0; i < ELEMENTSOF(rules); i++) {
                 const Rule *r = &rules[i];
