@@ -20,7 +20,58 @@ struct Journal {
         uint64_t max_bytes;
         bool need_newline; /* the file ends in a torn line */
         uint64_t appended;
+        /* the runs of the newest rule-fired events it holds: journal_holds_run() */
+        char runs[JOURNAL_RECENT_RUNS][JOURNAL_RUN_ID_MAX];
+        size_t next_run;
 };
+
+static void journal_remember_run(Journal *j, const char *run) {
+        if (!run || !*run || strlen(run) >= JOURNAL_RUN_ID_MAX)
+                return;
+        snprintf(j->runs[j->next_run], JOURNAL_RUN_ID_MAX, "%s", run);
+        j->next_run = (j->next_run + 1) % JOURNAL_RECENT_RUNS;
+}
+
+bool journal_holds_run(const Journal *j, const char *run) {
+        if (!j || !run || !*run)
+                return false;
+        for (size_t i = 0; i < JOURNAL_RECENT_RUNS; i++)
+                if (strcmp(j->runs[i], run) == 0)
+                        return true;
+        return false;
+}
+
+/* Learns the runs of the rule-fired lines in the last JOURNAL_TAIL_BYTES of events.jsonl, the
+ * journal's own file, oldest first (a torn or cut first line is skipped). */
+static void journal_learn_tail(Journal *j, int rfd, uint64_t size) {
+        uint64_t from = size > JOURNAL_TAIL_BYTES ? size - JOURNAL_TAIL_BYTES : 0;
+        _cleanup_free_ char *buf = malloc(JOURNAL_TAIL_BYTES + 1);
+        ssize_t n;
+
+        if (!buf || (n = pread(rfd, buf, (size_t) (size - from), (off_t) from)) <= 0)
+                return;
+        buf[n] = 0;
+        char *p = buf, *end = buf + n;
+        if (from > 0 && !(p = memchr(buf, '\n', (size_t) n)))
+                return;
+        if (from > 0)
+                p++;
+        while (p < end) {
+                char *nl = memchr(p, '\n', (size_t) (end - p));
+                if (!nl)
+                        break; /* a torn last line */
+                *nl = 0;
+                if (strstr(p, "\"rule-fired\"")) {
+                        _cleanup_json_ cJSON *o = cJSON_ParseWithLength(p, (size_t) (nl - p));
+                        const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "detail");
+                        if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "type")) &&
+                            strcmp(cJSON_GetObjectItemCaseSensitive(o, "type")->valuestring, "rule-fired") ==
+                                    0)
+                                journal_remember_run(j, json_get_string(d, "run"));
+                }
+                p = nl + 1;
+        }
+}
 
 static int journal_open_current(Journal *j) {
         struct stat st;
@@ -38,6 +89,8 @@ static int journal_open_current(Journal *j) {
                 _cleanup_close_ int rfd = openat(j->dir_fd, JOURNAL_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (rfd >= 0 && pread(rfd, &last, 1, st.st_size - 1) == 1)
                         j->need_newline = last != '\n';
+                if (rfd >= 0 && j->appended == 0)
+                        journal_learn_tail(j, rfd, j->size);
         }
         return 0;
 }
@@ -126,6 +179,8 @@ int journal_append(Journal *j, const Event *e, const char *boot_id) {
         }
         j->need_newline = false;
         j->size += (uint64_t) n;
+        if (strcmp(e->type, "rule-fired") == 0)
+                journal_remember_run(j, json_get_string(e->detail, "run"));
         if (e->severity == SEVERITY_CRITICAL && fdatasync(j->fd) < 0)
                 return negative_errno();
         j->appended++;

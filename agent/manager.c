@@ -79,6 +79,15 @@ void manager_emit(Manager *m, Event *e) {
         const EventTypeInfo *info = event_type_lookup(ev->type);
         int r;
 
+        /* The engine announces a firing at least once: a SIGKILL between its journal line and the
+         * save of actions.json repeats it at the next start. The journal knows the runs it holds;
+         * the repeat stops here, before anything sees it. */
+        if (strcmp(ev->type, "rule-fired") == 0 &&
+            journal_holds_run(m->journal, json_get_string(ev->detail, "run"))) {
+                log_debug("rule-fired of run %s is in %s already.", json_get_string(ev->detail, "run"),
+                          JOURNAL_FILE);
+                return;
+        }
         m->events_emitted++;
         /* a burst's follow-up carries the whole count; its first record was counted already */
         double n = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->detail, "aggregated"))

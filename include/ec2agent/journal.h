@@ -13,6 +13,10 @@
 #define JOURNAL_KEEP_ROTATED      4                    /* events.jsonl.1 … .4 */
 #define JOURNAL_MAX_LINE          (64U * 1024U)
 
+#define JOURNAL_RECENT_RUNS 64             /* rule-fired runs remembered */
+#define JOURNAL_RUN_ID_MAX  64             /* bytes of a run id, NUL included */
+#define JOURNAL_TAIL_BYTES  (256U * 1024U) /* read back at open, for the runs */
+
 typedef struct Journal Journal;
 
 /* Opens STATE_DIR/events.jsonl for appending (creating it), rotating at MAX_BYTES.
@@ -25,6 +29,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Journal *, journal_free);
  * A torn last line left by a power loss is closed first, so it never swallows E.
  * Returns 0 or a negative errno (-ENOSPC, …): the caller counts and goes on. */
 int journal_append(Journal *j, const Event *e, const char *boot_id);
+
+/* True when the journal holds a rule-fired event of run RUN: one appended since open, or one in
+ * the tail of events.jsonl read at open (the journal's own file). The engine announces a firing
+ * at least once (a SIGKILL between the append and its save of actions.json repeats it); the
+ * manager drops the repeat here, so the journal, the forwarders and the engine see it once. */
+bool journal_holds_run(const Journal *j, const char *run);
 
 /* Number of events appended since open. */
 uint64_t journal_appended(const Journal *j);

@@ -260,12 +260,11 @@ def test_sigkill_in_the_middle_of_a_drain_resumes_it(ruled, imds, tmp_path):
     assert [x["state"] for x in a.status()[1]["actions"]] == ["done", "done", "done"]
 
 
-def test_a_firing_saved_but_not_announced_is_announced_at_least_once(ruled, imds, tmp_path):
-    """SIGKILL between saving a firing and saving it as announced: the next start writes its
-    rule-fired event. The engine keeps what it knows in actions.json and never reads events.jsonl
-    back, so an event the killed agent had written already is written again (at least once, never
-    lost; the copy carries the same detail.run). The window is one save long: the announcement and
-    the save that records it happen in the same loop callback."""
+def test_a_firing_saved_but_not_announced_is_announced_once(ruled, imds, tmp_path):
+    """SIGKILL between saving a firing and saving it as announced: the next start announces it
+    again. The engine keeps what it knows in actions.json and never reads events.jsonl back; the
+    journal knows the runs it holds (journal_holds_run), so an event the killed agent had written
+    already is not written twice, and one it had not written is written now: exactly once."""
     log = tmp_path / "log"
     slow = script(tmp_path, "slow.sh", "echo start >> %s\nsleep 30\n" % log)
     a = ruled([{"name": "drain", "on": ["spot-interruption"], "do": [{"exec": [slow], "timeout_s": 60}]}])
@@ -290,9 +289,9 @@ def test_a_firing_saved_but_not_announced_is_announced_at_least_once(ruled, imds
     run = crash_in_the_window(drop_event=True, starts=2)    # lost: written now, once
     fired = [e["detail"]["run"] for e in a.events("--type", "rule-fired")]
     assert fired == [run]
-    crash_in_the_window(drop_event=False, starts=3)         # written already: again, same run
+    crash_in_the_window(drop_event=False, starts=3)         # written already: not again
     fired = [e["detail"]["run"] for e in a.events("--type", "rule-fired")]
-    assert fired == [run, run]
+    assert fired == [run]
     assert json.loads((a.state / "actions.json").read_text())["runs"][0]["announced"] is True
 
 

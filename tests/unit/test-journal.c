@@ -152,6 +152,43 @@ static void test_read_missing(void) {
         ASSERT_INT(s.n, 0);
 }
 
+static void append_fired(Journal *j, const char *run) {
+        _cleanup_(event_freep) Event *e = event_new("rule-fired", "rule drain fired");
+        ASSERT_TRUE(e != NULL);
+        cJSON_AddStringToObject(e->detail, "run", run);
+        ASSERT_INT(journal_append(j, e, "0123456789abcdef0123456789abcdef"), 0);
+}
+
+/* The runs of the rule-fired events it holds, appended now or found in its tail at open: how the
+ * manager drops the engine's repeat of an announcement cut by a SIGKILL. */
+static void test_holds_run(void) {
+        _cleanup_free_ char *d = tmpdir();
+        Journal *j = NULL;
+
+        ASSERT_INT(journal_open(d, 0, &j), 0);
+        ASSERT_FALSE(journal_holds_run(j, "1765090000-1"));
+        append_fired(j, "1765090000-1");
+        append(j, "oom-kill", "the run of another type does not count");
+        ASSERT_TRUE(journal_holds_run(j, "1765090000-1"));
+        ASSERT_FALSE(journal_holds_run(j, "1765090000-2"));
+        ASSERT_FALSE(journal_holds_run(j, NULL));
+        j = journal_free(j);
+
+        /* after a restart: read back from the file's tail, a torn last line ignored */
+        ASSERT_INT(journal_open(d, 0, &j), 0);
+        ASSERT_TRUE(journal_holds_run(j, "1765090000-1"));
+        ASSERT_FALSE(journal_holds_run(j, "1765090000-2"));
+        for (int i = 0; i < 2 * JOURNAL_RECENT_RUNS; i++) {
+                char run[32];
+                snprintf(run, sizeof run, "r-%d", i);
+                append_fired(j, run);
+        }
+        ASSERT_FALSE(journal_holds_run(j, "1765090000-1")); /* the oldest forgotten: bounded */
+        ASSERT_TRUE(journal_holds_run(j, "r-127"));
+        j = journal_free(j);
+        rmdir_all(d);
+}
+
 static void test_unwritable(void) {
         Journal *j = NULL;
         ASSERT_TRUE(journal_open("/nonexistent/state", 0, &j) < 0);
@@ -159,4 +196,4 @@ static void test_unwritable(void) {
 }
 
 TAP_MAIN(T(test_event_line), T(test_append_and_read), T(test_torn_last_line), T(test_garbage_lines),
-         T(test_rotation), T(test_read_missing), T(test_unwritable))
+         T(test_rotation), T(test_read_missing), T(test_unwritable), T(test_holds_run))
