@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ec2agent/cli.h"
 #include "ec2agent/step.h"
 
 #define EXIT_DATAERR   65

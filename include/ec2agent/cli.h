@@ -7,12 +7,6 @@
 
 #include "util.h"
 
-/* Exit codes (sysexits.h and the Nagios plugin convention for status). */
-#define EXIT_USAGE          64
-#define EXIT_CANTCREAT      73
-#define EXIT_CONFIG         78
-#define EXIT_STATUS_UNKNOWN 3
-
 /* Asks the agent at SOCKET_PATH for its status document, waiting at most TIMEOUT.
  * Returns 0 and the parsed document, or a negative errno (-ECONNREFUSED, -ENOENT,
  * -ETIMEDOUT, -EBADMSG for a reply that is not a JSON object). */

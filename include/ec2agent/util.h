@@ -9,6 +9,13 @@
 #include "macro.h"
 
 typedef uint64_t usec_t;
+
+/* Exit codes (sysexits.h and the Nagios plugin convention for status). */
+#define EXIT_USAGE          64
+#define EXIT_CANTCREAT      73
+#define EXIT_CONFIG         78
+#define EXIT_STATUS_UNKNOWN 3
+
 #define USEC_INFINITY   ((usec_t) UINT64_MAX)
 #define USEC_PER_SEC    ((usec_t) 1000000ULL)
 #define USEC_PER_MSEC   ((usec_t) 1000ULL)
