@@ -11,7 +11,6 @@
  * target. Failures are retried with full-jitter backoff capped at 20 s; what AWS will never take
  * (a malformed batch) is counted as rejected and passed; what an operator must fix (AccessDenied, a
  * missing log group) is logged once with AWS's code, shown in status, and the events wait. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,401 +19,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "forward-internal.h"
 #include "ec2agent/catalog.h"
-#include "ec2agent/forward.h"
 #include "ec2agent/json.h"
 #include "ec2agent/log.h"
 
-#define FORWARD_DIR        "forward"
-#define CURSOR_FILE        "cursor"
-#define LINE_MAX_BYTES     (200U * 1024U) /* an event line longer than this is no event of ours */
 #define RETRY_BASE_USEC    (1 * USEC_PER_SEC)
 #define RETRY_CAP_USEC     (20 * USEC_PER_SEC)
 #define WAIT_USEC          (1 * USEC_PER_SEC) /* for credentials, a region or the identity */
 #define REQUEST_TIMEOUT_MS 20000
 #define RESPONSE_MAX       (256U * 1024U)
 
-typedef enum TargetKind {
-        TARGET_LOGS,
-        TARGET_EVENTS,
-        _TARGET_MAX,
-} TargetKind;
-
-static const char *const target_names[_TARGET_MAX] = {
+const char *const forward_target_names[_TARGET_MAX] = {
         [TARGET_LOGS] = "cloudwatch_logs",
         [TARGET_EVENTS] = "eventbridge",
 };
 
-static const char *const target_titles[_TARGET_MAX] = {
+const char *const forward_target_titles[_TARGET_MAX] = {
         [TARGET_LOGS] = "CloudWatch Logs",
         [TARGET_EVENTS] = "EventBridge",
 };
-
-typedef struct Target {
-        Forwarder *f;
-        TargetKind kind;
-        bool enabled;
-        char *dir;
-        int append_fd, cursor_fd;
-        uint64_t append_seq, append_bytes;
-        uint64_t cursor_seq, cursor_off; /* the first line not delivered */
-
-        /* the batch: lines read from the spool at the cursor, up to (end_seq, end_off) */
-        HttpCall *call;
-        bool batch_ready;
-        char *text; /* the lines' bytes, each line NUL-terminated in place */
-        ForwardLine *lines;
-        bool *pending; /* eventbridge: still to send */
-        size_t n_lines, n_pending;
-        uint64_t end_seq, end_off;
-        bool create_stream; /* the next request is CreateLogStream */
-        bool creating;      /* the request in flight is */
-        unsigned attempt;
-        sd_event_source *retry;
-
-        uint64_t queued, spooled_bytes, sent, dropped, rejected, requests;
-        usec_t last_ok_at, failing_since;
-        char last_error[256];
-        char logged_code[64]; /* the non-retryable code logged last: logged once */
-} Target;
-
-struct Forwarder {
-        sd_event *event;
-        Http *http;
-        const Config *config;
-        AwsEnv env;
-        Target targets[_TARGET_MAX];
-};
-
-/* ---- pure parts ---- */
-
-int forward_parse_line(const char *line, size_t len, usec_t *ret_at, char *ret_type) {
-        _cleanup_json_ cJSON *j = NULL;
-        const char *at, *type;
-        usec_t t;
-
-        if (len == 0 || len > LINE_MAX_BYTES || memchr(line, '\n', len) ||
-            !(j = cJSON_ParseWithLength(line, len)) || !cJSON_IsObject(j) ||
-            !(at = json_get_string(j, "at")) || parse_rfc3339(at, &t) < 0 ||
-            !(type = json_get_string(j, "type")) || !type[0] || strlen(type) >= 128)
-                return -EBADMSG;
-        *ret_at = t;
-        if (ret_type)
-                snprintf(ret_type, 128, "%s", type);
-        return 0;
-}
-
-size_t forward_logs_take(const ForwardLine *lines, size_t n) {
-        size_t bytes = 0, i;
-        usec_t lo = USEC_INFINITY, hi = 0;
-
-        for (i = 0; i < n && i < FORWARD_LOGS_MAX_EVENTS; i++) {
-                size_t b = lines[i].len + FORWARD_LOGS_EVENT_BYTES;
-                usec_t nlo = MIN(lo, lines[i].at), nhi = MAX(hi, lines[i].at);
-                if (i > 0 && (bytes + b > FORWARD_LOGS_MAX_BYTES || nhi - nlo > FORWARD_LOGS_MAX_SPAN))
-                        break;
-                bytes += b;
-                lo = nlo;
-                hi = nhi;
-        }
-        return i;
-}
-
-static int cmp_at(const void *a, const void *b) {
-        const ForwardLine *x = *(const ForwardLine *const *) a, *y = *(const ForwardLine *const *) b;
-        if (x->at != y->at)
-                return x->at < y->at ? -1 : 1;
-        return x < y ? -1 : x > y; /* stable: the spool's order among equal times */
-}
-
-/* Adds KEY: the LEN bytes at S as a JSON string. */
-static bool add_string_n(cJSON *o, const char *key, const char *s, size_t len) {
-        _cleanup_free_ char *c = strndup(s, len);
-        return c && cJSON_AddStringToObject(o, key, c);
-}
-
-static int print_into(Buf *b, const cJSON *j) {
-        _cleanup_free_ char *text = cJSON_PrintUnformatted(j);
-        if (!text)
-                return -ENOMEM;
-        buf_reset(b);
-        return buf_append(b, text, strlen(text));
-}
-
-int forward_logs_body(Buf *b, const char *group, const char *stream, const ForwardLine *lines, size_t n) {
-        _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        _cleanup_free_ const ForwardLine **order = calloc(n ?: 1, sizeof *order);
-        cJSON *events;
-
-        if (!j || !order || !cJSON_AddStringToObject(j, "logGroupName", group) ||
-            !cJSON_AddStringToObject(j, "logStreamName", stream) ||
-            !(events = cJSON_AddArrayToObject(j, "logEvents")))
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                order[i] = &lines[i];
-        qsort(order, n, sizeof *order, cmp_at);
-        for (size_t i = 0; i < n; i++) {
-                cJSON *e = cJSON_CreateObject();
-                if (!e || !cJSON_AddItemToArray(events, e)) {
-                        cJSON_Delete(e);
-                        return -ENOMEM;
-                }
-                if (!cJSON_AddNumberToObject(e, "timestamp", (double) (order[i]->at / USEC_PER_MSEC)) ||
-                    !add_string_n(e, "message", order[i]->line, order[i]->len))
-                        return -ENOMEM;
-        }
-        return print_into(b, j);
-}
-
-int forward_events_body(Buf *b, const char *bus, const char *arn, const ForwardLine *lines, size_t n) {
-        _cleanup_json_ cJSON *j = cJSON_CreateObject();
-        cJSON *entries;
-
-        if (!j || !(entries = cJSON_AddArrayToObject(j, "Entries")))
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                char type[128];
-                usec_t at;
-                cJSON *e = cJSON_CreateObject(), *res;
-                if (!e || !cJSON_AddItemToArray(entries, e)) {
-                        cJSON_Delete(e);
-                        return -ENOMEM;
-                }
-                if (forward_parse_line(lines[i].line, lines[i].len, &at, type) < 0)
-                        return -EBADMSG;
-                if (!cJSON_AddStringToObject(e, "Source", "ec2agent") ||
-                    !cJSON_AddStringToObject(e, "DetailType", type) ||
-                    !add_string_n(e, "Detail", lines[i].line, lines[i].len) ||
-                    !cJSON_AddStringToObject(e, "EventBusName", bus) ||
-                    !(res = cJSON_AddArrayToObject(e, "Resources")) ||
-                    (arn && !cJSON_AddItemToArray(res, cJSON_CreateString(arn))) ||
-                    !cJSON_AddNumberToObject(e, "Time", (double) (at / USEC_PER_SEC)))
-                        return -ENOMEM;
-        }
-        return print_into(b, j);
-}
-
-size_t forward_logs_parse_rejected(const char *body, size_t len, size_t n) {
-        _cleanup_json_ cJSON *j = cJSON_ParseWithLength(body, len);
-        const cJSON *info = cJSON_GetObjectItemCaseSensitive(j, "rejectedLogEventsInfo");
-        uint64_t old = 0, new_from = n;
-
-        if (!cJSON_IsObject(info))
-                return 0;
-        /* the indexes are of the sorted batch: [0, old) too old or expired, [new_from, n) too new */
-        for (size_t i = 0; i < 2; i++) {
-                const cJSON *v = cJSON_GetObjectItemCaseSensitive(info, i == 0 ? "tooOldLogEventEndIndex"
-                                                                               : "expiredLogEventEndIndex");
-                if (cJSON_IsNumber(v))
-                        old = MAX(old, MIN(json_u64(v, 0) + 1, (uint64_t) n));
-        }
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(info, "tooNewLogEventStartIndex");
-        if (cJSON_IsNumber(v))
-                new_from = (size_t) MIN(json_u64(v, n), (uint64_t) n);
-        return (size_t) old + (n - MAX((size_t) old, new_from));
-}
-
-int forward_events_parse_reply(const char *body, size_t len, size_t n, char (*ret_failed)[64]) {
-        _cleanup_json_ cJSON *j = cJSON_ParseWithLength(body, len);
-        const cJSON *entries = cJSON_GetObjectItemCaseSensitive(j, "Entries");
-        int failed = 0;
-
-        if (!cJSON_IsObject(j) || !cJSON_IsArray(entries) || (size_t) cJSON_GetArraySize(entries) != n)
-                return -EBADMSG;
-        for (size_t i = 0; i < n; i++) {
-                const cJSON *e = cJSON_GetArrayItem(entries, (int) i);
-                const char *code = json_get_string(e, "ErrorCode");
-                if (!cJSON_IsObject(e))
-                        return -EBADMSG;
-                snprintf(ret_failed[i], 64, "%s", code && code[0] ? code : "");
-                failed += ret_failed[i][0] != 0;
-        }
-        return failed;
-}
-
-char *forward_instance_arn(char *buf, size_t size, const char *region, const char *account, const char *id) {
-        const char *partition = startswith(region ?: "", "cn-")       ? "aws-cn"
-                                : startswith(region ?: "", "us-gov-") ? "aws-us-gov"
-                                                                      : "aws";
-        if (!region || !region[0] || !account || !account[0] || !id || !id[0])
-                return NULL;
-        snprintf(buf, size, "arn:%s:ec2:%s:%s:instance/%s", partition, region, account, id);
-        return buf;
-}
-
-/* ---- the spool ---- */
-
-static int spool_filter(const struct dirent *d) {
-        return d->d_name[0] != '.' && endswith(d->d_name, ".jsonl");
-}
-
-static int spool_sort(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-/* The spool files' sequence numbers, ascending. Returns their count (0 on error). */
-static size_t spool_list(const Target *t, uint64_t **ret) {
-        struct dirent **names = NULL;
-        int n = scandir(t->dir, &names, spool_filter, spool_sort);
-        uint64_t *seqs = n > 0 ? calloc((size_t) n, sizeof *seqs) : NULL;
-        size_t k = 0;
-
-        for (int i = 0; i < n; i++) {
-                uint64_t seq;
-                if (seqs &&
-                    parse_u64_n(names[i]->d_name, strcspn(names[i]->d_name, "."), UINT64_MAX, &seq) == 0)
-                        seqs[k++] = seq;
-                free(names[i]);
-        }
-        free(names);
-        *ret = seqs;
-        return k;
-}
-
-static void spool_path(const Target *t, uint64_t seq, char *buf, size_t size) {
-        snprintf(buf, size, "%s/%016llu.jsonl", t->dir, (unsigned long long) seq);
-}
-
-static uint64_t count_lines(const char *text, size_t len, size_t from) {
-        uint64_t n = 0;
-        for (size_t i = from; i < len; i++)
-                n += text[i] == '\n';
-        return n;
-}
-
-/* The cursor is one fixed-width record rewritten in place by one pwrite(2): a SIGKILL leaves the old
- * or the new one, and no fsync is paid per batch (after a power loss an older cursor only sends
- * again what was delivered: at least once). */
-static int save_cursor(Target *t) {
-        char text[64];
-        int n = snprintf(text, sizeof text, "%020llu %020llu\n", (unsigned long long) t->cursor_seq,
-                         (unsigned long long) t->cursor_off);
-
-        if (t->cursor_fd < 0) {
-                _cleanup_free_ char *path = path_join(t->dir, CURSOR_FILE);
-                if (!path)
-                        return -ENOMEM;
-                t->cursor_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-                if (t->cursor_fd < 0)
-                        return -errno;
-        }
-        if (pwrite(t->cursor_fd, text, (size_t) n, 0) != n)
-                return errno > 0 ? -errno : -EIO;
-        return 0;
-}
-
-static void load_cursor(Target *t) {
-        _cleanup_free_ char *path = path_join(t->dir, CURSOR_FILE), *text = NULL;
-        size_t len = 0, sp;
-        uint64_t seq, off;
-
-        if (!path || read_file_bounded(path, 64, &text, &len) < 0)
-                return;
-        sp = strcspn(text, " ");
-        if (sp < len && parse_u64_n(text, sp, UINT64_MAX, &seq) == 0 &&
-            parse_u64_n(text + sp + 1, strcspn(text + sp + 1, "\n"), UINT64_MAX, &off) == 0) {
-                t->cursor_seq = seq;
-                t->cursor_off = off;
-        } else {
-                log_warning("%s/%s is unreadable: forwarding starts at the oldest spooled event.", t->dir,
-                            CURSOR_FILE);
-                t->cursor_seq = t->cursor_off = 0;
-        }
-}
-
-/* At start: files before the cursor go (delivered), the rest are counted; appends go to a new file. */
-static void spool_open(Target *t) {
-        _cleanup_free_ uint64_t *seqs = NULL;
-        size_t n = spool_list(t, &seqs);
-
-        load_cursor(t);
-        t->queued = t->spooled_bytes = 0;
-        t->append_seq = t->cursor_seq;
-        for (size_t i = 0; i < n; i++) {
-                char path[512];
-                _cleanup_free_ char *text = NULL;
-                size_t len = 0;
-                spool_path(t, seqs[i], path, sizeof path);
-                if (seqs[i] < t->cursor_seq) {
-                        (void) unlink(path);
-                        continue;
-                }
-                if (read_file_bounded(path, 2 * FORWARD_SPOOL_MAX_BYTES, &text, &len) < 0)
-                        continue;
-                t->spooled_bytes += len;
-                t->queued += count_lines(text, len, seqs[i] == t->cursor_seq ? MIN(t->cursor_off, len) : 0);
-                t->append_seq = MAX(t->append_seq, seqs[i] + 1);
-        }
-        if (n == 0 || t->cursor_seq > t->append_seq)
-                t->append_seq = MAX(t->append_seq, t->cursor_seq);
-}
-
-/* Over the bound: the oldest files go, except those of the batch and the one appended to. */
-static void spool_bound(Target *t) {
-        _cleanup_free_ uint64_t *seqs = NULL;
-        size_t n;
-
-        if (t->spooled_bytes <= FORWARD_SPOOL_MAX_BYTES)
-                return;
-        n = spool_list(t, &seqs);
-        for (size_t i = 0; i < n && t->spooled_bytes > FORWARD_SPOOL_MAX_BYTES; i++) {
-                char path[512];
-                _cleanup_free_ char *text = NULL;
-                size_t len = 0;
-                uint64_t lines;
-                if (seqs[i] == t->append_seq || (t->batch_ready && seqs[i] <= t->end_seq))
-                        continue;
-                spool_path(t, seqs[i], path, sizeof path);
-                if (read_file_bounded(path, 2 * FORWARD_SPOOL_MAX_BYTES, &text, &len) < 0)
-                        continue;
-                lines = count_lines(text, len, seqs[i] == t->cursor_seq ? MIN(t->cursor_off, len) : 0);
-                if (unlink(path) < 0)
-                        continue;
-                t->spooled_bytes -= MIN(t->spooled_bytes, (uint64_t) len);
-                t->dropped += lines;
-                t->queued -= MIN(t->queued, lines);
-                log_warning("The %s spool is full (%u bytes): dropping its %llu oldest events.",
-                            target_titles[t->kind], FORWARD_SPOOL_MAX_BYTES, (unsigned long long) lines);
-        }
-}
-
-static void schedule_send(Target *t, usec_t delay);
-
-static void spool_append(Target *t, const char *line) {
-        size_t len = strlen(line);
-        _cleanup_free_ char *rec = malloc(len + 1);
-        char path[512];
-        ssize_t w;
-
-        if (!rec) {
-                t->dropped++;
-                return;
-        }
-        memcpy(rec, line, len);
-        rec[len] = '\n';
-        if (t->append_fd < 0) {
-                spool_path(t, t->append_seq, path, sizeof path);
-                t->append_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-                t->append_bytes = 0;
-        }
-        w = t->append_fd >= 0 ? write(t->append_fd, rec, len + 1) : -1;
-        if (w != (ssize_t) (len + 1)) {
-                if (!t->last_error[0] || !startswith(t->last_error, "spool:"))
-                        log_error("Cannot append to the %s spool in %s, the event is not forwarded: %s",
-                                  target_titles[t->kind], t->dir, strerror(w < 0 ? errno : EIO));
-                snprintf(t->last_error, sizeof t->last_error, "spool: %s", strerror(w < 0 ? errno : EIO));
-                t->dropped++;
-                return;
-        }
-        t->append_bytes += len + 1;
-        t->spooled_bytes += len + 1;
-        t->queued++;
-        if (t->append_bytes >= FORWARD_SPOOL_FILE_BYTES) {
-                t->append_fd = safe_close(t->append_fd);
-                t->append_seq++;
-        }
-        spool_bound(t);
-}
 
 /* ---- the batch ---- */
 
@@ -470,7 +94,7 @@ typedef struct Found {
  * counted as dropped. Returns the number of lines. */
 static int batch_fill(Target *t) {
         _cleanup_free_ uint64_t *seqs = NULL;
-        size_t n = spool_list(t, &seqs),
+        size_t n = forward_spool_list(t, &seqs),
                cap = t->kind == TARGET_LOGS ? FORWARD_LOGS_MAX_EVENTS : FORWARD_EVENTS_MAX;
         size_t max_bytes = t->kind == TARGET_LOGS ? FORWARD_LOGS_MAX_BYTES : FORWARD_EVENTS_MAX_BYTES - 4096;
         uint64_t seq = t->cursor_seq, off = t->cursor_off;
@@ -494,7 +118,7 @@ static int batch_fill(Target *t) {
                         seq = seqs[i];
                         off = 0;
                 }
-                spool_path(t, seq, path, sizeof path);
+                forward_spool_path(t, seq, path, sizeof path);
                 if (read_at(path, off, max_bytes - MIN(bytes, max_bytes) + LINE_MAX_BYTES + 1, &data, &len,
                             &size) < 0)
                         continue;
@@ -569,7 +193,7 @@ static int batch_fill(Target *t) {
         }
         if (bad > 0) {
                 log_warning("The %s spool in %s held %zu unreadable lines: passed over.",
-                            target_titles[t->kind], t->dir, bad);
+                            forward_target_titles[t->kind], t->dir, bad);
                 t->dropped += bad;
                 t->queued -= MIN(t->queued, (uint64_t) bad);
         }
@@ -580,7 +204,7 @@ static int batch_fill(Target *t) {
                 /* only torn lines: move on past them */
                 t->cursor_seq = seq;
                 t->cursor_off = off;
-                (void) save_cursor(t);
+                (void) forward_spool_save_cursor(t);
         }
         return (int) take;
 }
@@ -598,21 +222,21 @@ static void batch_done(Target *t) {
         /* at the end of a file no longer appended to: on to the next one, and this one goes */
         char path[512];
         struct stat cst;
-        spool_path(t, t->cursor_seq, path, sizeof path);
+        forward_spool_path(t, t->cursor_seq, path, sizeof path);
         if (t->cursor_seq < t->append_seq &&
             (stat(path, &cst) < 0 || (uint64_t) cst.st_size <= t->cursor_off)) {
                 t->cursor_seq++;
                 t->cursor_off = 0;
         }
-        r = save_cursor(t);
+        r = forward_spool_save_cursor(t);
         if (r < 0)
                 log_warning_errno(
                         r, "Cannot save the %s cursor in %s; a restart sends the last batch again: %m",
-                        target_titles[t->kind], t->dir);
-        n = spool_list(t, &seqs);
+                        forward_target_titles[t->kind], t->dir);
+        n = forward_spool_list(t, &seqs);
         for (size_t i = 0; i < n && seqs[i] < t->cursor_seq; i++) {
                 struct stat st;
-                spool_path(t, seqs[i], path, sizeof path);
+                forward_spool_path(t, seqs[i], path, sizeof path);
                 if (stat(path, &st) == 0 && unlink(path) == 0)
                         t->spooled_bytes -= MIN(t->spooled_bytes, (uint64_t) st.st_size);
         }
@@ -629,15 +253,15 @@ _printf_(3, 4) static void failed(Target *t, bool log, const char *fmt, ...) {
         if (!t->failing_since) {
                 t->failing_since = now_usec(CLOCK_REALTIME);
                 if (log)
-                        log_warning("Forwarding to %s fails, keeping the events: %s", target_titles[t->kind],
-                                    t->last_error);
+                        log_warning("Forwarding to %s fails, keeping the events: %s",
+                                    forward_target_titles[t->kind], t->last_error);
         }
 }
 
 static void succeeded(Target *t) {
         t->last_ok_at = now_usec(CLOCK_REALTIME);
         if (t->failing_since)
-                log_notice("Forwarding to %s works again.", target_titles[t->kind]);
+                log_notice("Forwarding to %s works again.", forward_target_titles[t->kind]);
         t->failing_since = 0;
         t->last_error[0] = 0;
         t->logged_code[0] = 0;
@@ -646,7 +270,7 @@ static void succeeded(Target *t) {
 
 static void retry_later(Target *t) {
         t->attempt++;
-        schedule_send(t, aws_backoff(t->attempt, RETRY_BASE_USEC, RETRY_CAP_USEC, random_unit()));
+        forward_schedule_send(t, aws_backoff(t->attempt, RETRY_BASE_USEC, RETRY_CAP_USEC, random_unit()));
 }
 
 /* Codes that say this batch itself will never be taken: passing it on is the only way forward. */
@@ -678,14 +302,15 @@ static void on_failure(Target *t, const HttpResponse *resp, const char *code, co
         if (retry)
                 return retry_later(t);
         if (code[0] && rejects_content(code)) {
-                log_error("%s rejected %zu events: %s", target_titles[t->kind], t->n_pending, t->last_error);
+                log_error("%s rejected %zu events: %s", forward_target_titles[t->kind], t->n_pending,
+                          t->last_error);
                 t->rejected += t->n_pending;
                 batch_done(t);
-                return schedule_send(t, 0);
+                return forward_schedule_send(t, 0);
         }
         if (strcmp(t->logged_code, code[0] ? code : "?") != 0) {
                 log_error("Forwarding to %s is refused, the events wait in the spool: %s",
-                          target_titles[t->kind], t->last_error);
+                          forward_target_titles[t->kind], t->last_error);
                 snprintf(t->logged_code, sizeof t->logged_code, "%s", code[0] ? code : "?");
         }
         t->attempt = MAX(t->attempt, 5U); /* at the cap at once: an operator must act */
@@ -717,7 +342,7 @@ static void on_logs_response(const HttpResponse *resp, void *userdata) {
                     strcmp(code, "ResourceAlreadyExistsException") == 0) {
                         log_info("Created the log stream for events in CloudWatch Logs.");
                         t->create_stream = false;
-                        return schedule_send(t, 0);
+                        return forward_schedule_send(t, 0);
                 }
                 name_missing_group(t, code, message);
                 return on_failure(t, resp, code, message);
@@ -733,11 +358,11 @@ static void on_logs_response(const HttpResponse *resp, void *userdata) {
                 t->sent += t->n_lines - refused;
                 succeeded(t);
                 batch_done(t);
-                return schedule_send(t, 0);
+                return forward_schedule_send(t, 0);
         }
         if (is_stream_missing(code, message)) {
                 t->create_stream = true;
-                return schedule_send(t, 0);
+                return forward_schedule_send(t, 0);
         }
         if (strstr(message, "log group"))
                 name_missing_group(t, code, message);
@@ -785,7 +410,7 @@ static void on_events_response(const HttpResponse *resp, void *userdata) {
         if (t->n_pending == 0) {
                 succeeded(t);
                 batch_done(t);
-                return schedule_send(t, 0);
+                return forward_schedule_send(t, 0);
         }
         failed(t, true, "%d of %zu entries failed: %s", nf, n, retry_code ?: "?");
         retry_later(t); /* only the failed entries go again */
@@ -820,16 +445,16 @@ static void send_batch(Target *t) {
         if (!t->batch_ready && batch_fill(t) <= 0)
                 return;
         if (f->env.identity_pending(f->env.userdata))
-                return schedule_send(t, WAIT_USEC); /* the stream name and the ARN wait for the id */
+                return forward_schedule_send(t, WAIT_USEC); /* the stream name and the ARN wait for the id */
         if (!c) {
                 failed(t, true, "no AWS credentials (environment or instance profile) yet");
-                return schedule_send(t, WAIT_USEC);
+                return forward_schedule_send(t, WAIT_USEC);
         }
         if (!region ||
             !(endpoint = aws_endpoint(
                       f->config, t->kind == TARGET_LOGS ? AWS_SERVICE_LOGS : AWS_SERVICE_EVENTS, region))) {
                 failed(t, true, "no AWS region yet");
-                return schedule_send(t, WAIT_USEC);
+                return forward_schedule_send(t, WAIT_USEC);
         }
         buf_init(&body, 4 * FORWARD_LOGS_MAX_BYTES);
         if (t->kind == TARGET_LOGS) {
@@ -840,7 +465,7 @@ static void send_batch(Target *t) {
                         target_header = "X-Amz-Target: Logs_20140328.CreateLogStream";
                         r = j && cJSON_AddStringToObject(j, "logGroupName", f->config->forward_logs_group) &&
                                             cJSON_AddStringToObject(j, "logStreamName", s)
-                                    ? print_into(&body, j)
+                                    ? forward_print_into(&body, j)
                                     : -ENOMEM;
                         t->creating = true;
                 } else {
@@ -864,12 +489,12 @@ static void send_batch(Target *t) {
         if (r < 0) {
                 /* cannot happen for lines batch_fill() parsed, but then they are never sendable */
                 log_error_errno(r, "Cannot build a request to %s, passing over %zu events: %m",
-                                target_titles[t->kind], t->n_lines);
+                                forward_target_titles[t->kind], t->n_lines);
                 t->creating = false;
                 t->rejected += t->n_pending;
                 batch_done(t);
                 buf_done(&body);
-                return schedule_send(t, 0);
+                return forward_schedule_send(t, 0);
         }
         const char *headers[4] = { target_header, "Content-Type: application/x-amz-json-1.1" };
         size_t nh = 2;
@@ -903,7 +528,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void schedule_send(Target *t, usec_t delay) {
+void forward_schedule_send(Target *t, usec_t delay) {
         (void) sd_event_source_set_time_relative(t->retry, delay);
         (void) sd_event_source_set_enabled(t->retry, SD_EVENT_ONESHOT);
 }
@@ -927,10 +552,10 @@ void forwarder_on_event(Forwarder *f, const char *type, const char *line) {
                 Target *t = &f->targets[k];
                 if (!t->enabled || !wants(f, t->kind, type))
                         continue;
-                spool_append(t, line);
+                forward_spool_append(t, line);
                 /* sent from the loop: in backoff the timer already waits, else at once */
                 if (!t->call && t->attempt == 0)
-                        schedule_send(t, 0);
+                        forward_schedule_send(t, 0);
         }
 }
 
@@ -942,12 +567,12 @@ static int target_start(Forwarder *f, TargetKind kind, const char *base) {
         t->kind = kind;
         t->enabled = true;
         t->append_fd = t->cursor_fd = -1;
-        if (!(t->dir = path_join(base, target_names[kind])))
+        if (!(t->dir = path_join(base, forward_target_names[kind])))
                 return -ENOMEM;
         if (mkdir(t->dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create %s, events cannot be forwarded to %s: %m",
-                                       t->dir, target_titles[kind]);
-        spool_open(t);
+                                       t->dir, forward_target_titles[kind]);
+        forward_spool_open(t);
         /* accuracy 1 µs: sd-event takes 0 as its default, 250 ms, which would pause every batch of a backlog
          */
         r = sd_event_add_time_relative(f->event, &t->retry, CLOCK_MONOTONIC, 0, 1, on_retry, t);
@@ -1010,7 +635,7 @@ static int target_status(const Forwarder *f, TargetKind kind, cJSON *fw) {
         cJSON *o = cJSON_CreateObject();
         bool on = t && t->enabled;
 
-        if (!o || !cJSON_AddItemToObject(fw, target_names[kind], o)) {
+        if (!o || !cJSON_AddItemToObject(fw, forward_target_names[kind], o)) {
                 cJSON_Delete(o);
                 return -ENOMEM;
         }
