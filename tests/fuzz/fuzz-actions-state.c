@@ -72,9 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         close(fd);
 
-        EngineEnv env = { .sink = { on_event, NULL },
-                          .aws = { .identity = no_identity, .asg_name = no_asg, .credentials = no_credentials },
-                          .series = no_series };
+        EngineEnv env = {
+                .sink = { on_event, NULL },
+                .aws = { .identity = no_identity, .asg_name = no_asg, .credentials = no_credentials },
+                .series = no_series
+        };
         if (engine_new(loop, NULL, NULL, config, dir, &env, &e) < 0)
                 abort(); /* a state file is never fatal */
         cJSON *doc = cJSON_CreateObject();
