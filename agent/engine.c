@@ -558,7 +558,7 @@ ssize_t engine_rule_index(const Engine *e, const char *name) {
  * A crash before 1 leaves announced false: the next start announces it. A crash between 1 and 2
  * (the time of one save, no loop iteration in between) writes the event again at the next start:
  * the engine announces a firing at least once, never loses one; the repeat carries the same
- * detail.run, and the manager drops it because the journal holds that run (journal_holds_run).
+ * detail.run, and the manager drops it because the journal holds that run (journal_holds).
  * The engine keeps all it knows in actions.json and never reads events.jsonl back.
  * Runs are trimmed here only, so nothing shifts e->runs under a loop over it. */
 void engine_iterate(Engine *e) {

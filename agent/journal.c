@@ -20,29 +20,55 @@ struct Journal {
         uint64_t max_bytes;
         bool need_newline; /* the file ends in a torn line */
         uint64_t appended;
-        /* the runs of the newest rule-fired events it holds: journal_holds_run() */
-        char runs[JOURNAL_RECENT_RUNS][JOURNAL_RUN_ID_MAX];
-        size_t next_run;
+        /* the keys of the newest events it holds that a producer may repeat: journal_holds() */
+        char keys[JOURNAL_RECENT_KEYS][JOURNAL_KEY_MAX];
+        size_t next_key;
 };
 
-static void journal_remember_run(Journal *j, const char *run) {
-        if (!run || !*run || strlen(run) >= JOURNAL_RUN_ID_MAX)
-                return;
-        snprintf(j->runs[j->next_run], JOURNAL_RUN_ID_MAX, "%s", run);
-        j->next_run = (j->next_run + 1) % JOURNAL_RECENT_RUNS;
+int journal_event_key(const char *type, const char *boot_id, const cJSON *detail, char *buf, size_t size) {
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(detail, "seq"),
+                    *last = cJSON_GetObjectItemCaseSensitive(detail, "last_seq"),
+                    *count = cJSON_GetObjectItemCaseSensitive(detail, "count");
+        const char *run = json_get_string(detail, "run");
+        bool aggregated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(detail, "aggregated"));
+        int n;
+
+        if (!type)
+                return 0;
+        if (strcmp(type, "rule-fired") == 0 && run && *run)
+                n = snprintf(buf, size, "run/%s", run);
+        else if (!boot_id || !*boot_id)
+                return 0;
+        else if (!aggregated && cJSON_IsNumber(seq))
+                n = snprintf(buf, size, "kmsg/%s/%s/%.0f", boot_id, type, seq->valuedouble);
+        else if (aggregated && cJSON_IsNumber(last) && cJSON_IsNumber(count))
+                n = snprintf(buf, size, "kmsg/%s/%s/to/%.0f/%.0f", boot_id, type, last->valuedouble,
+                             count->valuedouble);
+        else
+                return 0;
+        return n > 0 && (size_t) n < size ? 1 : 0; /* a key too long to keep is no key */
 }
 
-bool journal_holds_run(const Journal *j, const char *run) {
-        if (!j || !run || !*run)
+static void journal_remember(Journal *j, const char *type, const char *boot_id, const cJSON *detail) {
+        if (journal_event_key(type, boot_id, detail, j->keys[j->next_key], JOURNAL_KEY_MAX) > 0)
+                j->next_key = (j->next_key + 1) % JOURNAL_RECENT_KEYS;
+        else
+                j->keys[j->next_key][0] = 0;
+}
+
+bool journal_holds(const Journal *j, const Event *e, const char *boot_id) {
+        char key[JOURNAL_KEY_MAX];
+
+        if (!j || journal_event_key(e->type, boot_id, e->detail, key, sizeof key) <= 0)
                 return false;
-        for (size_t i = 0; i < JOURNAL_RECENT_RUNS; i++)
-                if (strcmp(j->runs[i], run) == 0)
+        for (size_t i = 0; i < JOURNAL_RECENT_KEYS; i++)
+                if (strcmp(j->keys[i], key) == 0)
                         return true;
         return false;
 }
 
-/* Learns the runs of the rule-fired lines in the last JOURNAL_TAIL_BYTES of events.jsonl, the
- * journal's own file, oldest first (a torn or cut first line is skipped). */
+/* Learns the keys of the events in the last JOURNAL_TAIL_BYTES of events.jsonl, the journal's own
+ * file, oldest first (a cut first line and a torn last line are skipped). */
 static void journal_learn_tail(Journal *j, int rfd, uint64_t size) {
         uint64_t from = size > JOURNAL_TAIL_BYTES ? size - JOURNAL_TAIL_BYTES : 0;
         _cleanup_free_ char *buf = malloc(JOURNAL_TAIL_BYTES + 1);
@@ -61,13 +87,10 @@ static void journal_learn_tail(Journal *j, int rfd, uint64_t size) {
                 if (!nl)
                         break; /* a torn last line */
                 *nl = 0;
-                if (strstr(p, "\"rule-fired\"")) {
+                if (strstr(p, "\"run\"") || strstr(p, "seq\"")) {
                         _cleanup_json_ cJSON *o = cJSON_ParseWithLength(p, (size_t) (nl - p));
-                        const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "detail");
-                        if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "type")) &&
-                            strcmp(cJSON_GetObjectItemCaseSensitive(o, "type")->valuestring, "rule-fired") ==
-                                    0)
-                                journal_remember_run(j, json_get_string(d, "run"));
+                        journal_remember(j, json_get_string(o, "type"), json_get_string(o, "boot_id"),
+                                         cJSON_GetObjectItemCaseSensitive(o, "detail"));
                 }
                 p = nl + 1;
         }
@@ -179,8 +202,7 @@ int journal_append(Journal *j, const Event *e, const char *boot_id) {
         }
         j->need_newline = false;
         j->size += (uint64_t) n;
-        if (strcmp(e->type, "rule-fired") == 0)
-                journal_remember_run(j, json_get_string(e->detail, "run"));
+        journal_remember(j, e->type, boot_id, e->detail);
         if (e->severity == SEVERITY_CRITICAL && fdatasync(j->fd) < 0)
                 return negative_errno();
         j->appended++;

@@ -79,13 +79,11 @@ void manager_emit(Manager *m, Event *e) {
         const EventTypeInfo *info = event_type_lookup(ev->type);
         int r;
 
-        /* The engine announces a firing at least once: a SIGKILL between its journal line and the
-         * save of actions.json repeats it at the next start. The journal knows the runs it holds;
-         * the repeat stops here, before anything sees it. */
-        if (strcmp(ev->type, "rule-fired") == 0 &&
-            journal_holds_run(m->journal, json_get_string(ev->detail, "run"))) {
-                log_debug("rule-fired of run %s is in %s already.", json_get_string(ev->detail, "run"),
-                          JOURNAL_FILE);
+        /* The engine announces a firing, and kmsg a kernel record's events, at least once: a SIGKILL
+         * between the journal line and their own state file repeats them at the next start. The
+         * journal knows the keys of what it holds; the repeat stops here, before anything sees it. */
+        if (journal_holds(m->journal, ev, m->boot_id)) {
+                log_debug("%s: in %s already, not recorded again.", ev->type, JOURNAL_FILE);
                 return;
         }
         m->events_emitted++;

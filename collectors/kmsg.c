@@ -16,18 +16,19 @@
  *  3. the cursor file is replaced by one naming the record (write_file_atomic: old or new).
  *  A kill before 1 loses nothing: the record is after the cursor on disk and is read again. A kill
  *  after 3 repeats nothing: the record is at or before the cursor and is skipped. A kill between
- *  1 and 3 (the time of one atomic file replacement, with nothing else between) re-reads that
- *  one record and makes its events again: with two files and neither read back, the event is
- *  written first so that the only failure left is one repeat, never a loss. (Saving the cursor
- *  first would turn that window into a lost event.)
+ *  1 and 3 re-reads the batch's records and makes their events again: the event is written
+ *  first so that the only failure left is a repeat, never a loss (saving the cursor first would
+ *  turn that window into a lost event), and the repeat stops in the manager: the journal knows
+ *  the keys (boot, type, seq; a follow-up's last seq and count) of the events it holds
+ *  (journal_holds), so each is recorded once.
  *  Records handled after the cursor on disk that made no event (up to the last second's) are
  *  read again:
  *    unclassified ones make nothing; OOM context lines only describe the next kill; records
  *    counted into a burst window that died with the process open a new window, whose first
  *    record makes an event (it made none before: the old window's count was never written).
  *  A cursor file that does not parse is set aside as kmsg-cursor.json.corrupt (state_set_aside)
- *  and the boot's buffer is replayed from its start: its events are made again (at-least-once),
- *  which the status document's warning and the .corrupt file explain.
+ *  and the boot's buffer is replayed from its start: its events are made again, and those the
+ *  journal still holds (its newest JOURNAL_RECENT_KEYS) are dropped as repeats.
  * A dispatch handles at most BATCH_RECORDS records (plus the rest of one read), then returns to
  * the loop so the status socket and the watchdog keep answering through a storm: /dev/kmsg and a
  * FIFO are level-triggered and become ready again, a file's timer is re-armed at once; reading

@@ -13,8 +13,8 @@
 #define JOURNAL_KEEP_ROTATED      4                    /* events.jsonl.1 … .4 */
 #define JOURNAL_MAX_LINE          (64U * 1024U)
 
-#define JOURNAL_RECENT_RUNS 64             /* rule-fired runs remembered */
-#define JOURNAL_RUN_ID_MAX  64             /* bytes of a run id, NUL included */
+#define JOURNAL_RECENT_KEYS 256            /* keys of the newest events remembered */
+#define JOURNAL_KEY_MAX     128            /* bytes of a key, NUL included */
 #define JOURNAL_TAIL_BYTES  (256U * 1024U) /* read back at open, for the runs */
 
 typedef struct Journal Journal;
@@ -30,11 +30,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Journal *, journal_free);
  * Returns 0 or a negative errno (-ENOSPC, …): the caller counts and goes on. */
 int journal_append(Journal *j, const Event *e, const char *boot_id);
 
-/* True when the journal holds a rule-fired event of run RUN: one appended since open, or one in
- * the tail of events.jsonl read at open (the journal's own file). The engine announces a firing
- * at least once (a SIGKILL between the append and its save of actions.json repeats it); the
- * manager drops the repeat here, so the journal, the forwarders and the engine see it once. */
-bool journal_holds_run(const Journal *j, const char *run);
+/* The key of an event a producer may hand over twice after a SIGKILL, into BUF: "run/RUN" for a
+ * rule-fired event (the engine announces a firing at least once: a kill between the journal line
+ * and its save of actions.json repeats it), "kmsg/BOOT/TYPE/SEQ" for an event of one kernel record
+ * and "kmsg/BOOT/TYPE/to/LAST_SEQ/COUNT" for a burst's follow-up (kmsg saves its cursor after a
+ * batch's events: a kill between replays the batch). Returns 1, or 0 for an event without a key. */
+int journal_event_key(const char *type, const char *boot_id, const cJSON *detail, char *buf, size_t size);
+
+/* True when the journal holds an event with E's key (of boot BOOT_ID): one appended since open, or
+ * one in the tail of events.jsonl read at open (its own file; the newest JOURNAL_RECENT_KEYS). The
+ * manager drops such a repeat before anything sees it, so every event is recorded once. */
+bool journal_holds(const Journal *j, const Event *e, const char *boot_id);
 
 /* Number of events appended since open. */
 uint64_t journal_appended(const Journal *j);

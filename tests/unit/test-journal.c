@@ -152,39 +152,84 @@ static void test_read_missing(void) {
         ASSERT_INT(s.n, 0);
 }
 
-static void append_fired(Journal *j, const char *run) {
-        _cleanup_(event_freep) Event *e = event_new("rule-fired", "rule drain fired");
+#define BOOT "0123456789abcdef0123456789abcdef"
+
+static Event *fired(const char *run) {
+        Event *e = event_new("rule-fired", "rule drain fired");
         ASSERT_TRUE(e != NULL);
         cJSON_AddStringToObject(e->detail, "run", run);
-        ASSERT_INT(journal_append(j, e, "0123456789abcdef0123456789abcdef"), 0);
+        return e;
 }
 
-/* The runs of the rule-fired events it holds, appended now or found in its tail at open: how the
- * manager drops the engine's repeat of an announcement cut by a SIGKILL. */
-static void test_holds_run(void) {
+static Event *kernel(const char *type, double seq, bool aggregated) {
+        Event *e = event_new(type, "%s", type);
+        ASSERT_TRUE(e != NULL);
+        cJSON_AddNumberToObject(e->detail, "seq", seq);
+        if (aggregated)
+                cJSON_AddBoolToObject(e->detail, "aggregated", true);
+        return e;
+}
+
+static void add(Journal *j, Event *e) {
+        ASSERT_INT(journal_append(j, e, BOOT), 0);
+        event_free(e);
+}
+
+static bool holds(Journal *j, Event *e, const char *boot) {
+        bool r = journal_holds(j, e, boot);
+        event_free(e);
+        return r;
+}
+
+/* The keys of what it holds, appended now or found in its tail at open: how the manager drops the
+ * engine's repeated announcement and kmsg's repeated record after a SIGKILL. */
+static void test_holds(void) {
         _cleanup_free_ char *d = tmpdir();
         Journal *j = NULL;
+        char key[JOURNAL_KEY_MAX];
 
+        ASSERT_INT(journal_event_key("rule-fired", BOOT, NULL, key, sizeof key), 0);
         ASSERT_INT(journal_open(d, 0, &j), 0);
-        ASSERT_FALSE(journal_holds_run(j, "1765090000-1"));
-        append_fired(j, "1765090000-1");
-        append(j, "oom-kill", "the run of another type does not count");
-        ASSERT_TRUE(journal_holds_run(j, "1765090000-1"));
-        ASSERT_FALSE(journal_holds_run(j, "1765090000-2"));
-        ASSERT_FALSE(journal_holds_run(j, NULL));
+        ASSERT_FALSE(holds(j, fired("1765090000-1"), BOOT));
+        add(j, fired("1765090000-1"));
+        add(j, kernel("oom-kill", 812, false));
+        add(j, kernel("io-error", 900, false));
+        add(j, kernel("io-error", 990, true)); /* a follow-up without last_seq and count: no key */
+        append(j, "spot-interruption", "no key either");
+        ASSERT_TRUE(holds(j, fired("1765090000-1"), BOOT));
+        ASSERT_FALSE(holds(j, fired("1765090000-2"), BOOT));
+        ASSERT_TRUE(holds(j, kernel("oom-kill", 812, false), BOOT));
+        ASSERT_FALSE(holds(j, kernel("oom-kill", 812, false), "another-boot"));
+        ASSERT_FALSE(holds(j, kernel("oom-kill", 813, false), BOOT));
+        ASSERT_FALSE(holds(j, kernel("fs-error", 812, false), BOOT));
+        ASSERT_FALSE(holds(j, kernel("io-error", 990, true), BOOT));
+        Event *f = kernel("io-error", 901, true);
+        cJSON_AddNumberToObject(f->detail, "last_seq", 990);
+        cJSON_AddNumberToObject(f->detail, "count", 20);
+        add(j, f);
+        f = kernel("io-error", 901, true);
+        cJSON_AddNumberToObject(f->detail, "last_seq", 990);
+        cJSON_AddNumberToObject(f->detail, "count", 20);
+        ASSERT_TRUE(holds(j, f, BOOT));
+        f = kernel("io-error", 901, true);
+        cJSON_AddNumberToObject(f->detail, "last_seq", 990);
+        cJSON_AddNumberToObject(f->detail, "count", 12); /* a window replayed in part: another sum */
+        ASSERT_FALSE(holds(j, f, BOOT));
         j = journal_free(j);
 
-        /* after a restart: read back from the file's tail, a torn last line ignored */
+        /* after a restart: read back from the file's tail */
         ASSERT_INT(journal_open(d, 0, &j), 0);
-        ASSERT_TRUE(journal_holds_run(j, "1765090000-1"));
-        ASSERT_FALSE(journal_holds_run(j, "1765090000-2"));
-        for (int i = 0; i < 2 * JOURNAL_RECENT_RUNS; i++) {
+        ASSERT_TRUE(holds(j, fired("1765090000-1"), BOOT));
+        ASSERT_TRUE(holds(j, kernel("oom-kill", 812, false), BOOT));
+        ASSERT_TRUE(holds(j, kernel("io-error", 900, false), BOOT));
+        ASSERT_FALSE(holds(j, fired("1765090000-2"), BOOT));
+        for (int i = 0; i < 2 * JOURNAL_RECENT_KEYS; i++) {
                 char run[32];
                 snprintf(run, sizeof run, "r-%d", i);
-                append_fired(j, run);
+                add(j, fired(run));
         }
-        ASSERT_FALSE(journal_holds_run(j, "1765090000-1")); /* the oldest forgotten: bounded */
-        ASSERT_TRUE(journal_holds_run(j, "r-127"));
+        ASSERT_FALSE(holds(j, fired("1765090000-1"), BOOT)); /* the oldest forgotten: bounded */
+        ASSERT_TRUE(holds(j, fired("r-511"), BOOT));
         j = journal_free(j);
         rmdir_all(d);
 }
@@ -196,4 +241,4 @@ static void test_unwritable(void) {
 }
 
 TAP_MAIN(T(test_event_line), T(test_append_and_read), T(test_torn_last_line), T(test_garbage_lines),
-         T(test_rotation), T(test_read_missing), T(test_unwritable), T(test_holds_run))
+         T(test_rotation), T(test_read_missing), T(test_unwritable), T(test_holds))
