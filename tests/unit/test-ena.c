@@ -124,7 +124,16 @@ static void test_real_ethtool_on_veth(void) {
         size_t n;
         _cleanup_free_ char *table = NULL;
 
-        ASSERT_INT(ethtool_driver(&ops, "ec2t0", driver, sizeof driver), 0);
+        int k = ethtool_driver(&ops, "ec2t0", driver, sizeof driver);
+        if (k == -ENOSYS || k == -ENOTTY) {
+                /* qemu-user (the arm64 build's tests) does not translate SIOCETHTOOL; a kernel
+                 * always answers GDRVINFO for a veth */
+                printf("# skipped: SIOCETHTOOL is not implemented here (%s): an emulator\n", strerror(-k));
+                if (system("ip link del ec2t0 >/dev/null 2>&1") != 0) {
+                }
+                return;
+        }
+        ASSERT_INT(k, 0);
         ASSERT_STR(driver, "veth");
         ASSERT_INT(ethtool_driver(&ops, "lo", driver, sizeof driver), -EOPNOTSUPP); /* no driver info */
         ASSERT_INT(ethtool_driver(&ops, "nonexistent0", driver, sizeof driver), -ENODEV);

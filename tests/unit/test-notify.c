@@ -89,7 +89,8 @@ static void start_server(void) {
 
 static void reset(const int *statuses, int n) {
         pthread_mutex_lock(&lock);
-        memcpy(script, statuses, (size_t) n * sizeof(int));
+        if (n > 0) /* memcpy from NULL is undefined even for 0 bytes */
+                memcpy(script, statuses, (size_t) n * sizeof(int));
         n_script = n;
         n_requests = 0;
         pthread_mutex_unlock(&lock);
