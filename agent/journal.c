@@ -50,10 +50,12 @@ int journal_event_key(const char *type, const char *boot_id, const cJSON *detail
 }
 
 static void journal_remember(Journal *j, const char *type, const char *boot_id, const cJSON *detail) {
-        if (journal_event_key(type, boot_id, detail, j->keys[j->next_key], JOURNAL_KEY_MAX) > 0)
-                j->next_key = (j->next_key + 1) % JOURNAL_RECENT_KEYS;
-        else
-                j->keys[j->next_key][0] = 0;
+        char key[JOURNAL_KEY_MAX];
+
+        if (journal_event_key(type, boot_id, detail, key, sizeof key) <= 0)
+                return; /* no key: nothing a producer repeats, and the oldest kept key stays */
+        memcpy(j->keys[j->next_key], key, sizeof key);
+        j->next_key = (j->next_key + 1) % JOURNAL_RECENT_KEYS;
 }
 
 bool journal_holds(const Journal *j, const Event *e, const char *boot_id) {

@@ -230,6 +230,9 @@ static void test_holds(void) {
         }
         ASSERT_FALSE(holds(j, fired("1765090000-1"), BOOT)); /* the oldest forgotten: bounded */
         ASSERT_TRUE(holds(j, fired("r-511"), BOOT));
+        ASSERT_TRUE(holds(j, fired("r-256"), BOOT)); /* the oldest kept … */
+        append(j, "spot-interruption", "an event without a key");
+        ASSERT_TRUE(holds(j, fired("r-256"), BOOT)); /* … is not pushed out by one without a key */
         j = journal_free(j);
         rmdir_all(d);
 }
