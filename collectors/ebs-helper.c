@@ -126,22 +126,12 @@ static int write_all(int fd, const void *buf, size_t len, usec_t deadline) {
 /* The model of SYSFS/class/nvme/NAME, trailing spaces and newline cut. */
 static int helper_model(const char *sysfs, const char *name, char *ret, size_t size) {
         char rel[32 + EBS_HELPER_NAME_MAX];
-        _cleanup_free_ char *path = NULL, *text = NULL;
-        size_t len;
+        _cleanup_free_ char *dir = NULL;
 
-        snprintf(rel, sizeof rel, "class/nvme/%.8s/model", name);
-        if (!(path = path_join(sysfs, rel)))
+        snprintf(rel, sizeof rel, "class/nvme/%.8s", name);
+        if (!(dir = path_join(sysfs, rel)))
                 return -ENOMEM;
-        int r = read_file_bounded(path, 256, &text, &len);
-        if (r < 0)
-                return r;
-        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-                len--;
-        if (len >= size)
-                return -E2BIG;
-        memcpy(ret, text, len);
-        ret[len] = 0;
-        return 0;
+        return ebs_read_attr(dir, "model", 256, ret, size);
 }
 
 int ebs_helper_serve(int in_fd, int out_fd, const char *sysfs, const EbsOps *ops, usec_t timeout) {

@@ -26,14 +26,14 @@ static void copy_name(char *dst, size_t size, const char *src) {
         dst[n] = 0;
 }
 
-static int read_attr(const char *dir, const char *name, char *buf, size_t size) {
+int ebs_read_attr(const char *dir, const char *name, size_t max, char *buf, size_t size) {
         _cleanup_free_ char *path = path_join(dir, name), *text = NULL;
         size_t len;
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = read_file_bounded(path, 4096, &text, &len);
+        r = read_file_bounded(path, max, &text, &len);
         if (r < 0)
                 return r;
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
@@ -100,10 +100,11 @@ int ebs_discover(const char *sysfs, EbsController *ret, size_t max) {
                 if (!dir)
                         return -ENOMEM;
                 /* Instance store answers 0xD0 with another layout, other models not at all: only EBS's */
-                if (read_attr(dir, "model", model, sizeof model) < 0 || strcmp(model, EBS_MODEL) != 0)
+                if (ebs_read_attr(dir, "model", 4096, model, sizeof model) < 0 ||
+                    strcmp(model, EBS_MODEL) != 0)
                         continue;
                 EbsController *c = &ret[n];
-                if (read_attr(dir, "serial", serial, sizeof serial) < 0 ||
+                if (ebs_read_attr(dir, "serial", 4096, serial, sizeof serial) < 0 ||
                     ebs_volume_id_from_serial(serial, c->volume_id, sizeof c->volume_id) < 0)
                         continue;
                 copy_name(c->name, sizeof c->name, de->d_name);

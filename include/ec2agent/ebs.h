@@ -46,6 +46,10 @@ typedef struct EbsController {
 /* Lists SYSFS/class/nvme: the controllers whose model is EBS_MODEL (instance store and every other
  * model left out), up to MAX into RET. Returns how many, or a negative errno when the class cannot
  * be read (-ENOENT: no NVMe at all). Controllers whose serial is not "vol…" are skipped. */
+/* Reads the sysfs attribute DIR/NAME (at most MAX bytes) into BUF, trailing spaces and newline
+ * cut. Returns 0, -E2BIG when it does not fit SIZE, or a negative errno. */
+int ebs_read_attr(const char *dir, const char *name, size_t max, char *buf, size_t size);
+
 int ebs_discover(const char *sysfs, EbsController *ret, size_t max);
 
 /* "vol0abc" → "vol-0abc" into RET (RET_SIZE bytes). Returns 0, or -EINVAL when SERIAL (trailing
